@@ -1,0 +1,58 @@
+# SongForge: `make demo` and `make test` set everything up on a fresh machine.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+export DJANGO_SETTINGS_MODULE := songforge.settings
+
+.PHONY: install demo test lint types pytest run worker bench migrate clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-nodeps.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt
+	touch $(STAMP)
+
+migrate: install
+	DEBUG=1 $(PY) manage.py migrate --noinput
+
+demo: install
+	DEBUG=1 SONGFORGE_DATA_DIR=$${SONGFORGE_DATA_DIR:-data/demo} $(PY) manage.py migrate --noinput -v 0
+	DEBUG=1 SONGFORGE_DATA_DIR=$${SONGFORGE_DATA_DIR:-data/demo} $(PY) manage.py demo
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: install
+	SONGFORGE_TESTING=1 $(BIN)/mypy .
+
+pytest: install
+	SONGFORGE_TESTING=1 $(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	SONGFORGE_TESTING=1 $(PY) manage.py makemigrations --check --dry-run
+	SONGFORGE_TESTING=1 $(BIN)/mypy .
+	SONGFORGE_TESTING=1 $(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+run: migrate
+	DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
+
+worker: install
+	DEBUG=1 $(PY) manage.py rundramatiq --processes 1 --threads 2
+
+bench: install
+	@mkdir -p benchmarks/results
+	@for script in benchmarks/*.py; do \
+		case $$script in */_*) continue;; esac; \
+		echo "== $$script"; DEBUG=1 $(PY) $$script || exit 1; \
+	done
+
+clean:
+	rm -rf $(VENV) data artifacts .mypy_cache .ruff_cache

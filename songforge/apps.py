@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SongforgeConfig(AppConfig):
+    name = "songforge"
+    verbose_name = "SongForge"

@@ -1,0 +1,352 @@
+"""SongForge settings: the one place that reads the environment.
+
+Every production part is chosen here by an environment variable; code reads
+``django.conf.settings`` and never ``os.environ``. A bad value stops start-up
+with an ``ImproperlyConfigured`` error that names the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from songforge.storage import s3_transfer_config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean; use 1/0, true/false, yes/no or on/off.")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not an integer.") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name}={value} must be at least {minimum}.")
+    return value
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name) or default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r} is not one of: {', '.join(choices)}.")
+    return value
+
+
+def env_required(name: str, why: str) -> str:
+    value = os.environ.get(name, "")
+    if not value:
+        raise ImproperlyConfigured(f"{name} must be set {why}.")
+    return value
+
+
+# --- core -----------------------------------------------------------------
+DEBUG = env_bool("DEBUG", False)
+TESTING = env_bool("SONGFORGE_TESTING", "pytest" in sys.modules)
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if DEBUG or TESTING:
+        SECRET_KEY = "insecure-development-key-do-not-use-in-production"  # noqa: S105
+    else:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (set DEBUG=1 for local development).")
+ALLOWED_HOSTS = [h for h in env_str("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
+CSRF_TRUSTED_ORIGINS = [o for o in env_str("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+DATA_DIR = Path(env_str("SONGFORGE_DATA_DIR", str(BASE_DIR / "data"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+REQUIRE_SERVICES = env_bool("SONGFORGE_REQUIRE_SERVICES", False)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_dramatiq",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "django_htmx",
+    "allauth",
+    "allauth.account",
+    "songforge",
+    "catalog",
+    "generation",
+    "royalties",
+    "distribution",
+]
+
+MIDDLEWARE = [
+    "songforge.logging.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "songforge.urls"
+WSGI_APPLICATION = "songforge.wsgi.application"
+ASGI_APPLICATION = "songforge.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database -------------------------------------------------------------
+_database_url = env_str("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'songforge.sqlite3'}"
+_database_scheme = urlparse(_database_url).scheme
+if _database_scheme not in {"sqlite", "postgres", "postgresql", "pgsql"}:
+    raise ImproperlyConfigured(
+        f"DATABASE_URL scheme {_database_scheme!r} is not supported; use sqlite:///PATH or postgres://USER@HOST/NAME."
+    )
+DATABASES: dict[str, dict[str, Any]] = {"default": dict(dj_database_url.parse(_database_url, conn_max_age=60))}
+if _database_scheme == "sqlite":
+    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- storage --------------------------------------------------------------
+STORAGE_KIND = env_choice("SONGFORGE_STORAGE", "local", ("local", "s3"))
+MEDIA_ROOT = DATA_DIR / "media"
+MEDIA_URL = "/media/"
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+_staticfiles = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+if STORAGE_KIND == "s3":
+    STORAGES: dict[str, dict[str, Any]] = {
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": env_required("SONGFORGE_S3_BUCKET", "when SONGFORGE_STORAGE=s3"),
+                "endpoint_url": env_str("SONGFORGE_S3_ENDPOINT_URL") or None,
+                "access_key": env_str("SONGFORGE_S3_ACCESS_KEY_ID") or None,
+                "secret_key": env_str("SONGFORGE_S3_SECRET_ACCESS_KEY") or None,
+                "region_name": env_str("SONGFORGE_S3_REGION", "us-east-1"),
+                "addressing_style": env_choice("SONGFORGE_S3_ADDRESSING_STYLE", "path", ("path", "virtual")),
+                "signature_version": "s3v4",
+                "file_overwrite": False,
+                "querystring_auth": True,
+                # Reads spill to a temporary file beyond this size instead of living in memory.
+                "max_memory_size": 8 * 1024 * 1024,
+                "transfer_config": s3_transfer_config(),
+            },
+        },
+        "staticfiles": _staticfiles,
+    }
+else:
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": _staticfiles,
+    }
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # bigger uploads stream to a temporary file
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# --- jobs (Dramatiq) --------------------------------------------------------
+_DRAMATIQ_MIDDLEWARE = [
+    "dramatiq.middleware.AgeLimit",
+    "dramatiq.middleware.TimeLimit",
+    "dramatiq.middleware.Callbacks",
+    "dramatiq.middleware.Retries",
+    "django_dramatiq.middleware.DbConnectionsMiddleware",
+    "songforge.logging.JobIdMiddleware",
+]
+DRAMATIQ_BROKER_URL = env_str("DRAMATIQ_BROKER_URL")
+_broker_scheme = urlparse(DRAMATIQ_BROKER_URL).scheme if DRAMATIQ_BROKER_URL else ""
+if _broker_scheme in {"redis", "rediss"}:
+    DRAMATIQ_BROKER_KIND = "redis"
+    DRAMATIQ_BROKER: dict[str, Any] = {
+        "BROKER": "dramatiq.brokers.redis.RedisBroker",
+        "OPTIONS": {"url": DRAMATIQ_BROKER_URL},
+        "MIDDLEWARE": _DRAMATIQ_MIDDLEWARE,
+    }
+elif _broker_scheme in {"amqp", "amqps"}:
+    DRAMATIQ_BROKER_KIND = "rabbitmq"
+    DRAMATIQ_BROKER = {
+        "BROKER": "dramatiq.brokers.rabbitmq.RabbitmqBroker",
+        "OPTIONS": {"url": DRAMATIQ_BROKER_URL},
+        "MIDDLEWARE": _DRAMATIQ_MIDDLEWARE,
+    }
+elif not DRAMATIQ_BROKER_URL:
+    # Embedded default: an in-memory broker whose worker threads the web process
+    # (or a management command) starts itself; see songforge/jobs.py.
+    DRAMATIQ_BROKER_KIND = "embedded"
+    DRAMATIQ_BROKER = {
+        "BROKER": "dramatiq.brokers.stub.StubBroker",
+        "OPTIONS": {},
+        "MIDDLEWARE": _DRAMATIQ_MIDDLEWARE
+        + (["songforge.jobs.EmbeddedWorkerMiddleware"] if env_bool("SONGFORGE_EMBEDDED_WORKER", not TESTING) else []),
+    }
+else:
+    raise ImproperlyConfigured(
+        f"DRAMATIQ_BROKER_URL scheme {_broker_scheme!r} is not supported; use redis://…, amqp://… or leave it empty."
+    )
+DRAMATIQ_TASKS_DATABASE = "default"
+DRAMATIQ_AUTODISCOVER_MODULES = ["tasks"]
+SONGFORGE_EMBEDDED_WORKER_THREADS = env_int("SONGFORGE_WORKER_THREADS", 2, minimum=1)
+
+# --- auth -----------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = env_choice("SONGFORGE_EMAIL_VERIFICATION", "optional", ("none", "optional", "mandatory"))
+ACCOUNT_LOGOUT_ON_GET = False
+LOGIN_REDIRECT_URL = "/"
+LOGIN_URL = "/accounts/login/"
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("SONGFORGE_FROM_EMAIL", "SongForge <noreply@songforge.local>")
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# --- API ------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "songforge.errors.api_exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_RATES": {
+        "statements": env_str("SONGFORGE_STATEMENTS_RATE", "600/hour"),
+    },
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "SongForge API",
+    "DESCRIPTION": "Uploads, identification, generation, releases and royalty statements.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- product parts ----------------------------------------------------------
+CATALOG_PROVIDER = env_choice("SONGFORGE_CATALOG", "local", ("local", "apple-music"))
+APPLE_MUSIC = {
+    "TEAM_ID": env_str("SONGFORGE_APPLE_TEAM_ID"),
+    "KEY_ID": env_str("SONGFORGE_APPLE_KEY_ID"),
+    "PRIVATE_KEY_PATH": env_str("SONGFORGE_APPLE_PRIVATE_KEY_PATH"),
+    "STOREFRONT": env_str("SONGFORGE_APPLE_STOREFRONT", "us"),
+    "BASE_URL": env_str("SONGFORGE_APPLE_BASE_URL", "https://api.music.apple.com"),
+}
+if CATALOG_PROVIDER == "apple-music":
+    for _key, _var in (
+        ("TEAM_ID", "SONGFORGE_APPLE_TEAM_ID"),
+        ("KEY_ID", "SONGFORGE_APPLE_KEY_ID"),
+        ("PRIVATE_KEY_PATH", "SONGFORGE_APPLE_PRIVATE_KEY_PATH"),
+    ):
+        if not APPLE_MUSIC[_key]:
+            raise ImproperlyConfigured(f"{_var} must be set when SONGFORGE_CATALOG=apple-music.")
+
+IDENTIFIER = env_choice("SONGFORGE_IDENTIFIER", "local", ("local", "shazam"))
+FINGERPRINT_INDEX_DIR = DATA_DIR / "fingerprints"
+
+DISTRIBUTOR = env_choice("SONGFORGE_DISTRIBUTOR", "outbox", ("outbox", "platoon"))
+OUTBOX_DIR = Path(env_str("SONGFORGE_OUTBOX_DIR", str(DATA_DIR / "outbox"))).resolve()
+PLATOON = {
+    "BASE_URL": env_str("SONGFORGE_PLATOON_BASE_URL"),
+    "TOKEN": env_str("SONGFORGE_PLATOON_TOKEN"),
+    "WEBHOOK_SECRET": env_str("SONGFORGE_PLATOON_WEBHOOK_SECRET"),
+}
+if DISTRIBUTOR == "platoon":
+    for _key, _var in (("BASE_URL", "SONGFORGE_PLATOON_BASE_URL"), ("TOKEN", "SONGFORGE_PLATOON_TOKEN")):
+        if not PLATOON[_key]:
+            raise ImproperlyConfigured(f"{_var} must be set when SONGFORGE_DISTRIBUTOR=platoon.")
+
+ISRC_REGISTRANT = env_str("SONGFORGE_ISRC_REGISTRANT", "QZ-S8F")  # country code + registrant code
+UPLOAD_SET_SIZE = 10
+UPLOAD_MAX_BYTES = env_int("SONGFORGE_UPLOAD_MAX_BYTES", 200 * 1024 * 1024, minimum=1)
+SOURCE_SHARE_BPS = env_int("SONGFORGE_SOURCE_SHARE_BPS", 6700, minimum=0)  # 67% to the ten songs
+MASTER_SHARE_BPS = env_int("SONGFORGE_MASTER_SHARE_BPS", 5000, minimum=0)  # master vs publishing inside a song
+INFLUENCE_SPLIT = env_choice("SONGFORGE_INFLUENCE_SPLIT", "measured", ("measured", "equal"))
+FINETUNE_UPLOAD_FRACTION = env_int("SONGFORGE_FINETUNE_UPLOAD_PERCENT", 67, minimum=0)
+ALLOW_NONCOMMERCIAL_TRAINING = env_bool("SONGFORGE_ALLOW_NONCOMMERCIAL_TRAINING", True)
+PAYOUT_MINIMUM_MINOR = env_int("SONGFORGE_PAYOUT_MINIMUM_MINOR", 1000, minimum=0)
+
+# --- i18n -----------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- logging --------------------------------------------------------------
+LOG_JSON = env_bool("SONGFORGE_LOG_JSON", False)
+LOG_LEVEL = env_choice("SONGFORGE_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"context": {"()": "songforge.logging.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(context_id)s] %(message)s"},
+        "json": {"()": "songforge.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["context"],
+            "formatter": "json" if LOG_JSON else "plain",
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "numba": {"level": "WARNING"},
+        "botocore": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
+}
+
+if not DEBUG and not TESTING:
+    SESSION_COOKIE_SECURE = env_bool("SONGFORGE_SECURE_COOKIES", True)
+    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

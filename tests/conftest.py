@@ -1,0 +1,147 @@
+"""Shared fixtures: isolated data folders, real outside services, Dramatiq workers.
+
+Tests that need PostgreSQL, Redis or the S3 server skip when it is absent, unless
+``SONGFORGE_REQUIRE_SERVICES=1`` (CI), which turns every such skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dramatiq
+import pytest
+from django.conf import settings as django_settings
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop lives in the main thread
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip a test whose outside service is missing, or fail when CI requires it."""
+    if django_settings.REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (SONGFORGE_REQUIRE_SERVICES=1 forbids skipping)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_dirs(settings: Any, tmp_path: Path) -> None:
+    """Every test writes media, indexes and outboxes below its own tmp_path."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.FINGERPRINT_INDEX_DIR = tmp_path / "fingerprints"
+    settings.OUTBOX_DIR = tmp_path / "outbox"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def postgres_db(db: None) -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        skip_or_fail("needs PostgreSQL: set DATABASE_URL=postgres://…")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    import redis
+
+    url = os.environ.get("SONGFORGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        skip_or_fail(f"needs Redis at {url}: {exc}")
+    return url
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A moto S3-compatible server on 127.0.0.1, started for this test session."""
+    executable = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
+    if not Path(executable).exists():
+        skip_or_fail("needs moto_server (pip install moto[server])")
+    port = free_port()
+    process = subprocess.Popen(
+        [executable, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        skip_or_fail("moto_server did not start within 20 s")
+    yield endpoint
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def s3_storage(settings: Any, s3_endpoint: str) -> str:
+    """Points Django's default storage at a fresh bucket on the moto server."""
+    import uuid
+
+    import boto3
+
+    from songforge.storage import s3_transfer_config
+
+    bucket = f"songforge-test-{uuid.uuid4().hex[:12]}"
+    boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    ).create_bucket(Bucket=bucket)
+    settings.STORAGE_KIND = "s3"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": bucket,
+                "endpoint_url": s3_endpoint,
+                "access_key": "testing",
+                "secret_key": "testing",
+                "region_name": "us-east-1",
+                "addressing_style": "path",
+                "signature_version": "s3v4",
+                "file_overwrite": False,
+                "querystring_auth": True,
+                "max_memory_size": 8 * 1024 * 1024,
+                "transfer_config": s3_transfer_config(),
+            },
+        },
+    }
+    return bucket  # Django resets default_storage whenever STORAGES changes
+
+
+@pytest.fixture
+def stub_broker() -> Iterator[dramatiq.Broker]:
+    broker = dramatiq.get_broker()
+    broker.flush_all()
+    yield broker
+    broker.flush_all()
+
+
+@pytest.fixture
+def stub_worker(stub_broker: dramatiq.Broker) -> Iterator[dramatiq.Worker]:
+    """A worker thread on the test broker; tests using it need django_db(transaction=True)."""
+    worker = dramatiq.Worker(stub_broker, worker_timeout=100, worker_threads=1)
+    worker.start()
+    yield worker
+    worker.stop()
