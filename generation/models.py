@@ -77,7 +77,15 @@ class Generation(models.Model):
     stage = models.CharField(max_length=32, blank=True)
     progress_percent = models.PositiveSmallIntegerField(default=0)
     seed = models.BigIntegerField(default=0)
+    title = models.CharField(max_length=200, blank=True)
+    # The report holds tempo, key, length, loudness, originality figures and
+    # report["influence"] = [{"upload_id", "recording_id", "share"}] (shares sum to 1).
     report = models.JSONField(default=dict, blank=True)
+    is_original = models.BooleanField(null=True, help_text="Whether the originality guard passed; null until it ran.")
+    master_wav = models.FileField(upload_to="generations/", blank=True)
+    listen_m4a = models.FileField(upload_to="generations/", blank=True)
+    listen_mp3 = models.FileField(upload_to="generations/", blank=True)
+    peaks = models.FileField(upload_to="generations/", blank=True)
     error = models.TextField(blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

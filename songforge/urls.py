@@ -11,4 +11,12 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/", include("catalog.api_urls")),
+    path("api/", include("generation.api_urls")),
+    path("api/", include("distribution.api_urls")),
+    path("api/", include("royalties.api_urls")),
+    path("catalog/", include("catalog.urls")),
+    path("songs/", include("generation.urls")),
+    path("releases/", include("distribution.urls")),
+    path("earnings/", include("royalties.urls")),
 ]
