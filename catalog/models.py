@@ -71,7 +71,27 @@ class Recording(models.Model):
     artwork_url = models.URLField(max_length=500, blank=True)
     audio = models.FileField(upload_to="catalog/audio/", blank=True)
     audio_sha256 = models.CharField(max_length=64, blank=True)
+    apple_music_ids = models.JSONField(
+        default=list, blank=True, help_text="Every Apple Music song id seen for this ISRC; apple_music_id is canonical."
+    )
+    preview_url = models.URLField(max_length=500, blank=True)
+    preview_audio = models.FileField(upload_to="catalog/previews/", blank=True)
+    composer = models.CharField(max_length=300, blank=True)
+    source = models.CharField(
+        max_length=300, blank=True, help_text="Where the recording came from (demo: corpus work)."
+    )
+    license = models.CharField(max_length=200, blank=True)
+    manifest_sha256 = models.CharField(
+        max_length=64, blank=True, help_text="Hash of the manifest entry last imported; unchanged entries are skipped."
+    )
+    search_text = models.TextField(
+        blank=True, editable=False, help_text="Lower-case, accent-free title, artist and album for search."
+    )
     rights_status = models.CharField(max_length=16, choices=RightsStatus.choices, default=RightsStatus.UNKNOWN)
+    rights_verified_at = models.DateTimeField(null=True, blank=True)
+    rights_verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     is_demo = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -87,6 +107,11 @@ class Recording(models.Model):
 
     def __str__(self) -> str:
         return f"{self.artist} – {self.title}"
+
+    @property
+    def is_rights_complete(self) -> bool:
+        """Both sides hold exactly 10,000 bps (staff verification is a further step)."""
+        return self.rights_status in (self.RightsStatus.COMPLETE, self.RightsStatus.VERIFIED)
 
 
 class RecordingShare(models.Model):
@@ -112,3 +137,30 @@ class RecordingShare(models.Model):
 
     def __str__(self) -> str:
         return f"{self.holder.name}: {self.share_bps / 100:.2f}% {self.side} of {self.recording_id}"
+
+
+class ShareChange(models.Model):
+    """One change to one side of a recording's shares: append-only history, written by the service only."""
+
+    class Source(models.TextChoices):
+        STAFF = "staff", "Staff (admin)"
+        IMPORT = "import", "Manifest import"
+        PROVIDER = "provider", "Catalog provider"
+        SYSTEM = "system", "System"
+
+    recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="share_changes")
+    side = models.CharField(max_length=16, choices=RecordingShare.Side.choices)
+    old_shares = models.JSONField(help_text='[{"holder_id", "holder", "share_bps"}] before the change.')
+    new_shares = models.JSONField(help_text='[{"holder_id", "holder", "share_bps"}] after the change.')
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.STAFF)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["recording", "created_at"], name="sharechange_recording_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.side} shares of {self.recording_id} changed at {self.created_at:%Y-%m-%d %H:%M}"

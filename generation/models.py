@@ -97,3 +97,100 @@ class Generation(models.Model):
 
     def __str__(self) -> str:
         return f"Generation {self.pk} ({self.status})"
+
+
+class UploadFeatures(models.Model):
+    """Audio features and the quantised transcription of one upload, computed once and reused.
+
+    ``features`` holds tempo, beats, key, chords, loudness, timbre and sections; ``tokens`` the
+    transcription as model tokens. ``analysed_at``/``transcribed_at`` mark the two stages done.
+    """
+
+    upload = models.OneToOneField(Upload, on_delete=models.CASCADE, related_name="features")
+    audio_sha256 = models.CharField(max_length=64)
+    features = models.JSONField(default=dict, blank=True)
+    tokens = models.JSONField(default=list, blank=True)
+    token_count = models.PositiveIntegerField(default=0)
+    transcription_midi = models.FileField(upload_to="features/", blank=True)
+    analysed_at = models.DateTimeField(null=True, blank=True)
+    transcribed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["upload_id"]
+
+    def __str__(self) -> str:
+        return f"Features of upload {self.upload_id}"
+
+
+class TrainingRecording(models.Model):
+    """One item the catalog model was trained on (a row of its training manifest).
+
+    The 33% catalog royalty pool is paid pro rata to ``token_count``; items without a
+    ``recording`` have no known holders and their share goes to escrow.
+    """
+
+    source_id = models.CharField(max_length=300, unique=True)
+    title = models.CharField(max_length=300, blank=True)
+    collection = models.CharField(max_length=100)
+    licence = models.TextField()
+    is_commercial_ok = models.BooleanField()
+    token_count = models.PositiveIntegerField()
+    is_held_out = models.BooleanField(default=False, help_text="Held out for evaluation: not trained on.")
+    recording = models.ForeignKey(
+        "catalog.Recording", null=True, blank=True, on_delete=models.PROTECT, related_name="training_items"
+    )
+    model_version = models.CharField(max_length=64, help_text="sha256 prefix of the checkpoint it trained.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["source_id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(token_count__gte=1), name="training_item_has_tokens"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_id} ({self.token_count} tokens)"
+
+
+class GenerationStage(models.Model):
+    """The persisted output of one pipeline stage of a generation; a finished stage never reruns."""
+
+    class Name(models.TextChoices):
+        ANALYSE = "analyse", "Analyse"
+        TRANSCRIBE = "transcribe", "Transcribe"
+        FINETUNE = "finetune", "Fine-tune"
+        COMPOSE = "compose", "Compose"
+        GUARD = "guard", "Originality guard"
+        SYNTHESISE = "synthesise", "Synthesise"
+        MASTER = "master", "Master"
+        REPORT = "report", "Report"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="stages")
+    name = models.CharField(max_length=16, choices=Name.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    output = models.JSONField(default=dict, blank=True)
+    artefact = models.FileField(upload_to="generations/stages/", blank=True)
+    error = models.TextField(blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["generation_id", "created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["generation", "name"], name="one_row_per_generation_stage"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Generation {self.generation_id} {self.name} ({self.status})"

@@ -1,3 +1,297 @@
-"""Statements, the ledger and payouts (see royalties/ledger.py)."""
+"""Split sheets, imported statements, the double-entry ledger and payouts.
+
+Money is integers only: ``amount_minor`` (cents) in the ledger, ``amount_micro``
+(10⁻⁶ of the major unit) for statement amounts; shares are parts per billion.
+Rows here are written by ``royalties.services`` and, for ``Transaction``/``Entry``,
+only by ``royalties.ledger`` (see its docstring for the accounting rules).
+"""
 
 from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+PERIOD_REGEX = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+
+
+class TransactionStart(models.Func):
+    """The database transaction's start time (PostgreSQL ``CURRENT_TIMESTAMP``).
+
+    The ledger's append-only trigger compares it to ``transaction_timestamp()``.
+    """
+
+    template = "CURRENT_TIMESTAMP"
+    output_field = models.DateTimeField()
+
+
+class SplitSheet(models.Model):
+    """Who earns what share of one release, fixed at publish time and never edited."""
+
+    release = models.OneToOneField("distribution.Release", on_delete=models.PROTECT, related_name="split_sheet")
+    source_share_bps = models.PositiveIntegerField()
+    master_share_bps = models.PositiveIntegerField()
+    influence_split = models.CharField(max_length=16)
+    inputs = models.JSONField(help_text="The sources and training inputs the sheet was computed from.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Split sheet of release {self.release_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ValueError("A split sheet is immutable once created.")
+        super().save(*args, **kwargs)
+
+
+class SplitSheetLine(models.Model):
+    class Pool(models.TextChoices):
+        SOURCE = "source", "Source songs"
+        TRAINING = "training", "Training data"
+        BOTH = "both", "Source songs and training data"
+
+    sheet = models.ForeignKey(SplitSheet, on_delete=models.PROTECT, related_name="lines")
+    holder = models.ForeignKey("catalog.RightsHolder", on_delete=models.PROTECT, related_name="split_lines")
+    ppb = models.BigIntegerField(help_text="Parts per billion of the release's earnings: 10⁹ = 100%.")
+    pool = models.CharField(max_length=16, choices=Pool.choices)
+    provenance = models.JSONField(help_text="Every path (pool, recording, side, exact share) that reaches the holder.")
+
+    class Meta:
+        ordering = ["sheet_id", "-ppb", "holder_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["sheet", "holder"], name="split_line_one_per_holder"),
+            models.CheckConstraint(
+                condition=models.Q(ppb__gte=0) & models.Q(ppb__lte=1_000_000_000), name="split_line_ppb_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.holder_id}: {self.ppb} ppb"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ValueError("A split sheet line is immutable once created.")
+        super().save(*args, **kwargs)
+
+
+class Statement(models.Model):
+    """One imported distributor statement file (identity = reference, content = sha256)."""
+
+    reference = models.CharField(max_length=255, unique=True, help_text="The statement's identity, e.g. its file name.")
+    sha256 = models.CharField(max_length=64, unique=True)
+    line_count = models.BigIntegerField()
+    group_count = models.BigIntegerField(default=0)
+    totals = models.JSONField(default=dict, help_text="Per currency: micro, minor and sub-minor leftover micro-units.")
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class LineGroup(models.Model):
+    """All lines of a statement with the same (isrc, period, store, territory, currency).
+
+    The key identifies the lines in the original file; ``first_line``/``last_line``
+    and ``line_count`` locate them. One ledger posting per group (not per line).
+    """
+
+    class State(models.TextChoices):
+        ALLOCATED = "allocated", "Allocated"
+        SUSPENSE = "suspense", "In suspense"
+
+    statement = models.ForeignKey(Statement, on_delete=models.PROTECT, related_name="groups")
+    isrc = models.CharField(max_length=12)
+    period = models.CharField(max_length=7)
+    store = models.CharField(max_length=100)
+    territory = models.CharField(max_length=8)
+    currency = models.CharField(max_length=3)
+    units = models.BigIntegerField()
+    amount_micro = models.BigIntegerField()
+    amount_minor = models.BigIntegerField()
+    line_count = models.BigIntegerField()
+    first_line = models.BigIntegerField()
+    last_line = models.BigIntegerField()
+    release = models.ForeignKey(
+        "distribution.Release", null=True, blank=True, on_delete=models.PROTECT, related_name="statement_groups"
+    )
+    state = models.CharField(max_length=16, choices=State.choices)
+    suspense_reason = models.CharField(max_length=32, blank=True)
+    reapplied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["statement_id", "first_line"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["statement", "isrc", "period", "store", "territory", "currency"], name="line_group_key"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "isrc"], name="line_group_state_isrc"),
+            models.Index(fields=["release", "period"], name="line_group_release_period"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.isrc} {self.period} {self.store} {self.territory} ({self.line_count} lines)"
+
+
+class Account(models.Model):
+    """A ledger account in one currency. Balances come from ``royalties.selectors``.
+
+    Sign convention: debits positive, credits negative. Money owed to a holder is a
+    credit (negative) balance on its holder account.
+    """
+
+    class Kind(models.TextChoices):
+        REVENUE = "revenue", "Distributor revenue"
+        UNALLOCATED = "unallocated", "Awaiting allocation"
+        SUSPENSE = "suspense", "Suspense (unknown ISRC)"
+        HOLDER = "holder", "Rights holder"
+        ESCROW = "escrow", "Escrow (unclaimed)"
+        PAYABLE = "payable", "Payouts approved for payment"
+        PAID = "paid", "Paid out"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    currency = models.CharField(max_length=3)
+    holder = models.ForeignKey(
+        "catalog.RightsHolder", null=True, blank=True, on_delete=models.PROTECT, related_name="accounts"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "currency", "holder_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "currency"], condition=models.Q(holder__isnull=True), name="account_system_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["holder", "kind", "currency"],
+                condition=models.Q(holder__isnull=False),
+                name="account_holder_unique",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=["holder", "escrow"], holder__isnull=False)
+                | (~models.Q(kind__in=["holder", "escrow"]) & models.Q(holder__isnull=True)),
+                name="account_holder_iff_holder_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        who = f" {self.holder_id}" if self.holder_id else ""
+        return f"{self.kind}{who} {self.currency}"
+
+
+class Transaction(models.Model):
+    class Kind(models.TextChoices):
+        IMPORT = "import", "Statement import"
+        ALLOCATION = "allocation", "Allocation"
+        REAPPLY = "reapply", "Suspense re-applied"
+        PAYOUT = "payout", "Payout approved"
+        PAYOUT_PAID = "payout_paid", "Payout paid"
+        REVERSAL = "reversal", "Reversal"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    request_hash = models.CharField(max_length=64)
+    memo = models.CharField(max_length=300, blank=True)
+    statement = models.ForeignKey(
+        Statement, null=True, blank=True, on_delete=models.PROTECT, related_name="transactions"
+    )
+    reverses = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by"
+    )
+    created_at = models.DateTimeField(db_default=TransactionStart())
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind} {self.idempotency_key}"
+
+
+class Entry(models.Model):
+    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="entries")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    amount_minor = models.BigIntegerField(help_text="Debit positive, credit negative; never zero.")
+    currency = models.CharField(max_length=3)
+    period = models.CharField(max_length=7, blank=True)
+    release = models.ForeignKey(
+        "distribution.Release", null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_entries"
+    )
+    line_group = models.ForeignKey(
+        LineGroup, null=True, blank=True, on_delete=models.PROTECT, related_name="entries"
+    )
+
+    class Meta:
+        ordering = ["transaction_id", "id"]
+        verbose_name_plural = "entries"
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(amount_minor=0), name="entry_amount_not_zero"),
+        ]
+        indexes = [
+            models.Index(fields=["account", "period"], name="entry_account_period"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount_minor} {self.currency} on {self.account_id}"
+
+
+class PayoutRun(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Awaiting approval"
+        APPROVED = "approved", "Approved and paid"
+
+    ALLOWED = {Status.DRAFT: {Status.APPROVED}, Status.APPROVED: set()}
+
+    period = models.CharField(max_length=7, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    minimum_minor = models.BigIntegerField()
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-period"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(period__regex=PERIOD_REGEX), name="payout_run_period_format"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Payout run {self.period} ({self.status})"
+
+
+class Payout(models.Model):
+    run = models.ForeignKey(PayoutRun, on_delete=models.PROTECT, related_name="payouts")
+    holder = models.ForeignKey("catalog.RightsHolder", on_delete=models.PROTECT, related_name="payouts")
+    currency = models.CharField(max_length=3)
+    amount_minor = models.BigIntegerField()
+    transaction = models.OneToOneField(Transaction, on_delete=models.PROTECT, related_name="payout")
+    paid_transaction = models.OneToOneField(
+        Transaction, null=True, blank=True, on_delete=models.PROTECT, related_name="paid_payout"
+    )
+    paid_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["run_id", "holder_id", "currency"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "holder", "currency"], name="payout_one_per_holder_currency"),
+            models.CheckConstraint(condition=models.Q(amount_minor__gt=0), name="payout_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount_minor} {self.currency} to {self.holder_id} ({self.run_id})"

@@ -1,6 +1,10 @@
-"""Server-rendered pages of the royalties app."""
+"""Server-rendered pages of the royalties app, mounted under /earnings/."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
+
+from royalties import views
 
 app_name = "royalties"
-urlpatterns: list[URLPattern | URLResolver] = []
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", views.earnings, name="earnings"),
+]

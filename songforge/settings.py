@@ -312,7 +312,17 @@ MASTER_SHARE_BPS = env_int("SONGFORGE_MASTER_SHARE_BPS", 5000, minimum=0)  # mas
 INFLUENCE_SPLIT = env_choice("SONGFORGE_INFLUENCE_SPLIT", "measured", ("measured", "equal"))
 FINETUNE_UPLOAD_FRACTION = env_int("SONGFORGE_FINETUNE_UPLOAD_PERCENT", 67, minimum=0)
 ALLOW_NONCOMMERCIAL_TRAINING = env_bool("SONGFORGE_ALLOW_NONCOMMERCIAL_TRAINING", True)
+# Generation engine (issue 6): committed base checkpoint, fine-tune size, default length, guard threshold.
+GENERATION_CHECKPOINT = Path(
+    env_str("SONGFORGE_GENERATION_CHECKPOINT", str(BASE_DIR / "generation" / "ml" / "weights" / "catalog_model.pt"))
+)
+GENERATION_FINETUNE_STEPS = env_int("SONGFORGE_FINETUNE_STEPS", 30, minimum=0)
+GENERATION_FINETUNE_BATCH = env_int("SONGFORGE_FINETUNE_BATCH", 6, minimum=1)
+GENERATION_SECONDS = env_int("SONGFORGE_GENERATION_SECONDS", 150, minimum=10)
+GENERATION_MAX_SHARED_NOTES = env_int("SONGFORGE_MAX_SHARED_NOTES", 8, minimum=3)
+GENERATION_TORCH_THREADS = env_int("SONGFORGE_TORCH_THREADS", 1, minimum=1)
 PAYOUT_MINIMUM_MINOR = env_int("SONGFORGE_PAYOUT_MINIMUM_MINOR", 1000, minimum=0)
+SYNTHESIS_MAX_SECONDS = env_int("SONGFORGE_SYNTHESIS_MAX_SECONDS", 600, minimum=1)  # longest piece rendered
 
 # --- i18n -----------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

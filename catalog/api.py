@@ -1,0 +1,53 @@
+"""Catalog API views."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog.models import Recording
+from catalog.selectors import recording_search
+
+
+def artwork_url(recording: Recording) -> str:
+    if recording.artwork:
+        return str(recording.artwork.url)
+    return recording.artwork_url.replace("{w}", "600").replace("{h}", "600")
+
+
+class RecordingSearchApi(APIView):
+    """Ranked search over title, artist and album, tolerant of typos and accents (for the manual match)."""
+
+    class InputSerializer(serializers.Serializer):
+        q = serializers.CharField(max_length=200, trim_whitespace=True)
+        limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        external_id = serializers.CharField()
+        title = serializers.CharField()
+        artist = serializers.CharField()
+        album = serializers.CharField()
+        isrc = serializers.CharField(allow_null=True)
+        artwork_url = serializers.SerializerMethodField()
+        duration_ms = serializers.IntegerField(allow_null=True)
+        provider = serializers.CharField()
+
+        def get_artwork_url(self, recording: Recording) -> str:
+            return artwork_url(recording)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("q", str, required=True), OpenApiParameter("limit", int)],
+        responses={200: OutputSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        data: dict[str, Any] = params.validated_data
+        results = recording_search(data["q"], data["limit"])
+        return Response({"results": self.OutputSerializer(results, many=True).data})

@@ -1,0 +1,33 @@
+"""Refusals of the catalog app."""
+
+from __future__ import annotations
+
+from songforge.errors import DomainError, ServiceUnavailable
+
+
+class SharesInvalid(DomainError):
+    code = "shares_invalid"
+
+
+class RecordingInvalid(DomainError):
+    code = "recording_invalid"
+
+
+class ManifestInvalid(DomainError):
+    """A manifest entry is wrong; ``extra`` names the entry id and the field."""
+
+    code = "manifest_invalid"
+
+
+class AppleMusicNotConfigured(DomainError):
+    """Apple Music refused our developer token (401/403) or credentials are missing."""
+
+    code = "apple_music_not_configured"
+
+
+class AppleMusicUnavailable(ServiceUnavailable):
+    code = "apple_music_unavailable"
+
+
+class AppleMusicError(DomainError):
+    code = "apple_music_error"

@@ -1,0 +1,211 @@
+"""Matching a query against the index: offset histograms, verification, speed search and window votes.
+
+For every query hash found in the index, ``index time − query time`` is the offset at which the query
+would sit in that recording. A true match piles many hashes onto one (recording, offset) cell; chance
+collisions spread thinly. We count each cell with ±1 frame of tolerance and call the best cell *aligned*.
+
+*Verification.* "Best candidate" is not a match (Dejavu and audfprint users learned this): a query is
+accepted only if its aligned count reaches ``min_aligned`` and ``min_ratio`` of the query's hashes, and
+beats the runner-up recording by ``min_margin``. The thresholds were calibrated on queries of songs
+that are not in the index (see docs/identification.md and benchmarks/identify.py).
+
+*Speed.* A ±3 % speed change moves every peak in frequency and time, which breaks exact hashes. The
+query's peaks are rescaled by candidate factors (``SPEEDS``) and re-hashed; peak picking runs once, so
+each extra factor costs only hashing and a lookup. Factor 1.0 goes first and a strong hit stops the search.
+
+*Windows.* A long upload is cut into up to ``max_windows`` 10-second windows spread over its length;
+each window is matched alone and verified windows vote for (recording, song offset). Votes that agree
+on the offset make a full-length upload robust to a noisy intro or an outro missing from a preview.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from catalog.fingerprint import landmarks
+from catalog.fingerprint.index import FingerprintIndex
+
+SPEEDS: tuple[float, ...] = (1.0, 0.99, 1.01, 0.98, 1.02, 0.97, 1.03)
+WINDOW_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    min_aligned: int = 12
+    min_ratio: float = 0.008
+    min_margin: float = 2.0  # best aligned ≥ margin × runner-up aligned
+    strong_aligned: int = 30  # stop the speed search / trust a lone window at this count
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """The best (recording, offset) cell of one query at one speed."""
+
+    recording_id: int
+    offset_frames: int
+    aligned: int
+    runner_up: int
+    query_hashes: int
+    speed: float
+
+    @property
+    def offset_s(self) -> float:
+        return self.offset_frames * landmarks.FRAME_SECONDS
+
+
+@dataclass(frozen=True)
+class Match:
+    recording_id: int
+    confidence: float
+    offset_s: float
+    aligned: int
+    speed: float
+    windows_voting: int
+    windows_total: int
+
+
+@dataclass
+class Matcher:
+    """Identifies audio against ``index``. ``verify=False, speeds=(1.0,)`` gives the textbook matcher."""
+
+    index: FingerprintIndex
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    speeds: tuple[float, ...] = SPEEDS
+    verify: bool = True
+    tolerance: int = 1
+    distinct_anchors: bool = True
+    max_windows: int = 8
+
+    # --- one clip ----------------------------------------------------------
+    def best_candidate(self, hashes: npt.NDArray[np.uint32], times: npt.NDArray[np.int32], speed: float = 1.0) -> Candidate | None:
+        """The best-aligned (recording, offset) for one set of query hashes, or None without any hit."""
+        if hashes.size == 0:
+            return None
+        hits = self.index.lookup(hashes)
+        if hits.docs.size == 0:
+            return None
+        recordings = self.index.recording_of(hits.docs)
+        diff = hits.times.astype(np.int64) - times[hits.query].astype(np.int64)
+        keys = recordings * (1 << 18) + (diff + (1 << 17))
+        # Count distinct query anchor times per cell, not hashes: a chord onset fires many peaks at one
+        # instant, and a song in the same key at the same tempo shares those bursts of hashes by chance;
+        # a true match instead aligns anchors spread over the whole clip.
+        if self.distinct_anchors:
+            anchor_times = times[hits.query]
+            order = np.lexsort((anchor_times, keys))
+            keys, anchor_times = keys[order], anchor_times[order]
+            first = np.ones(keys.size, dtype=np.bool_)
+            first[1:] = (keys[1:] != keys[:-1]) | (anchor_times[1:] != anchor_times[:-1])
+            keys = keys[first]
+        unique, counts = np.unique(keys, return_counts=True)
+        top = np.argsort(counts)[::-1][:32]
+        best_by_recording: dict[int, tuple[int, int]] = {}
+        for position in top:
+            key = int(unique[position])
+            aligned = int(counts[position])
+            if self.tolerance:
+                lo = np.searchsorted(unique, key - self.tolerance, side="left")
+                hi = np.searchsorted(unique, key + self.tolerance, side="right")
+                aligned = int(counts[lo:hi].sum())
+            recording = key >> 18
+            offset = (key & ((1 << 18) - 1)) - (1 << 17)
+            if aligned > best_by_recording.get(recording, (-1, 0))[0]:
+                best_by_recording[recording] = (aligned, offset)
+        ranked = sorted(best_by_recording.items(), key=lambda item: (-item[1][0], item[0]))
+        recording, (aligned, offset) = ranked[0]
+        runner_up = ranked[1][1][0] if len(ranked) > 1 else 0
+        return Candidate(int(recording), int(offset), aligned, runner_up, int(hashes.size), speed)
+
+    def is_verified(self, candidate: Candidate) -> bool:
+        if not self.verify:
+            return True
+        t = self.thresholds
+        return (
+            candidate.aligned >= t.min_aligned
+            and candidate.aligned >= t.min_ratio * candidate.query_hashes
+            and candidate.aligned >= t.min_margin * candidate.runner_up
+        )
+
+    def match_peaks(self, peaks: landmarks.Peaks) -> Candidate | None:
+        """The best candidate over all speeds (verified ones first), or None."""
+        best: Candidate | None = None
+        for speed in self.speeds:
+            scaled = peaks if speed == 1.0 else peaks.rescaled(speed)
+            hashes, times = landmarks.landmarks(scaled)
+            candidate = self.best_candidate(hashes, times, speed)
+            if candidate is None:
+                continue
+            if best is None or (self.is_verified(candidate), candidate.aligned) > (self.is_verified(best), best.aligned):
+                best = candidate
+            if self.is_verified(best) and best.aligned >= self.thresholds.strong_aligned:
+                break
+        return best
+
+    def match_clip(self, samples: npt.NDArray[np.float32]) -> Match | None:
+        """Identify one short clip (mono float32 at landmarks.SAMPLE_RATE) with no windowing."""
+        candidate = self.match_peaks(landmarks.find_peaks(samples))
+        if candidate is None or not self.is_verified(candidate):
+            return None
+        return self._as_match(candidate, votes=1, total=1)
+
+    def _as_match(self, candidate: Candidate, *, votes: int, total: int) -> Match:
+        confidence = min(1.0, candidate.aligned / (3.0 * self.thresholds.min_aligned)) * (0.5 + 0.5 * votes / total)
+        return Match(
+            recording_id=candidate.recording_id,
+            confidence=round(confidence, 3),
+            offset_s=round(max(candidate.offset_s, 0.0), 2),
+            aligned=candidate.aligned,
+            speed=candidate.speed,
+            windows_voting=votes,
+            windows_total=total,
+        )
+
+    # --- a whole upload ----------------------------------------------------
+    def identify(self, samples: npt.NDArray[np.float32]) -> Match | None:
+        """Identify audio of any length: windows spread over it vote; None when nothing verifies."""
+        peaks = landmarks.find_peaks(samples)
+        seconds = samples.size / landmarks.SAMPLE_RATE
+        if seconds <= WINDOW_SECONDS * 1.5:
+            return self._as_single(self.match_peaks(peaks))
+        count = min(self.max_windows, math.ceil(seconds / WINDOW_SECONDS))
+        starts = np.linspace(0.0, seconds - WINDOW_SECONDS, count)
+        frames = WINDOW_SECONDS / landmarks.FRAME_SECONDS
+        votes: dict[tuple[int, int], list[Candidate]] = defaultdict(list)
+        for start_s in starts:
+            start = start_s / landmarks.FRAME_SECONDS
+            inside = (peaks.time >= start) & (peaks.time < start + frames)
+            window = landmarks.Peaks(time=peaks.time[inside] - start, freq=peaks.freq[inside], n_frames=int(frames))
+            candidate = self.match_peaks(window)
+            if candidate is None or not self.is_verified(candidate):
+                continue
+            # Song offset of the upload's start, in half-second cells, so agreeing windows pool.
+            song_offset = candidate.offset_s - start_s * candidate.speed
+            shifted = Candidate(
+                candidate.recording_id,
+                int(round(song_offset / landmarks.FRAME_SECONDS)),
+                candidate.aligned,
+                candidate.runner_up,
+                candidate.query_hashes,
+                candidate.speed,
+            )
+            votes[(candidate.recording_id, int(round(song_offset * 2)))].append(shifted)
+        if not votes:
+            return None
+        pooled: dict[int, list[Candidate]] = defaultdict(list)
+        for (recording, _cell), found in votes.items():
+            pooled[recording].extend(found)
+        recording, found = max(pooled.items(), key=lambda item: (len(item[1]), sum(c.aligned for c in item[1])))
+        strongest = max(found, key=lambda c: c.aligned)
+        if len(found) < 2 and strongest.aligned < self.thresholds.strong_aligned and count > 2:
+            return None
+        return self._as_match(strongest, votes=len(found), total=count)
+
+    def _as_single(self, candidate: Candidate | None) -> Match | None:
+        if candidate is None or not self.is_verified(candidate):
+            return None
+        return self._as_match(candidate, votes=1, total=1)

@@ -1,0 +1,196 @@
+"""Reads of the catalog: who holds a recording's rights, and search.
+
+Search ranks recordings by how well the query matches their title, artist and
+album, tolerating typos and accents; both sides are compared after
+``catalog.text.normalise`` (lower case, no accents or punctuation). PostgreSQL
+(migration 0003) uses a stored ``simple`` tsvector with a GIN index, ranked by
+ts_rank_cd with a bonus for a prefix match; a query that matches nothing has each
+word corrected against a vocabulary table with a pg_trgm index (the recipe in the
+pg_trgm docs), so typos cost one small index lookup per word instead of a trigram
+scan over every recording. SQLite has neither, so there a prefilter on query
+tokens and trigrams narrows candidates and Python ranks them with difflib.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from functools import reduce
+from operator import or_
+
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet
+
+from catalog.models import Recording, RecordingShare, RightsHolder
+from catalog.text import normalise
+
+__all__ = [
+    "HolderShare",
+    "RecordingHolders",
+    "holder_recordings",
+    "recording_holders",
+    "recording_search",
+]
+
+
+@dataclass(frozen=True)
+class HolderShare:
+    holder_id: int
+    holder_name: str
+    share_bps: int
+    is_escrow: bool
+
+
+@dataclass(frozen=True)
+class RecordingHolders:
+    """Both sides of a recording; each side sums to 10,000 bps (an unknown side is 100% escrow)."""
+
+    recording_id: int
+    master: tuple[HolderShare, ...]
+    publishing: tuple[HolderShare, ...]
+    is_rights_complete: bool
+
+    def side(self, side: str) -> tuple[HolderShare, ...]:
+        return self.master if side == RecordingShare.Side.MASTER else self.publishing
+
+
+def recording_holders(recording_id: int) -> RecordingHolders:
+    """Shares per side, ordered by holder id; a side without holders goes wholly to the escrow holder."""
+    from catalog.services import escrow_holder
+
+    recording = Recording.objects.only("id", "rights_status").get(pk=recording_id)
+    rows = RecordingShare.objects.filter(recording_id=recording_id).select_related("holder").order_by("holder_id")
+    sides: dict[str, list[HolderShare]] = {side: [] for side in RecordingShare.Side.values}
+    for row in rows:
+        sides[row.side].append(
+            HolderShare(
+                holder_id=row.holder_id,
+                holder_name=row.holder.name,
+                share_bps=row.share_bps,
+                is_escrow=row.holder.kind == RightsHolder.Kind.ESCROW,
+            )
+        )
+    for side, shares in sides.items():
+        if not shares:
+            escrow = escrow_holder()
+            sides[side] = [HolderShare(holder_id=escrow.id, holder_name=escrow.name, share_bps=10_000, is_escrow=True)]
+    return RecordingHolders(
+        recording_id=recording.id,
+        master=tuple(sides[RecordingShare.Side.MASTER]),
+        publishing=tuple(sides[RecordingShare.Side.PUBLISHING]),
+        is_rights_complete=recording.is_rights_complete,
+    )
+
+
+def holder_recordings(holder_id: int) -> QuerySet[Recording]:
+    return Recording.objects.filter(shares__holder_id=holder_id).distinct().order_by("artist", "title")
+
+
+def recording_search(query: str, limit: int = 20) -> list[Recording]:
+    """Recordings best matching ``query`` over title, artist and album, best first (at most ``limit``)."""
+    text = normalise(query)
+    limit = max(1, min(int(limit), 100))
+    if not text:
+        return []
+    if connection.vendor == "postgresql":
+        return _search_postgres(text, limit)
+    return _search_python(text, limit)
+
+
+# How alike (pg_trgm similarity) a vocabulary word must be to a mistyped query word.
+_PG_WORD_SIMILARITY = 0.4
+_PG_CORRECTIONS_PER_WORD = 4
+
+_PG_FTS_SQL = """
+SELECT id
+  FROM catalog_recording
+ WHERE search_vector @@ to_tsquery('simple'::regconfig, %(tsquery)s)
+ ORDER BY ts_rank_cd(search_vector, to_tsquery('simple'::regconfig, %(tsquery)s))
+          + CASE WHEN search_text LIKE %(prefix)s THEN 1.0 ELSE 0 END DESC,
+          id
+ LIMIT %(limit)s
+"""
+
+_PG_CORRECTIONS_SQL = """
+SELECT word
+  FROM catalog_search_word
+ WHERE word %% %(word)s
+ ORDER BY similarity(word, %(word)s) DESC, word
+ LIMIT %(count)s
+"""
+
+
+def _tsquery_term(word: str, *, is_prefix: bool) -> str:
+    return f"'{word}'" + (":*" if is_prefix else "")
+
+
+def _search_postgres(text: str, limit: int) -> list[Recording]:
+    """Full text first (every word, the last as a prefix); if nothing matches, correct each word against the
+    vocabulary with pg_trgm and search again; if still nothing, accept recordings matching any word."""
+    words = [word.replace("'", "") for word in text.split() if word.replace("'", "")]
+    if not words:
+        return []
+    params: dict[str, str | int] = {"prefix": text.replace("%", "").replace("_", "") + "%", "limit": limit}
+    last = len(words) - 1
+    with transaction.atomic(), connection.cursor() as cursor:
+        exact = " & ".join(_tsquery_term(w, is_prefix=i == last) for i, w in enumerate(words))
+        cursor.execute(_PG_FTS_SQL, {**params, "tsquery": exact})
+        ids = [row[0] for row in cursor.fetchall()]
+        if not ids:
+            cursor.execute("SET LOCAL pg_trgm.similarity_threshold = %s", [_PG_WORD_SIMILARITY])
+            alternatives = []
+            for index, word in enumerate(words):
+                cursor.execute(_PG_CORRECTIONS_SQL, {"word": word, "count": _PG_CORRECTIONS_PER_WORD})
+                options = [_tsquery_term(word, is_prefix=index == last)]
+                options += [_tsquery_term(row[0].replace("'", ""), is_prefix=False) for row in cursor.fetchall()]
+                alternatives.append("(" + " | ".join(dict.fromkeys(options)) + ")")
+            for joiner in (" & ", " | "):
+                cursor.execute(_PG_FTS_SQL, {**params, "tsquery": joiner.join(alternatives)})
+                ids = [row[0] for row in cursor.fetchall()]
+                if ids or len(alternatives) == 1:
+                    break
+    by_id = Recording.objects.in_bulk(ids)
+    return [by_id[pk] for pk in ids if pk in by_id]
+
+
+def _trigrams(word: str) -> set[str]:
+    padded = f"  {word} "
+    return {padded[i : i + 3] for i in range(len(padded) - 2)}
+
+
+def _score(query: str, tokens: list[str], candidate: str) -> float:
+    words = candidate.split()
+    if not words:
+        return 0.0
+    total = 0.0
+    for token in tokens:
+        best = max(difflib.SequenceMatcher(None, token, word).ratio() for word in words)
+        if best < 0.6:
+            best = 0.0
+        total += best
+    score = total / len(tokens)
+    if candidate.startswith(query):
+        score += 0.2
+    elif query in candidate:
+        score += 0.1
+    return score
+
+
+_PREFILTER_CAP = 5000
+
+
+def _search_python(text: str, limit: int) -> list[Recording]:
+    """SQLite fallback: any query token (or, for typos, one of its inner trigrams) narrows rows; difflib ranks."""
+    tokens = text.split()
+    needles: set[str] = set()
+    for token in tokens:
+        needles.add(token)
+        if len(token) >= 4:
+            needles.update(gram for gram in _trigrams(token) if gram.strip() == gram)
+    condition = reduce(or_, (Q(search_text__contains=needle) for needle in sorted(needles)))
+    candidates = list(Recording.objects.filter(condition).values_list("id", "search_text")[:_PREFILTER_CAP])
+    scored = [(score, pk) for pk, candidate in candidates if (score := _score(text, tokens, candidate)) > 0]
+    scored.sort(key=lambda pair: (-pair[0], pair[1]))
+    ids = [pk for _, pk in scored[:limit]]
+    by_id = Recording.objects.in_bulk(ids)
+    return [by_id[pk] for pk in ids if pk in by_id]

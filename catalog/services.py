@@ -1,0 +1,280 @@
+"""All writes to the catalog: recordings, rights holders and shares.
+
+Shares are basis points per side (master, publishing); a side is either empty
+(holders unknown: its money goes to the escrow holder) or sums to exactly 10,000.
+Every change to a side writes one ``ShareChange`` row, so staff can see who moved
+money and when. ``RecordingShare`` rows are written here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from catalog import indexing
+from catalog.errors import RecordingInvalid, SharesInvalid
+from catalog.indexing import on_recordings_imported
+from catalog.models import Recording, RecordingShare, RightsHolder, ShareChange
+from catalog.text import search_text_for
+from songforge.errors import NotFound
+
+__all__ = [
+    "ESCROW_HOLDER_NAME",
+    "escrow_holder",
+    "on_recordings_imported",
+    "recording_shares_set",
+    "recording_upsert",
+    "recordings_mark_rights_verified",
+    "recordings_notify_imported",
+    "rights_holder_get_or_create",
+    "search_vocabulary_refresh",
+]
+
+ISRC_RE = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
+ESCROW_HOLDER_NAME = "Unclaimed rights (escrow)"
+SIDE_TOTAL_BPS = 10_000
+
+# Fields recording_upsert may set; anything else is a programming error.
+UPSERT_FIELDS = frozenset(
+    {
+        "provider",
+        "apple_music_id",
+        "apple_music_ids",
+        "title",
+        "artist",
+        "album",
+        "isrc",
+        "duration_ms",
+        "genre",
+        "release_year",
+        "artwork_url",
+        "audio",
+        "audio_sha256",
+        "preview_url",
+        "preview_audio",
+        "composer",
+        "source",
+        "license",
+        "manifest_sha256",
+        "is_demo",
+    }
+)
+
+
+def escrow_holder() -> RightsHolder:
+    """The single holder that collects money of sides whose holders are unknown (created on first use)."""
+    holder = RightsHolder.objects.filter(kind=RightsHolder.Kind.ESCROW).first()
+    if holder is not None:
+        return holder
+    try:
+        with transaction.atomic():
+            return RightsHolder.objects.create(name=ESCROW_HOLDER_NAME, kind=RightsHolder.Kind.ESCROW)
+    except IntegrityError:  # another process created it first
+        return RightsHolder.objects.get(kind=RightsHolder.Kind.ESCROW)
+
+
+def rights_holder_get_or_create(
+    *, name: str, kind: str, is_demo: bool = False, contact_email: str = ""
+) -> tuple[RightsHolder, bool]:
+    """Holders are identified by name; an existing holder keeps its kind and contact."""
+    name = " ".join(name.split())
+    if not name:
+        raise SharesInvalid("A rights holder needs a name.", extra={"field": "name"})
+    if kind not in RightsHolder.Kind.values or kind == RightsHolder.Kind.ESCROW:
+        raise SharesInvalid(
+            f"Holder kind {kind!r} is not one of label, publisher, writer, artist.", extra={"field": "kind"}
+        )
+    holder, created = RightsHolder.objects.get_or_create(
+        name=name, defaults={"kind": kind, "is_demo": is_demo, "contact_email": contact_email}
+    )
+    return holder, created
+
+
+def _validate_side_shares(side: str, shares: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    if side not in RecordingShare.Side.values:
+        raise SharesInvalid(f"Side {side!r} is not master or publishing.", extra={"side": side})
+    seen: set[int] = set()
+    cleaned: list[tuple[int, int]] = []
+    for holder_id, bps in shares:
+        if isinstance(bps, bool) or not isinstance(bps, int) or not 1 <= bps <= SIDE_TOTAL_BPS:
+            raise SharesInvalid(
+                f"A {side} share must be a whole number of basis points from 1 to 10,000 (got {bps!r}).",
+                extra={"side": side, "holder_id": holder_id},
+            )
+        if holder_id in seen:
+            raise SharesInvalid(
+                f"Holder {holder_id} appears twice on the {side} side; merge the two shares into one.",
+                extra={"side": side, "holder_id": holder_id},
+            )
+        seen.add(holder_id)
+        cleaned.append((int(holder_id), bps))
+    total = sum(bps for _, bps in cleaned)
+    if cleaned and total != SIDE_TOTAL_BPS:
+        raise SharesInvalid(
+            f"The {side} shares add up to {total} basis points ({total / 100:.2f}%); "
+            f"they must add up to exactly 10,000 (100%). Adjust them by {SIDE_TOTAL_BPS - total:+d}.",
+            extra={"side": side, "total_bps": total},
+        )
+    known = set(RightsHolder.objects.filter(id__in=seen).values_list("id", flat=True))
+    missing = sorted(seen - known)
+    if missing:
+        raise SharesInvalid(f"Rights holders {missing} do not exist.", extra={"side": side, "holder_ids": missing})
+    return sorted(cleaned)
+
+
+def _side_snapshot(recording_id: int, side: str) -> list[dict[str, Any]]:
+    rows = RecordingShare.objects.filter(recording_id=recording_id, side=side).select_related("holder")
+    return [
+        {"holder_id": row.holder_id, "holder": row.holder.name, "share_bps": row.share_bps}
+        for row in sorted(rows, key=lambda r: r.holder_id)
+    ]
+
+
+def _rights_status_for(recording_id: int, previous: str) -> str:
+    sides = set(RecordingShare.objects.filter(recording_id=recording_id).values_list("side", flat=True).distinct())
+    if sides != set(RecordingShare.Side.values):
+        return Recording.RightsStatus.UNKNOWN
+    if previous == Recording.RightsStatus.VERIFIED:
+        return Recording.RightsStatus.VERIFIED
+    return Recording.RightsStatus.COMPLETE
+
+
+@transaction.atomic
+def recording_shares_set(
+    *,
+    recording_id: int,
+    side: str,
+    shares: Sequence[tuple[int, int]],
+    by_user_id: int | None,
+    source: str = ShareChange.Source.STAFF,
+) -> ShareChange | None:
+    """Replace one side of a recording's shares with ``shares`` [(holder_id, bps), …].
+
+    An empty list marks the side unknown (its money goes to escrow). Otherwise the bps
+    must sum to exactly 10,000. Returns the history row, or None when nothing changed.
+    A change to a verified recording sends it back to "complete": staff re-verify.
+    Locks the recording row.
+    """
+    cleaned = _validate_side_shares(side, shares)
+    recording = Recording.objects.select_for_update().filter(pk=recording_id).first()
+    if recording is None:
+        raise NotFound(f"Recording {recording_id} does not exist.", extra={"recording_id": recording_id})
+    old = _side_snapshot(recording_id, side)
+    if [(row["holder_id"], row["share_bps"]) for row in old] == cleaned:
+        return None
+    RecordingShare.objects.filter(recording_id=recording_id, side=side).delete()
+    RecordingShare.objects.bulk_create(
+        [RecordingShare(recording_id=recording_id, side=side, holder_id=hid, share_bps=bps) for hid, bps in cleaned]
+    )
+    change = ShareChange.objects.create(
+        recording_id=recording_id,
+        side=side,
+        old_shares=old,
+        new_shares=_side_snapshot(recording_id, side),
+        source=source,
+        changed_by_id=by_user_id,
+    )
+    status = _rights_status_for(recording_id, Recording.RightsStatus.COMPLETE)
+    if status != recording.rights_status or recording.rights_verified_at is not None:
+        recording.rights_status = status
+        recording.rights_verified_at = None
+        recording.rights_verified_by = None
+        recording.save(update_fields=["rights_status", "rights_verified_at", "rights_verified_by", "updated_at"])
+    return change
+
+
+@transaction.atomic
+def recordings_mark_rights_verified(*, recording_ids: Sequence[int], by_user_id: int | None) -> int:
+    """Mark complete recordings verified; recordings with an unknown side are left alone. Returns how many changed."""
+    now: datetime.datetime = timezone.now()
+    return Recording.objects.filter(id__in=list(recording_ids), rights_status=Recording.RightsStatus.COMPLETE).update(
+        rights_status=Recording.RightsStatus.VERIFIED,
+        rights_verified_at=now,
+        rights_verified_by_id=by_user_id,
+        updated_at=now,
+    )
+
+
+@transaction.atomic
+def recording_upsert(*, external_id: str, **fields: Any) -> tuple[Recording, bool]:
+    """Create or update the recording ``external_id`` with ``fields``; returns (recording, changed).
+
+    Only fields in ``UPSERT_FIELDS`` are accepted; unchanged values write nothing.
+    ``search_text`` is derived here. Locks the row when it exists.
+    """
+    unknown = set(fields) - UPSERT_FIELDS
+    if unknown:
+        raise TypeError(f"recording_upsert got unknown fields: {sorted(unknown)}")
+    if not external_id or len(external_id) > 100:
+        raise RecordingInvalid("A recording needs an external id of 1 to 100 characters.", extra={"field": "id"})
+    isrc = fields.get("isrc")
+    if isrc is not None and not ISRC_RE.match(isrc):
+        raise RecordingInvalid(
+            f"Recording {external_id}: ISRC {isrc!r} is not 12 characters like GBAYE0601498.",
+            extra={"external_id": external_id, "field": "isrc"},
+        )
+    recording = Recording.objects.select_for_update().filter(external_id=external_id).first()
+    created = recording is None
+    if recording is None:
+        recording = Recording(external_id=external_id)
+    changed_fields = []
+    for name, value in fields.items():
+        if getattr(recording, name) != value:
+            setattr(recording, name, value)
+            changed_fields.append(name)
+    search_text = search_text_for(title=recording.title, artist=recording.artist, album=recording.album)
+    if recording.search_text != search_text:
+        recording.search_text = search_text
+        changed_fields.append("search_text")
+    if not created and not changed_fields:
+        return recording, False
+    try:
+        recording.full_clean(exclude=["audio", "preview_audio", "artwork"], validate_unique=False)
+    except ValidationError as exc:
+        field, problems = next(iter(exc.message_dict.items()))
+        raise RecordingInvalid(
+            f"Recording {external_id}: {field}: {' '.join(problems)}",
+            extra={"external_id": external_id, "field": field, "errors": exc.message_dict},
+        ) from None
+    if created:
+        recording.save()
+    else:
+        recording.save(update_fields=[*changed_fields, "updated_at"])
+    if "search_text" in changed_fields or created:
+        _search_vocabulary_add(recording.search_text.split())
+    return recording, True
+
+
+def _search_vocabulary_add(words: Sequence[str]) -> None:
+    """PostgreSQL keeps the words of search_text in catalog_search_word for typo correction (migration 0003)."""
+    if connection.vendor != "postgresql" or not words:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO catalog_search_word (word) SELECT DISTINCT unnest(%s::text[]) ON CONFLICT DO NOTHING",
+            [sorted(set(words))],
+        )
+
+
+def search_vocabulary_refresh() -> None:
+    """Rebuild the typo-correction vocabulary from every recording (after bulk loads that bypass the service)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO catalog_search_word (word) "
+            "SELECT word FROM ts_stat('SELECT search_vector FROM catalog_recording') ON CONFLICT DO NOTHING"
+        )
+
+
+def recordings_notify_imported(recording_ids: Sequence[int]) -> None:
+    """After the current transaction commits, hand these recordings to identification indexing."""
+    ids = list(recording_ids)
+    if ids:
+        transaction.on_commit(lambda: indexing.recordings_imported(ids))

@@ -1,0 +1,33 @@
+"""The catalog search page (the same search the manual match uses)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from generation.forms import RecordingSearchForm
+from songforge.errors import DomainError
+from songforge.pages import HtmxHttpRequest, service
+
+RECORDING_SEARCH = "catalog.selectors.recording_search"
+
+
+@login_required
+@require_GET
+def search(request: HtmxHttpRequest) -> HttpResponse:
+    form = RecordingSearchForm(request.GET or None)
+    results: list[Any] = []
+    error = ""
+    query = form.cleaned_data["q"] if form.is_valid() else ""
+    if query:
+        try:
+            results = list(service(RECORDING_SEARCH, what="Catalog search")(query=query, limit=25))
+        except DomainError as exc:
+            error = exc.message
+    context = {"form": form, "results": results, "error": error, "query": query}
+    template = "catalog/_results.html" if request.htmx else "catalog/search.html"
+    return render(request, template, context)

@@ -1,0 +1,43 @@
+"""Errors of the generation app (each a DomainError: a code and a message a person can act on)."""
+
+from __future__ import annotations
+
+from rest_framework import status
+
+from songforge.errors import Conflict, DomainError
+
+
+class GenerationError(DomainError):
+    code = "generation_error"
+
+
+class ModelMissingError(GenerationError):
+    """The committed catalog model (or its side files) is not on disk."""
+
+    code = "model_missing"
+
+
+class UploadSetNotReadyError(GenerationError):
+    code = "upload_set_not_ready"
+    http_status = status.HTTP_409_CONFLICT
+
+
+class GenerationStateError(Conflict):
+    code = "generation_state"
+
+
+class NotOriginalError(GenerationError):
+    """Every composed candidate copied too many consecutive notes from a source."""
+
+    code = "not_original"
+
+
+class GenerationCancelledError(GenerationError):
+    code = "generation_cancelled"
+
+
+class StageUnavailableError(GenerationError):
+    """A stage's engine (e.g. synthesis) is not installed; a retry after deploying it may succeed."""
+
+    code = "stage_unavailable"
+    permanent = False

@@ -1,0 +1,287 @@
+"""Composition: sample 8-16-bar sections with the model, arrange them into a song form, add a band.
+
+The model writes the musical material (melody, and chords/bass when it chooses to); sampling is
+constrained by the token grammar plus a key/range mask. Long-range form comes from a plan
+(intro-verse-chorus-verse-chorus-bridge-chorus-outro), not from the 512-token context. Parts the
+model left thin (harmony, bass) are filled by rule from the sampled chord tokens; drums are always
+by rule (the corpus has none).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from generation.ml.model import MusicTransformer
+from generation.ml.sample import sample
+from generation.ml.tokenizer import (
+    BAR,
+    BOS,
+    CHORD_QUALITIES,
+    CHORD_RANGE,
+    EOS,
+    PITCH_RANGE,
+    ROLES,
+    TICKS_PER_BEAT,
+    TOKEN_ID,
+    Grammar,
+    Note,
+    Piece,
+    decode,
+    estimate_chords,
+    tempo_bin,
+)
+
+MELODY, CHORDS, BASS, DRUMS = (ROLES.index(r) for r in ("melody", "chords", "bass", "drums"))
+MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
+MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10, 11)  # natural minor plus the leading tone
+RANGES = {MELODY: (57, 86), CHORDS: (45, 76), BASS: (31, 57)}
+FORM = ("intro", "verse", "chorus", "verse", "chorus", "bridge", "chorus", "outro")
+BAR_TICKS = 4 * TICKS_PER_BEAT
+
+
+@dataclass
+class ComposeRequest:
+    tonic: int
+    mode: str
+    tempo_bpm: float
+    seconds: float
+    seed: int
+    temperature: float = 0.95
+    top_k: int = 24
+
+
+@dataclass
+class Composition:
+    piece: Piece
+    plan: list[dict[str, object]]
+    section_tokens: dict[str, list[int]]
+    sampled_tokens: int
+    stats: dict[str, object] = field(default_factory=dict)
+
+
+def scale_pitch_classes(tonic: int, mode: str) -> set[int]:
+    return {(tonic + d) % 12 for d in (MAJOR_SCALE if mode == "major" else MINOR_SCALE)}
+
+
+def diatonic_chords(tonic: int, mode: str) -> set[str]:
+    """Chord token suffixes ("root:quality") whose tones all lie in the key."""
+    scale = scale_pitch_classes(tonic, mode)
+    out = set()
+    for root in range(12):
+        for quality, intervals in CHORD_QUALITIES.items():
+            if quality == "aug":
+                continue
+            if all((root + i) % 12 in scale for i in intervals):
+                out.add(f"{root}:{quality}")
+    return out
+
+
+def make_mask_hook(tonic: int, mode: str, *, bars: int):  # type: ignore[no-untyped-def]
+    """Keep pitches in the key and each role's range, chords diatonic, and exactly ``bars`` full bars."""
+    scale = scale_pitch_classes(tonic, mode)
+    pitch_ok = {role: np.zeros(128, dtype=bool) for role in RANGES}
+    for role, (lo, hi) in RANGES.items():
+        for p in range(lo, hi + 1):
+            pitch_ok[role][p] = p % 12 in scale
+    chord_ok = np.zeros(CHORD_RANGE[1] - CHORD_RANGE[0], dtype=bool)
+    for name in diatonic_chords(tonic, mode):
+        chord_ok[TOKEN_ID[f"CHORD_{name}"] - CHORD_RANGE[0]] = True
+
+    def hook(grammar: Grammar, mask: np.ndarray) -> np.ndarray:
+        if grammar.state == "track" and grammar.role in pitch_ok:
+            mask[PITCH_RANGE[0] : PITCH_RANGE[1]] &= pitch_ok[grammar.role]
+        elif grammar.state in ("dur",) and grammar.role in pitch_ok:
+            # More notes at the same position (chords) obey the same range.
+            mask[PITCH_RANGE[0] : PITCH_RANGE[1]] &= pitch_ok[grammar.role]
+        mask[CHORD_RANGE[0] : CHORD_RANGE[1]] &= chord_ok
+        if grammar.state == "bar":
+            mask[BAR] = False  # no empty bars
+        if grammar.bars < bars:
+            mask[EOS] = False
+        return mask
+
+    return hook
+
+
+def header(tempo_bpm: float) -> list[int]:
+    return [BOS, TOKEN_ID["TS_4/4"], TOKEN_ID[f"TEMPO_{tempo_bin(tempo_bpm)}"]]
+
+
+def sample_section(
+    model: MusicTransformer,
+    request: ComposeRequest,
+    *,
+    bars: int,
+    seed: int,
+    context: list[int] | None = None,
+) -> list[int]:
+    """Sample ``bars`` bars (tokens BAR ... without header/EOS), optionally continuing ``context``."""
+    prompt = header(request.tempo_bpm)
+    context_bars = 0
+    if context:
+        tail = context[-(model.config.block_size // 2) :]
+        first_bar = tail.index(BAR) if BAR in tail else len(tail)
+        tail = tail[first_bar:]
+        context_bars = tail.count(BAR)
+        prompt = prompt + tail
+    grammar = Grammar(max_bars=context_bars + bars, allow_roles=(MELODY, CHORDS, BASS)).feed(prompt)
+    hook = make_mask_hook(request.tonic, request.mode, bars=context_bars + bars)
+    budget = bars * 160
+    tokens = sample(
+        model,
+        prompt,
+        max_new_tokens=budget,
+        grammar=grammar,
+        seed=seed,
+        temperature=request.temperature,
+        top_k=request.top_k,
+        mask_hook=hook,
+    )
+    new = tokens[len(prompt) :]
+    if new and new[-1] == EOS:
+        new = new[:-1]
+    return new
+
+
+def section_piece(tokens: list[int], tempo_bpm: float) -> Piece:
+    return decode(header(tempo_bpm) + tokens)
+
+
+def chord_timeline(piece: Piece, bars: int, tonic: int, mode: str) -> list[tuple[int, int, str]]:
+    """(start, end, "root:quality") per half bar, from sampled chord tokens or estimated from notes."""
+    allowed = diatonic_chords(tonic, mode)
+    tonic_chord = f"{tonic}:{'maj' if mode == 'major' else 'min'}"
+    sampled = {t: c for t, c in piece.chords.items() if c in allowed}
+    if len(sampled) < max(1, bars // 4):
+        estimated = estimate_chords(piece.notes, bar_ticks=BAR_TICKS)
+        sampled.update({t: c for t, c in estimated.items() if c in allowed and t not in sampled})
+    out = []
+    current = tonic_chord
+    half = BAR_TICKS // 2
+    for start in range(0, bars * BAR_TICKS, half):
+        for t in sorted(sampled):
+            if t <= start:
+                current = sampled[t]
+        out.append((start, start + half, current))
+    return out
+
+
+def _chord_pitches(label: str) -> tuple[int, list[int]]:
+    root_s, quality = label.split(":")
+    root = int(root_s)
+    return root, [(root + i) % 12 for i in CHORD_QUALITIES[quality]]
+
+
+def accompaniment(
+    piece: Piece, *, bars: int, kind: str, tonic: int, mode: str, rng: np.random.Generator
+) -> list[Note]:
+    """Rule-based pads, bass and drums for a section; pads/bass only where the model left them thin."""
+    notes: list[Note] = []
+    timeline = chord_timeline(piece, bars, tonic, mode)
+    has_chords = sum(1 for n in piece.notes if n.role == CHORDS) >= bars * 2
+    has_bass = sum(1 for n in piece.notes if n.role == BASS) >= bars
+    loud = {"intro": 0, "verse": 1, "chorus": 2, "bridge": 1, "outro": 0}[kind]
+    for start, end, label in timeline:
+        root, pcs = _chord_pitches(label)
+        if not has_chords:
+            for pc in pcs[:3]:
+                pitch = 52 + (pc - 52) % 12
+                notes.append(Note(start, end - start, pitch, 56 + 8 * loud, CHORDS))
+        if not has_bass:
+            bass_pitch = 36 + (root - 36) % 12
+            if loud == 2:
+                for k in range(4):
+                    p = bass_pitch if k % 2 == 0 else bass_pitch + 7 if bass_pitch + 7 <= 55 else bass_pitch
+                    notes.append(Note(start + k * 6, 6, p, 88, BASS))
+            else:
+                notes.append(Note(start, end - start - 1, bass_pitch, 80, BASS))
+    for bar in range(bars):
+        b0 = bar * BAR_TICKS
+        if bar == 0 and kind in ("chorus", "bridge"):
+            notes.append(Note(b0, 24, 49, 96, DRUMS))
+        for beat in range(4):
+            t = b0 + beat * TICKS_PER_BEAT
+            if loud >= 1 or beat % 2 == 0:
+                notes.append(Note(t, 3, 42, 60 + 10 * loud, DRUMS))
+            if loud >= 1:
+                notes.append(Note(t + 6, 3, 42 if loud < 2 else 46, 50 + 8 * loud, DRUMS))
+            if beat in (0, 2) and (loud >= 1 or bar % 2 == 0):
+                notes.append(Note(t, 3, 36, 90 + 5 * loud, DRUMS))
+            if beat in (1, 3) and loud >= 1:
+                notes.append(Note(t, 3, 38, 85 + 5 * loud, DRUMS))
+        if loud == 2 and bar % 4 == 3 and rng.random() < 0.8:
+            notes.append(Note(b0 + 3 * TICKS_PER_BEAT + 6, 3, 36, 90, DRUMS))
+    return notes
+
+
+def section_bars(request: ComposeRequest) -> int:
+    """Bars per full section so the 7-unit form lasts about request.seconds (even, 8 to 16)."""
+    total_bars = request.seconds * request.tempo_bpm / 60.0 / 4.0
+    per_unit = total_bars / 7.0
+    return int(min(16, max(8, round(per_unit / 2) * 2)))
+
+
+def compose(model: MusicTransformer, request: ComposeRequest) -> Composition:
+    """Sample verse, chorus and bridge (each continuing the previous one), then arrange the form."""
+    bars = section_bars(request)
+    verse = sample_section(model, request, bars=bars, seed=request.seed * 1009 + 1)
+    chorus = sample_section(model, request, bars=bars, seed=request.seed * 1009 + 2, context=verse)
+    bridge = sample_section(model, request, bars=bars, seed=request.seed * 1009 + 3, context=chorus)
+    material = {
+        "verse": section_piece(verse, request.tempo_bpm),
+        "chorus": section_piece(chorus, request.tempo_bpm),
+        "bridge": section_piece(bridge, request.tempo_bpm),
+    }
+    rng = np.random.default_rng(request.seed)
+    notes: list[Note] = []
+    chords: dict[int, str] = {}
+    plan: list[dict[str, object]] = []
+    cursor = 0
+    half = bars // 2
+    for kind in FORM:
+        if kind in material:
+            source, length = material[kind], bars
+            body = [n for n in source.notes if n.start < length * BAR_TICKS]
+        elif kind == "intro":
+            source, length = material["chorus"], half
+            body = [n for n in source.notes if n.role != MELODY and n.start < length * BAR_TICKS]
+        else:  # outro: the chorus's last half, melody thinning out
+            source, length = material["chorus"], half
+            offset = (bars - half) * BAR_TICKS
+            shifted = [Note(n.start - offset, n.duration, n.pitch, n.velocity, n.role) for n in source.notes]
+            body = [n for n in shifted if 0 <= n.start < length * BAR_TICKS]
+            source = Piece(source.tempo_bpm, (4, 4), body, {t - offset: c for t, c in source.chords.items()})
+        section = Piece(request.tempo_bpm, (4, 4), body, dict(source.chords))
+        band = accompaniment(section, bars=length, kind=kind, tonic=request.tonic, mode=request.mode, rng=rng)
+        fade = 1.0
+        for n in body + band:
+            if kind == "outro":
+                fade = 1.0 - 0.5 * n.start / (length * BAR_TICKS)
+            end = min(n.start + n.duration, length * BAR_TICKS)
+            notes.append(
+                Note(cursor + n.start, max(1, end - n.start), n.pitch, max(1, int(n.velocity * fade)), n.role)
+            )
+        for t, c in section.chords.items():
+            if 0 <= t < length * BAR_TICKS:
+                chords[cursor + t] = c
+        plan.append({"section": kind, "start_bar": cursor // BAR_TICKS, "bars": length})
+        cursor += length * BAR_TICKS
+    piece = Piece(tempo_bpm=request.tempo_bpm, time_signature=(4, 4), notes=notes, chords=chords)
+    sampled = len(verse) + len(chorus) + len(bridge)
+    roles_sampled = {
+        ROLES[r]: sum(1 for p in material.values() for n in p.notes if n.role == r) for r in (MELODY, CHORDS, BASS)
+    }
+    return Composition(
+        piece=piece,
+        plan=plan,
+        section_tokens={"verse": verse, "chorus": chorus, "bridge": bridge},
+        sampled_tokens=sampled,
+        stats={
+            "section_bars": bars,
+            "total_bars": cursor // BAR_TICKS,
+            "seconds": round(cursor / TICKS_PER_BEAT * 60.0 / request.tempo_bpm, 2),
+            "sampled_notes_by_role": roles_sampled,
+        },
+    )

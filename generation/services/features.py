@@ -1,0 +1,97 @@
+"""Per-upload features and transcription, computed once and stored (UploadFeatures)."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from generation import features as audio_features
+from generation.ml import tokenizer
+from generation.models import Upload, UploadFeatures
+
+
+@contextmanager
+def local_audio(upload: Upload) -> Iterator[Path]:
+    """The upload's audio as a local file (downloaded to a temporary file for remote storage)."""
+    try:
+        yield Path(upload.audio.path)
+        return
+    except NotImplementedError:
+        pass
+    suffix = Path(upload.audio.name).suffix or ".audio"
+    with tempfile.NamedTemporaryFile(suffix=suffix) as handle:
+        with upload.audio.open("rb") as source:
+            for chunk in iter(lambda: source.read(1 << 20), b""):
+                handle.write(chunk)
+        handle.flush()
+        yield Path(handle.name)
+
+
+def _row(upload: Upload) -> UploadFeatures:
+    row, _ = UploadFeatures.objects.get_or_create(upload=upload, defaults={"audio_sha256": upload.sha256})
+    if row.audio_sha256 != upload.sha256:  # the audio changed: start over
+        row.audio_sha256 = upload.sha256
+        row.features, row.tokens, row.token_count = {}, [], 0
+        row.analysed_at = row.transcribed_at = None
+        row.save()
+    return row
+
+
+def upload_features_analyse(*, upload_id: int) -> UploadFeatures:
+    """Signal features of one upload (tempo, beats, key, chords, loudness, timbre, sections).
+
+    Idempotent: an upload analysed before is returned as is.
+    """
+    upload = Upload.objects.get(pk=upload_id)
+    row = _row(upload)
+    if row.analysed_at is not None:
+        return row
+    with local_audio(upload) as path:
+        features = audio_features.analyse_audio(path)
+    with transaction.atomic():
+        row = UploadFeatures.objects.select_for_update().get(pk=row.pk)
+        if row.analysed_at is None:
+            row.features = {**features, **{k: v for k, v in row.features.items() if k == "transcription"}}
+            row.analysed_at = timezone.now()
+            row.save(update_fields=["features", "analysed_at", "updated_at"])
+    return row
+
+
+def upload_features_transcribe(*, upload_id: int) -> UploadFeatures:
+    """basic-pitch transcription quantised to the upload's beat grid, stored as MIDI and tokens.
+
+    Precondition: the upload was analysed (the beat grid comes from there). Idempotent.
+    """
+    row = upload_features_analyse(upload_id=upload_id)
+    if row.transcribed_at is not None:
+        return row
+    upload = row.upload
+    with local_audio(upload) as path:
+        notes = [n for n in audio_features.transcribe(path) if n[0] < audio_features.MAX_ANALYSIS_S]
+    piece = audio_features.quantise(notes, row.features.get("beat_times", []), row.features.get("tempo_bpm", 120.0))
+    tokens = tokenizer.encode(piece)
+    midi = tokenizer.to_pretty_midi(piece)
+    buffer = io.BytesIO()
+    midi.write(buffer)  # type: ignore[attr-defined]
+    summary = {
+        "raw_notes": len(notes),
+        "notes": len(piece.notes),
+        "roles": {r: sum(1 for n in piece.notes if n.role == i) for i, r in enumerate(tokenizer.ROLES)},
+    }
+    with transaction.atomic():
+        row = UploadFeatures.objects.select_for_update().get(pk=row.pk)
+        if row.transcribed_at is None:
+            row.transcription_midi.save(f"upload-{upload_id}.mid", ContentFile(buffer.getvalue()), save=False)
+            row.tokens = tokens
+            row.token_count = len(tokens)
+            row.features = {**row.features, "transcription": summary}
+            row.transcribed_at = timezone.now()
+            row.save()
+    return row

@@ -1,0 +1,237 @@
+"""The generation pipeline: start, cancel, and advance one persisted stage at a time.
+
+Stages run in order (see ``stages.STAGES``). Each stage's output is stored in a GenerationStage
+row the moment it finishes, and a finished stage never runs again, so a worker killed anywhere
+resumes from the last finished stage. A stage is claimed with a conditional UPDATE (status not
+done and no live claim), so a duplicate message cannot run it twice at the same time.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from generation.errors import GenerationStateError, UploadSetNotReadyError
+from generation.models import Generation, GenerationStage, Upload, UploadSet
+from generation.services.stages import STAGES
+from songforge.errors import DomainError, NotFound
+
+logger = logging.getLogger(__name__)
+
+STAGE_NAMES = tuple(name for name, _, _ in STAGES)
+CLAIM_SECONDS = 20 * 60
+MAX_STAGE_ATTEMPTS = 3
+ACTIVE = (Generation.Status.QUEUED, Generation.Status.RUNNING)
+
+
+def _readiness_problems(upload_set_id: int) -> list[str]:
+    """Use the uploads engineer's readiness selector when present, else check statuses ourselves."""
+    try:
+        from generation import uploads  # type: ignore[attr-defined]
+
+        readiness = uploads.upload_set_readiness(upload_set_id=upload_set_id)
+    except (ImportError, AttributeError):
+        readiness = None
+    if readiness is not None:
+        is_ready = readiness.get("is_ready") if isinstance(readiness, dict) else getattr(readiness, "is_ready", False)
+        if is_ready:
+            return []
+        reasons = (
+            readiness.get("reasons") if isinstance(readiness, dict) else getattr(readiness, "reasons", None)
+        ) or ["The set is not ready."]
+        return [str(r) for r in reasons]
+    uploads_qs = Upload.objects.filter(upload_set_id=upload_set_id)
+    total = uploads_qs.count()
+    matched = uploads_qs.filter(status=Upload.Status.MATCHED).count()
+    problems = []
+    if total != settings.UPLOAD_SET_SIZE:
+        problems.append(f"The set holds {total} songs; it needs exactly {settings.UPLOAD_SET_SIZE}.")
+    if matched != total:
+        problems.append(f"{total - matched} of the songs are not matched to a catalog recording yet.")
+    return problems
+
+
+def generation_start(
+    *, upload_set_id: int, owner_id: int | None = None, seed: int | None = None, seconds: int | None = None
+) -> Generation:
+    """Create a queued generation for a ready upload set and enqueue its pipeline after commit.
+
+    Refuses (UploadSetNotReadyError) unless all ten uploads are matched. ``owner_id``, when given,
+    must own the set.
+    """
+    from generation.tasks import generation_run_task
+
+    with transaction.atomic():
+        try:
+            upload_set = UploadSet.objects.select_for_update().get(pk=upload_set_id)
+        except UploadSet.DoesNotExist:
+            raise NotFound("That upload set does not exist.", extra={"upload_set_id": upload_set_id}) from None
+        if owner_id is not None and upload_set.owner_id != owner_id:
+            raise NotFound("That upload set does not exist.", extra={"upload_set_id": upload_set_id})
+        problems = _readiness_problems(upload_set_id)
+        if problems:
+            raise UploadSetNotReadyError(
+                "All ten songs must be uploaded and matched before generating: " + " ".join(problems),
+                extra={"upload_set_id": upload_set_id, "problems": problems},
+            )
+        generation = Generation.objects.create(
+            upload_set=upload_set,
+            seed=seed if seed is not None else random.SystemRandom().randrange(1, 2**31),
+            report={"requested_seconds": seconds or settings.GENERATION_SECONDS},
+        )
+        generation_id = generation.pk
+        transaction.on_commit(lambda: generation_run_task.send(generation_id))
+    return generation
+
+
+def generation_cancel(*, generation_id: int, owner_id: int | None = None) -> Generation:
+    """Cancel a queued or running generation; the running stage's result is discarded."""
+    with transaction.atomic():
+        generation = Generation.objects.select_for_update().select_related("upload_set").filter(pk=generation_id).first()
+        if generation is None or (owner_id is not None and generation.upload_set.owner_id != owner_id):
+            raise NotFound("That generation does not exist.", extra={"generation_id": generation_id})
+        if generation.status not in ACTIVE:
+            raise GenerationStateError(
+                f"A {generation.get_status_display().lower()} generation cannot be cancelled.",
+                extra={"generation_id": generation_id, "status": generation.status},
+            )
+        generation.status = Generation.Status.CANCELLED
+        generation.finished_at = timezone.now()
+        generation.save(update_fields=["status", "finished_at", "updated_at"])
+    return generation
+
+
+def _outputs(generation_id: int) -> dict[str, dict[str, Any]]:
+    rows = GenerationStage.objects.filter(generation_id=generation_id, status=GenerationStage.Status.DONE)
+    return {row.name: row.output for row in rows}
+
+
+def next_stage(generation_id: int) -> str | None:
+    done = set(
+        GenerationStage.objects.filter(generation_id=generation_id, status=GenerationStage.Status.DONE).values_list(
+            "name", flat=True
+        )
+    )
+    return next((name for name in STAGE_NAMES if name not in done), None)
+
+
+def _percent_before(name: str) -> int:
+    total = sum(w for _, _, w in STAGES)
+    before = 0
+    for stage_name, _, weight in STAGES:
+        if stage_name == name:
+            break
+        before += weight
+    return int(100 * before / total)
+
+
+def _claim(generation_id: int, name: str) -> GenerationStage | None:
+    now = timezone.now()
+    row, _ = GenerationStage.objects.get_or_create(
+        generation_id=generation_id, name=name, defaults={"status": GenerationStage.Status.FAILED}
+    )
+    claimed = (
+        GenerationStage.objects.filter(pk=row.pk)
+        .exclude(status=GenerationStage.Status.DONE)
+        .filter(Q(status=GenerationStage.Status.FAILED) | Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .update(
+            status=GenerationStage.Status.RUNNING,
+            claimed_until=now + timedelta(seconds=CLAIM_SECONDS),
+            attempts=F("attempts") + 1,
+            started_at=now,
+            error="",
+        )
+    )
+    if claimed != 1:
+        return None
+    row.refresh_from_db()
+    return row
+
+
+def _fail(generation_id: int, message: str) -> None:
+    Generation.objects.filter(pk=generation_id, status__in=ACTIVE).update(
+        status=Generation.Status.FAILED, error=message[:2000], finished_at=timezone.now(), updated_at=timezone.now()
+    )
+
+
+def generation_advance(*, generation_id: int) -> str | None:
+    """Run the next unfinished stage of an active generation; return its name, or None if idle.
+
+    Nothing runs for a finished, failed or cancelled generation, or while another worker holds
+    the stage's claim. Domain errors fail the generation (or, if retryable, are re-raised);
+    other errors are re-raised for the job's retries and fail it after MAX_STAGE_ATTEMPTS.
+    """
+    from generation.services.stages import STAGES as stage_table
+
+    generation = Generation.objects.filter(pk=generation_id).first()
+    if generation is None or generation.status not in ACTIVE:
+        return None
+    name = next_stage(generation_id)
+    if name is None:
+        return None
+    row = _claim(generation_id, name)
+    if row is None:
+        return None
+    now = timezone.now()
+    Generation.objects.filter(pk=generation_id, status__in=ACTIVE).update(
+        status=Generation.Status.RUNNING,
+        stage=name,
+        progress_percent=_percent_before(name),
+        started_at=generation.started_at or now,
+        updated_at=now,
+    )
+    generation.refresh_from_db()
+    function = next(fn for stage_name, fn, _ in stage_table if stage_name == name)
+    try:
+        output = function(generation, _outputs(generation_id))
+    except Exception as error:
+        message = error.message if isinstance(error, DomainError) else f"{type(error).__name__}: {error}"
+        GenerationStage.objects.filter(pk=row.pk).update(
+            status=GenerationStage.Status.FAILED, error=message[:2000], claimed_until=None, finished_at=timezone.now()
+        )
+        is_permanent = isinstance(error, DomainError) and error.permanent
+        if is_permanent or row.attempts >= MAX_STAGE_ATTEMPTS:
+            _fail(generation_id, f"{name}: {message}")
+        logger.warning("generation %s stage %s failed (attempt %d): %s", generation_id, name, row.attempts, message)
+        raise
+    with transaction.atomic():
+        current = Generation.objects.select_for_update().get(pk=generation_id)
+        GenerationStage.objects.filter(pk=row.pk).update(
+            status=GenerationStage.Status.DONE, output=output, claimed_until=None, finished_at=timezone.now()
+        )
+        if current.status not in ACTIVE:
+            return name  # cancelled meanwhile: the output is kept, nothing more runs
+        is_last = name == STAGE_NAMES[-1]
+        current.progress_percent = 100 if is_last else _percent_before(STAGE_NAMES[STAGE_NAMES.index(name) + 1])
+        fields = ["progress_percent", "updated_at"]
+        if name == "guard":
+            current.is_original = bool(output.get("is_original"))
+            fields.append("is_original")
+        if is_last:
+            current.report = {**current.report, **output}
+            current.status = Generation.Status.SUCCEEDED
+            current.stage = name
+            current.finished_at = timezone.now()
+            fields += ["report", "status", "stage", "finished_at"]
+        current.save(update_fields=fields)
+    return name
+
+
+def generation_run(*, generation_id: int, stop_after: str | None = None) -> Generation:
+    """Run the remaining stages in this process (commands, benchmarks, tests)."""
+    while True:
+        name = generation_advance(generation_id=generation_id)
+        if name is None or name == stop_after:
+            break
+    return Generation.objects.get(pk=generation_id)
+
+
+def unfinished_generation_ids() -> list[int]:
+    return list(Generation.objects.filter(status__in=ACTIVE).order_by("pk").values_list("pk", flat=True))

@@ -1,0 +1,95 @@
+"""Moving a rendering toward the uploads' sound: spectral envelope matching and dynamics matching.
+
+The EQ is learned from the two envelopes: per 1/3-octave band, gain = target - rendered
+(both level-normalised, in dB), smoothed across neighbouring bands, limited to +-12 dB,
+and realised as a linear-phase FIR. It is refined once: the EQ'd signal is measured again
+and the residual added, because a band's measured level also sees its neighbours' gains.
+
+Dynamics matching picks a compression ratio: among a few candidates, the one whose
+output crest factor is closest to the uploads'. A compressor can only lower the crest
+factor, so a rendering already denser than the uploads is left alone (ratio 1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy import signal
+
+from generation.synthesis.dynamics import compressor_gain_db, level_percentile_db
+from generation.synthesis.features import (
+    SAMPLE_RATE,
+    THIRD_OCTAVE_CENTRES,
+    FloatArray,
+    dynamics,
+    spectra,
+)
+
+MAX_EQ_DB = 12.0
+EQ_TAPS = 4097  # ~10.8 Hz resolution at 44.1 kHz, enough for the 40 Hz band
+EMPTY_BAND_DB = -35.0  # a rendered band this far under the mean has nothing to boost
+EMPTY_BAND_MAX_BOOST_DB = 3.0
+RATIOS = (1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 6.0)
+
+
+def eq_gains_db(rendered_db: FloatArray, target_db: FloatArray) -> FloatArray:
+    """Smoothed, limited per-band EQ gains that move ``rendered_db`` toward ``target_db``."""
+    difference = np.asarray(target_db, dtype=np.float64) - rendered_db
+    difference = np.where(rendered_db < EMPTY_BAND_DB, np.minimum(difference, EMPTY_BAND_MAX_BOOST_DB), difference)
+    padded = np.pad(difference, 1, mode="edge")
+    smoothed = 0.25 * padded[:-2] + 0.5 * padded[1:-1] + 0.25 * padded[2:]
+    smoothed -= np.median(smoothed)  # overall level is set by mastering; spend the range on shape
+    return np.asarray(np.clip(smoothed, -MAX_EQ_DB, MAX_EQ_DB))
+
+
+def eq_filter(gains_db: FloatArray) -> FloatArray:
+    """Linear-phase FIR whose magnitude follows the band gains (interpolated in log frequency)."""
+    centres = np.asarray(THIRD_OCTAVE_CENTRES)
+    grid = np.concatenate([[0.0], np.geomspace(20.0, SAMPLE_RATE / 2 * 0.999, 400), [SAMPLE_RATE / 2]])
+    gains = np.interp(np.log(np.maximum(grid, 1.0)), np.log(centres), gains_db)
+    return np.asarray(signal.firwin2(EQ_TAPS, grid, 10 ** (gains / 20), fs=SAMPLE_RATE))
+
+
+def apply_fir(audio: FloatArray, taps: FloatArray) -> FloatArray:
+    """Zero-delay application of a linear-phase FIR to every channel."""
+    delay = (len(taps) - 1) // 2
+    filtered = signal.oaconvolve(audio, taps[None, :], mode="full", axes=-1)
+    return np.asarray(filtered[:, delay : delay + audio.shape[-1]])
+
+
+def match_spectrum(audio: FloatArray, target_third_octave_db: list[float]) -> tuple[FloatArray, FloatArray]:
+    """Return the EQ'd audio and the final band gains in dB."""
+    target = np.asarray(target_third_octave_db, dtype=np.float64)
+    rendered = spectra(audio).third_octave_db
+    gains = eq_gains_db(rendered, target)
+    first_pass = apply_fir(audio, eq_filter(gains))
+    residual = eq_gains_db(spectra(first_pass).third_octave_db, target)
+    gains = np.clip(gains + 0.7 * residual, -MAX_EQ_DB, MAX_EQ_DB)
+    return apply_fir(audio, eq_filter(gains)), gains
+
+
+def match_dynamics(audio: FloatArray, target_crest_db: float) -> tuple[FloatArray, dict[str, Any]]:
+    """Bus compression with the ratio whose output crest factor is closest to the uploads'."""
+    threshold = level_percentile_db(audio, 60, rms_seconds=0.05)
+    before = dynamics(audio)["crest_factor_db"]
+    best_ratio, best_audio, best_error = 1.0, audio, abs(before - target_crest_db)
+    if before > target_crest_db:
+        for ratio in RATIOS[1:]:
+            gain_db = compressor_gain_db(
+                audio, ratio=ratio, threshold_db=threshold, rms_seconds=0.05, attack_s=0.01, release_s=0.2
+            )
+            candidate = audio * 10 ** (gain_db[None, :] / 20)
+            error = abs(dynamics(candidate)["crest_factor_db"] - target_crest_db)
+            if error < best_error:
+                best_ratio, best_audio, best_error = ratio, candidate, error
+            else:
+                break  # crest factor falls monotonically with the ratio: we passed the target
+    report = {
+        "ratio": best_ratio,
+        "threshold_db": round(threshold, 2),
+        "crest_factor_db_before": round(before, 2),
+        "crest_factor_db_after": round(dynamics(best_audio)["crest_factor_db"], 2),
+        "crest_factor_db_target": round(target_crest_db, 2),
+    }
+    return best_audio, report

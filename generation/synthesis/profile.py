@@ -1,0 +1,145 @@
+"""The target profile: what the uploads sound like, as a JSON-serialisable dict.
+
+It holds the level-normalised spectral envelope (27 1/3-octave bands, for the EQ match),
+the mean log-mel vector (40 bands, for the timbre distance), dynamics (integrated
+loudness, crest factor, loudness range) and an instrumentation summary: measured source
+features (HPSS percussive share, bass share, pitched polyphony, brightness, sustain,
+flatness), the GM families they point to and the program chosen for each role.
+
+The program rules are deliberately simple thresholds on those features; they were set by
+rendering the sound font's own instruments and reading the features back (drums are
+unmistakable: percussive share of the 3-10 kHz band is above 0.8 with a kit, under 0.25
+without). The features are kept in the profile so a better chooser can be swapped in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from generation.synthesis.analysis import decode_audio
+from generation.synthesis.errors import InvalidProfileError
+from generation.synthesis.features import (
+    N_MELS,
+    SAMPLE_RATE,
+    THIRD_OCTAVE_CENTRES,
+    dynamics,
+    instrumentation_features,
+    integrated_lufs,
+    spectra,
+)
+
+PROFILE_VERSION = 1
+MAX_ANALYSED_SECONDS = 240.0
+DRUMS_HIGH_PERCUSSIVE_RATIO = 0.5
+BASS_RATIO = 0.08
+SUSTAINED = 0.93
+SYNTHETIC_FLATNESS = 0.045
+
+
+def choose_programs(features: dict[str, float]) -> tuple[dict[str, bool], dict[str, int | None]]:
+    """GM families present and a program per role (drums, bass, melody, harmony, pad) from the features."""
+    has_drums = features["high_percussive_ratio"] >= DRUMS_HIGH_PERCUSSIVE_RATIO
+    has_bass = features["bass_ratio"] >= BASS_RATIO
+    is_sustained = features["sustain"] >= SUSTAINED
+    is_synthetic = features["flatness"] >= SYNTHETIC_FLATNESS
+    brightness = features["brightness_hz"]
+    is_polyphonic = features["polyphony"] >= 2.5
+
+    if is_synthetic:
+        bass = 38  # Synth Bass 1
+    elif has_drums:
+        bass = 33  # Electric Bass (finger)
+    else:
+        bass = 32  # Acoustic Bass
+    if is_sustained:
+        harmony = 89 if brightness < 600 else (48 if brightness < 800 else 50)  # Warm Pad / Strings / Synth Strings
+        melody = 81 if is_synthetic else (40 if brightness >= 700 else 73)  # Saw Lead / Violin / Flute
+    else:
+        harmony = 0 if brightness < 500 else (4 if brightness < 650 else 25)  # Piano / E-Piano / Steel Guitar
+        melody = 80 if is_synthetic else (27 if brightness >= 650 else 11)  # Square Lead / Clean Guitar / Vibraphone
+    pad = (89 if harmony != 89 else 48) if is_polyphonic else None
+    families = {
+        "drums": has_drums,
+        "bass": has_bass,
+        "sustained": is_sustained,
+        "plucked_or_struck": not is_sustained,
+        "synthetic": is_synthetic,
+        "polyphonic": is_polyphonic,
+    }
+    programs: dict[str, int | None] = {"bass": bass, "melody": melody, "harmony": harmony, "pad": pad}
+    return families, programs
+
+
+def profile_from_audio(paths: list[Path]) -> dict[str, Any]:
+    """Analyse the uploads and return the target profile (JSON-serialisable; see the module docstring)."""
+    if not paths:
+        raise InvalidProfileError("A target profile needs at least one upload; add the songs first.")
+    per_upload: list[dict[str, Any]] = []
+    third_octaves, mels, feature_rows = [], [], []
+    for path in paths:
+        audio = decode_audio(Path(path), max_seconds=MAX_ANALYSED_SECONDS)
+        if not np.any(np.abs(audio) > 1e-5):
+            raise InvalidProfileError(
+                f"{Path(path).name} is silent, so it says nothing about the sound; replace it.",
+                extra={"path": str(path)},
+            )
+        measured = spectra(audio)
+        features = instrumentation_features(audio, max_seconds=45.0)
+        levels = dynamics(audio)
+        third_octaves.append(measured.third_octave_db)
+        mels.append(measured.mel_db)
+        feature_rows.append(features)
+        per_upload.append(
+            {
+                "name": Path(path).name,
+                "seconds_analysed": round(audio.shape[-1] / SAMPLE_RATE, 2),
+                "integrated_lufs": round(integrated_lufs(audio), 2),
+                **{key: round(float(value), 3) for key, value in levels.items()},
+                **{key: round(float(value), 4) for key, value in features.items()},
+            }
+        )
+    summary = {key: float(np.median([row[key] for row in feature_rows])) for key in feature_rows[0]}
+    families, programs = choose_programs(summary)
+    return {
+        "version": PROFILE_VERSION,
+        "sample_rate": SAMPLE_RATE,
+        "uploads": len(paths),
+        "spectrum": {
+            "third_octave_hz": list(THIRD_OCTAVE_CENTRES),
+            "third_octave_db": [round(float(v), 3) for v in np.mean(third_octaves, axis=0)],
+            "mel_bands": N_MELS,
+            "mel_db": [round(float(v), 3) for v in np.mean(mels, axis=0)],
+        },
+        "dynamics": {
+            "integrated_lufs": round(float(np.median([u["integrated_lufs"] for u in per_upload])), 2),
+            "crest_factor_db": round(float(np.median([u["crest_factor_db"] for u in per_upload])), 2),
+            "loudness_range_db": round(float(np.median([u["loudness_range_db"] for u in per_upload])), 2),
+        },
+        "instrumentation": {
+            "features": {key: round(value, 4) for key, value in summary.items()},
+            "families": families,
+            "programs": programs,
+        },
+        "per_upload": per_upload,
+    }
+
+
+def validate_profile(profile: dict[str, Any]) -> None:
+    """Refuse a profile the adaptation cannot use (wrong band count, missing dynamics)."""
+    try:
+        bands = profile["spectrum"]["third_octave_db"]
+        mel = profile["spectrum"]["mel_db"]
+        crest = float(profile["dynamics"]["crest_factor_db"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidProfileError(
+            f"The target profile lacks {exc}; rebuild it with profile_from_audio from the uploads.",
+            extra={"missing": str(exc)},
+        ) from exc
+    if len(bands) != len(THIRD_OCTAVE_CENTRES) or len(mel) != N_MELS or not np.isfinite(crest):
+        raise InvalidProfileError(
+            "The target profile was made by another version of the analysis; rebuild it from the uploads.",
+            extra={"bands": len(bands), "mel_bands": len(mel)},
+        )

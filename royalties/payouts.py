@@ -1,0 +1,159 @@
+"""Payout runs: what each holder is paid for a period, with a minimum and carry-forward.
+
+``payout_run_create(period=P)`` takes, for every holder account, the balance of
+its entries dated up to P (earnings minus earlier payouts). A balance of at least
+``PAYOUT_MINIMUM_MINOR`` becomes a ``Payout`` and is moved to the ``payable``
+account; a smaller one stays on the holder account and is carried forward to the
+next run. Escrow is never paid out. Staff then approve the run
+(``payout_run_approve``), which moves each payout from payable to paid and marks
+it paid; approving twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from royalties import ledger
+from royalties.errors import PayoutRunInvalid, PayoutRunTransitionInvalid
+from royalties.models import Account, Entry, Payout, PayoutRun, Transaction
+
+PERIOD = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
+
+
+@dataclass(frozen=True)
+class PayoutLine:
+    statement: str
+    isrc: str
+    period: str
+    amount_minor: int
+
+
+def _check_period(period: str) -> None:
+    if not PERIOD.match(period):
+        raise PayoutRunInvalid(f"{period!r} is not a period; use YYYY-MM, e.g. 2026-10.", extra={"period": period})
+
+
+@transaction.atomic
+def payout_run_create(*, period: str) -> PayoutRun:
+    """Create the period's payout run, or return it if it exists (idempotent).
+
+    Refused when a run for a later period exists: that run already took the
+    balances, so an earlier one would pay from the wrong point in time.
+    """
+    _check_period(period)
+    existing = PayoutRun.objects.filter(period=period).first()
+    if existing is not None:
+        return existing
+    later = PayoutRun.objects.filter(period__gt=period).order_by("period").first()
+    if later is not None:
+        raise PayoutRunInvalid(
+            f"A payout run for {later.period} exists; runs go forward in time, so create one for a later period.",
+            extra={"period": period, "later_period": later.period},
+        )
+    minimum = settings.PAYOUT_MINIMUM_MINOR
+    run = PayoutRun.objects.create(period=period, minimum_minor=minimum)
+    balances = (
+        Entry.objects.filter(account__kind=Account.Kind.HOLDER, period__lte=period)
+        .values("account_id", "account__holder_id", "currency")
+        .annotate(total=Sum("amount_minor"))
+        .order_by("account__holder_id", "currency")
+    )
+    payable_accounts: dict[str, int] = {}
+    for row in balances:
+        owed = -int(row["total"])
+        if owed < max(minimum, 1):
+            continue  # carried forward
+        currency = row["currency"]
+        if currency not in payable_accounts:
+            payable_accounts[currency] = ledger.account_for(kind=Account.Kind.PAYABLE, currency=currency).pk
+        txn = ledger.post(
+            kind=Transaction.Kind.PAYOUT,
+            idempotency_key=f"payout:{period}:{row['account__holder_id']}:{currency}",
+            entries=[
+                ledger.EntrySpec(row["account_id"], owed, currency, period),
+                ledger.EntrySpec(payable_accounts[currency], -owed, currency, period),
+            ],
+            memo=f"Payout {period} to holder {row['account__holder_id']}",
+        )
+        Payout.objects.create(
+            run=run, holder_id=row["account__holder_id"], currency=currency, amount_minor=owed, transaction=txn
+        )
+    return run
+
+
+@transaction.atomic
+def payout_run_approve(*, run_id: int, by_id: int | None) -> PayoutRun:
+    """Approve a run and mark every payout paid. Idempotent: an approved run is returned unchanged.
+
+    Locks the run row, so two staff approving at once post the payments once.
+    """
+    run = PayoutRun.objects.select_for_update().get(pk=run_id)
+    if run.status == PayoutRun.Status.APPROVED:
+        return run
+    if PayoutRun.Status.APPROVED not in PayoutRun.ALLOWED[PayoutRun.Status(run.status)]:
+        raise PayoutRunTransitionInvalid(f"A payout run cannot go from {run.status} to approved.")
+    now = timezone.now()
+    for payout in run.payouts.select_for_update().order_by("pk"):
+        if payout.paid_transaction_id is not None:
+            continue
+        payable = ledger.account_for(kind=Account.Kind.PAYABLE, currency=payout.currency)
+        paid = ledger.account_for(kind=Account.Kind.PAID, currency=payout.currency)
+        txn = ledger.post(
+            kind=Transaction.Kind.PAYOUT_PAID,
+            idempotency_key=f"payout-paid:{payout.pk}",
+            entries=[
+                ledger.EntrySpec(payable.pk, payout.amount_minor, payout.currency, run.period),
+                ledger.EntrySpec(paid.pk, -payout.amount_minor, payout.currency, run.period),
+            ],
+            memo=f"Paid payout {payout.pk}",
+        )
+        payout.paid_transaction = txn
+        payout.paid_at = now
+        payout.save(update_fields=["paid_transaction", "paid_at", "updated_at"])
+    run.status = PayoutRun.Status.APPROVED
+    run.approved_at = now
+    run.approved_by_id = by_id
+    run.save(update_fields=["status", "approved_at", "approved_by", "updated_at"])
+    return run
+
+
+def payout_lines(*, payout: Payout) -> list[PayoutLine]:
+    """The earnings a payout covers: the holder's credits since its previous payout, per statement/release/period."""
+    previous = (
+        Payout.objects.filter(holder_id=payout.holder_id, currency=payout.currency, run__period__lt=payout.run.period)
+        .order_by("-run__period")
+        .values_list("transaction_id", "run__period")
+        .first()
+    )
+    entries = Entry.objects.filter(
+        account__holder_id=payout.holder_id,
+        account__kind=Account.Kind.HOLDER,
+        currency=payout.currency,
+        period__lte=payout.run.period,
+        amount_minor__lt=0,
+        transaction_id__lt=payout.transaction_id,
+    )
+    if previous is not None:
+        previous_transaction_id, previous_period = previous
+        # Earnings dated after the previous run, or dated before it but posted after it (late statements).
+        entries = entries.filter(Q(period__gt=previous_period) | Q(transaction_id__gt=previous_transaction_id))
+    rows = (
+        entries.values("transaction__statement__reference", "release__isrc", "period")
+        .annotate(total=Sum("amount_minor"))
+        .order_by("period", "release__isrc", "transaction__statement__reference")
+    )
+    return [
+        PayoutLine(
+            statement=row["transaction__statement__reference"] or "",
+            isrc=row["release__isrc"] or "",
+            period=row["period"],
+            amount_minor=-int(row["total"]),
+        )
+        for row in rows
+    ]

@@ -1,0 +1,141 @@
+"""End-to-end in Chromium: accounts, the song page, publishing, and refusals between artists.
+
+The finished generation is created in the database (the real model is too slow for
+a browser test); everything else goes through the pages.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.contrib.auth import get_user_model
+
+from generation.models import Upload, UploadSet
+from tests.web.conftest import PASSWORD, finished_generation, make_recordings, make_upload
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def sign_in(page, email: str) -> None:
+    page.goto("/accounts/login/")
+    page.locator("#id_login").fill(email)
+    page.locator("#id_password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
+    page.wait_for_url(re.compile(r"/$"))
+
+
+def test_artist_signs_up_verifies_signs_out_and_in(browser_page, shoot, mailoutbox):
+    page = browser_page
+    page.goto("/")
+    page.get_by_role("link", name="Sign up").first.click()
+    page.locator("#id_email").fill("new.artist@example.com")
+    page.locator("#id_password1").fill(PASSWORD)
+    page.locator("#id_password2").fill(PASSWORD)
+    shoot(page, "01-sign-up")
+    page.get_by_role("button", name="Sign Up").click()
+    page.wait_for_url(re.compile(r"/$"))
+    assert page.locator(".who").inner_text() == "new.artist@example.com"
+
+    found = re.search(r"https?://\S+/accounts/confirm-email/\S+/", mailoutbox[0].body)
+    assert found is not None
+    link = found.group(0)
+    page.goto(link)
+    shoot(page, "02-verify-email")
+    page.get_by_role("button", name="Confirm").click()
+    assert EmailAddress.objects.get(email="new.artist@example.com").verified
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_load_state()
+    if page.get_by_role("button", name="Sign Out").count():  # allauth's confirmation page
+        page.get_by_role("button", name="Sign Out").click()
+    assert page.get_by_role("link", name="Sign in", exact=True).is_visible()
+    page.goto("/accounts/login/")
+    page.locator("#id_login").fill("new.artist@example.com")
+    page.locator("#id_password").fill("wrong-password")
+    page.get_by_role("button", name="Sign In").click()
+    assert page.get_by_text("not correct").is_visible()
+    shoot(page, "03-sign-in-error")
+    sign_in(page, "new.artist@example.com")
+
+
+def test_song_page_plays_and_the_song_is_published(browser_page, shoot):
+    page = browser_page
+    owner = get_user_model().objects.create_user("owner", "owner@example.com", PASSWORD)
+    upload_set = UploadSet.objects.create(owner=owner)
+    for index, recording in enumerate(make_recordings(10)):
+        make_upload(upload_set, index, status=Upload.Status.MATCHED, recording=recording)
+    generation = finished_generation(upload_set)
+    sign_in(page, "owner@example.com")
+
+    page.goto(f"/songs/{generation.pk}/")
+    assert page.get_by_role("heading", name="Morning Forge").is_visible()
+    assert page.get_by_text("118.0 BPM").is_visible()
+    assert page.get_by_text("Passed.").is_visible()
+    assert page.evaluate("document.querySelector('.player').classList.contains('has-peaks')")
+    ranged = page.request.get(f"/songs/{generation.pk}/audio/mp3", headers={"Range": "bytes=0-3"})
+    assert ranged.status == 206
+    assert ranged.body() == b"ID3f"
+    shoot(page, "06-song")
+
+    page.get_by_role("link", name="Publish").click()
+    assert page.get_by_role("cell", name="Tiny Label").is_visible()
+    shoot(page, "07-publish")
+    page.get_by_label("Artist name").fill("The Owner")
+    page.get_by_role("button", name="Publish").click()
+    assert page.get_by_text("is published (ISRC").is_visible()
+    assert page.get_by_role("heading", name="Distribution status").is_visible()
+    shoot(page, "08-release")
+
+    page.goto("/earnings/")
+    shoot(page, "09-earnings")
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"/songs/{generation.pk}/")
+    shoot(page, "10-song-phone")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def test_another_artists_song_is_not_found(browser_page, shoot):
+    page = browser_page
+    owner = get_user_model().objects.create_user("owner", "owner@example.com", PASSWORD)
+    get_user_model().objects.create_user("other", "other@example.com", PASSWORD)
+    upload_set = UploadSet.objects.create(owner=owner)
+    generation = finished_generation(upload_set)
+    sign_in(page, "other@example.com")
+    response = page.goto(f"/songs/{generation.pk}/")
+    assert response.status == 404
+    assert page.get_by_role("heading", name="Page not found").is_visible()
+    shoot(page, "11-not-found")
+
+
+def test_new_song_page_shows_each_state_and_the_search_panel(browser_page, shoot):
+    page = browser_page
+    owner = get_user_model().objects.create_user("owner", "owner@example.com", PASSWORD)
+    recordings = make_recordings(10)
+    upload_set = UploadSet.objects.create(owner=owner)
+    for index in range(7):
+        make_upload(upload_set, index, status=Upload.Status.MATCHED, recording=recordings[index])
+    make_upload(upload_set, 7, status=Upload.Status.IDENTIFYING)
+    unmatched = make_upload(upload_set, 8, status=Upload.Status.UNMATCHED)
+    sign_in(page, "owner@example.com")
+    page.goto(f"/songs/sets/{upload_set.pk}/")
+    assert page.locator("#generate-button").is_disabled()
+    assert page.locator("#generate-reason").is_visible()
+    assert page.locator(".slot-empty").count() == 1
+
+    # identification finishing elsewhere shows up without a reload (htmx polling)
+    Upload.objects.filter(upload_set=upload_set, status=Upload.Status.IDENTIFYING).update(status=Upload.Status.UNMATCHED)
+    page.wait_for_function("!document.querySelector('.slot-identifying')", timeout=5_000)
+
+    page.get_by_role("link", name=f"Find the recording for {unmatched.original_name}").click()
+    search = page.locator("#fix-panel input[name=q]")
+    search.wait_for()
+    assert search.evaluate("element => element === document.activeElement")
+    search.fill("tiny sogn 08")
+    page.get_by_role("button", name="Pick Tiny Song 08 by Band I").wait_for()
+    shoot(page, "05-new-song-fix-match")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shoot(page, "05-new-song-phone")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
