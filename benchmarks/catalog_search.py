@@ -79,7 +79,8 @@ FIRST = ("Ana", "Zoë", "Björn", "Léa", "Mateo", "Chloé", "Sean", "Inès", "R
 LAST = ("Marín", "Okafor", "Lindqvist", "Dubois", "Núñez", "Kowalski", "Müller", "Sato", "Haddad", "Keane")
 
 
-SYLLABLES = "ka lo mi ra ven tor sel dan bri qua zen fol mar tis pe no lu sha gri hol ber win dro fa ce".split()
+SYLLABLES = ("ka", "lo", "mi", "ra", "ven", "tor", "sel", "dan", "bri", "qua", "zen", "fol", "mar", "tis", "pe",
+             "no", "lu", "sha", "gri", "hol", "ber", "win", "dro", "fa", "ce")  # fmt: skip
 
 
 def vocabulary(size: int = 3000) -> list[str]:

@@ -98,7 +98,7 @@ def add_noise(clip: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.n
 def change_speed(clip: np.ndarray, speed: float) -> np.ndarray:
     """Play ``speed`` times faster (pitch and tempo together, like a mis-clocked rip)."""
     up = 1000
-    down = int(round(1000 * speed))
+    down = round(1000 * speed)
     return signal.resample_poly(clip, up, down).astype(np.float32)
 
 
@@ -231,8 +231,10 @@ def main() -> None:
     cache = ROOT / "data" / "bench" / "identify" / f"index-{args.size}x{int(args.seconds)}s"
     started = time.perf_counter()
     info = build_index(cache, args.size, args.seconds)
-    print(f"index: {info['recordings']} recordings, {info['audio_hours']:.2f} h, built/cached in "
-          f"{time.perf_counter() - started:.1f} s")
+    print(
+        f"index: {info['recordings']} recordings, {info['audio_hours']:.2f} h, built/cached in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
     index = FingerprintIndex(cache)
     if args.calibrate:
         calibrate(index, args.size, args.seconds, args.queries, rng)

@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from catalog.apple_music import apple_music_search_for_catalog, provider_enabled
 from catalog.models import Recording
 from catalog.selectors import recording_search
 
@@ -21,7 +22,10 @@ def artwork_url(recording: Recording) -> str:
 
 
 class RecordingSearchApi(APIView):
-    """Ranked search over title, artist and album, tolerant of typos and accents (for the manual match)."""
+    """Ranked search over title, artist and album, tolerant of typos and accents (for the manual match).
+
+    With ``SONGFORGE_CATALOG=apple-music`` the songs Apple Music finds are first stored as recordings.
+    """
 
     class InputSerializer(serializers.Serializer):
         q = serializers.CharField(max_length=200, trim_whitespace=True)
@@ -49,5 +53,7 @@ class RecordingSearchApi(APIView):
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         data: dict[str, Any] = params.validated_data
+        if provider_enabled():
+            apple_music_search_for_catalog(term=data["q"], limit=data["limit"])
         results = recording_search(data["q"], data["limit"])
         return Response({"results": self.OutputSerializer(results, many=True).data})

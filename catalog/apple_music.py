@@ -412,6 +412,25 @@ def apple_music_search(*, term: str, limit: int = 25, with_previews: bool = True
     return recordings
 
 
+def apple_music_search_for_catalog(*, term: str, limit: int = 25) -> list[int]:
+    """Bring Apple Music's songs for ``term`` into the catalog so local search ranks them with the rest.
+
+    Previews are fetched by ``apple_music_preview_task`` after commit (not in the request). An unreachable
+    Apple Music is logged and skipped (local results still answer); a configuration error is raised.
+    """
+    try:
+        recordings = apple_music_search(term=term, limit=limit, with_previews=False)
+    except AppleMusicUnavailable as exc:
+        logger.warning("apple music search for %r skipped: %s", term, exc.message)
+        return []
+    ids = [r.id for r in recordings if r.preview_url and not r.preview_audio]
+    if ids:
+        from catalog.tasks import apple_music_preview_task
+
+        transaction.on_commit(lambda: [apple_music_preview_task.send(pk) for pk in ids] and None)
+    return [r.id for r in recordings]
+
+
 def apple_music_match_isrc(*, isrc: str, with_preview: bool = True) -> Recording | None:
     """The recording for ``isrc`` from Apple Music (all its song ids stored), or None when Apple has none."""
     client = get_client()

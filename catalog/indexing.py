@@ -1,28 +1,126 @@
-"""The hook identification uses to index newly imported catalog audio.
+"""Keeping the fingerprint index in step with the catalog's audio.
 
-The catalog does not know how fingerprints are built. Whoever does registers a
-callback once (e.g. in its AppConfig.ready or at import of its module)::
+This is also the hook the catalog calls: its services run :func:`recordings_imported` through
+``transaction.on_commit`` after recordings gain or change audio, so only committed rows are indexed;
+extra observers can register with :func:`on_recordings_imported`.
 
-    from catalog.indexing import on_recordings_imported
-    on_recordings_imported(lambda recording_ids: ...)
-
-Catalog services call :func:`recordings_imported` through ``transaction.on_commit``
-after recordings gain or change audio, so callbacks only see committed rows.
+The index lives on disk in ``settings.FINGERPRINT_INDEX_DIR`` (see catalog/fingerprint/index.py) and is
+keyed by ``Recording.pk``. The catalog import calls :func:`recordings_imported` after its transaction
+commits; small batches are fingerprinted at once, bigger ones go to ``recordings_index_task`` in chunks.
+A resumer re-enqueues recordings that have audio but no fingerprint (the embedded broker forgets
+messages on restart), and ``manage.py index_rebuild`` rebuilds everything into a fresh directory that
+replaces the old one in two renames.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.db.models.fields.files import FieldFile
+
+from catalog.fingerprint import audio, landmarks
+from catalog.fingerprint.index import Entry, FingerprintIndex
+from catalog.models import Recording
 
 logger = logging.getLogger(__name__)
+
+SYNC_BATCH_LIMIT = 5  # up to this many recordings are fingerprinted in the caller's process
+TASK_CHUNK = 50
+MAX_INDEXED_SECONDS = 17 * 60  # 16-bit frame times
+
+_indexes: dict[Path, FingerprintIndex] = {}
+_indexes_lock = threading.Lock()
+
+
+def get_index() -> FingerprintIndex:
+    """The process-wide reader/writer of the index in ``settings.FINGERPRINT_INDEX_DIR``."""
+    directory = Path(settings.FINGERPRINT_INDEX_DIR)
+    with _indexes_lock:
+        if directory not in _indexes:
+            _indexes[directory] = FingerprintIndex(directory)
+        return _indexes[directory]
+
+
+@contextlib.contextmanager
+def local_copy(field_file: FieldFile) -> Iterator[Path]:
+    """A local path for a stored file: the file itself on disk storage, else a streamed temporary copy."""
+    try:
+        yield Path(field_file.path)
+        return
+    except NotImplementedError:
+        pass  # remote storage (S3) has no path
+    suffix = Path(field_file.name or "").suffix
+    with tempfile.NamedTemporaryFile(suffix=suffix) as temporary:
+        with field_file.storage.open(field_file.name, "rb") as source:
+            _copy(source, temporary)
+        temporary.flush()
+        yield Path(temporary.name)
+
+
+def _copy(source: IO[bytes], target: IO[bytes]) -> None:
+    shutil.copyfileobj(source, target, length=1024 * 1024)
+
+
+@dataclass(frozen=True)
+class IndexOutcome:
+    indexed: list[int]
+    skipped: dict[int, str]  # recording id → why (no audio, undecodable)
+
+
+def fingerprint_recording(recording: Recording) -> Entry | None:
+    """The index entry for ``recording``'s audio (else its Apple Music preview), or None. Raises AudioDecodeError."""
+    source = recording.audio or recording.preview_audio
+    if not source:
+        return None
+    with local_copy(source) as path:
+        samples = audio.decode(path, max_seconds=MAX_INDEXED_SECONDS)
+    hashes, times = landmarks.fingerprint(samples)
+    return Entry(recording.pk, hashes, times, samples.size / landmarks.SAMPLE_RATE)
+
+
+def recordings_index(
+    *, recording_ids: Sequence[int], index: FingerprintIndex | None = None, batch: int = 50
+) -> IndexOutcome:
+    """Fingerprint and index the given recordings (replacing earlier fingerprints). Idempotent."""
+    index = index or get_index()
+    indexed: list[int] = []
+    skipped: dict[int, str] = {}
+    pending: list[Entry] = []
+    for recording in Recording.objects.filter(pk__in=list(recording_ids)).order_by("pk").iterator():
+        try:
+            entry = fingerprint_recording(recording)
+        except audio.AudioDecodeError as exc:
+            skipped[recording.pk] = f"audio cannot be decoded: {exc}"
+            logger.warning("recording %s not indexed: %s", recording.pk, exc)
+            continue
+        if entry is None:
+            skipped[recording.pk] = "no audio"
+            continue
+        pending.append(entry)
+        indexed.append(recording.pk)
+        if len(pending) >= batch:
+            index.add(pending)
+            pending = []
+    index.add(pending)
+    return IndexOutcome(indexed=indexed, skipped=skipped)
+
 
 RecordingsCallback = Callable[[list[int]], None]
 _callbacks: list[RecordingsCallback] = []
 
 
 def on_recordings_imported(callback: RecordingsCallback) -> RecordingsCallback:
-    """Register ``callback(recording_ids)``; usable as a decorator. Registering twice is a no-op."""
+    """Also call ``callback(recording_ids)`` on every import; usable as a decorator. Registering twice is a no-op."""
     if callback not in _callbacks:
         _callbacks.append(callback)
     return callback
@@ -34,10 +132,69 @@ def remove_callback(callback: RecordingsCallback) -> None:
 
 
 def recordings_imported(recording_ids: Sequence[int]) -> None:
-    """Tell every registered indexer about these recordings (no-op when none is registered)."""
-    ids = sorted(set(recording_ids))
+    """Index newly imported (or re-imported) recordings; call after the import's transaction commits.
+
+    Up to ``SYNC_BATCH_LIMIT`` recordings are fingerprinted right away; larger imports are sent to
+    ``recordings_index_task`` in chunks of ``TASK_CHUNK`` so the caller is not held up. A failure here
+    never breaks the import: it is logged, and the resumer indexes the recordings later.
+    """
+    ids = sorted({int(i) for i in recording_ids})
     if not ids:
         return
     for callback in list(_callbacks):
-        callback(ids)
-    logger.info("catalog: %d recordings handed to %d indexers", len(ids), len(_callbacks))
+        callback(list(ids))
+    try:
+        if len(ids) <= SYNC_BATCH_LIMIT:
+            recordings_index(recording_ids=ids)
+            return
+        from catalog.tasks import recordings_index_task
+
+        for start in range(0, len(ids), TASK_CHUNK):
+            recordings_index_task.send(ids[start : start + TASK_CHUNK])
+    except Exception:
+        logger.exception("indexing of recordings %s failed; the resumer will retry", ids[:20])
+
+
+def recordings_removed(recording_ids: Sequence[int]) -> int:
+    """Drop recordings from the index (their uploads can no longer match them)."""
+    return get_index().remove(recording_ids)
+
+
+def _with_audio() -> QuerySet[Recording]:
+    return Recording.objects.exclude(Q(audio="") & Q(preview_audio=""))
+
+
+def unindexed_recording_ids() -> list[int]:
+    """Recordings with audio that the index does not hold."""
+    have = get_index().recording_ids()
+    with_audio = _with_audio().values_list("pk", flat=True).order_by("pk")
+    return [pk for pk in with_audio if pk not in have]
+
+
+def index_rebuild(*, progress: Callable[[int, int], None] | None = None) -> IndexOutcome:
+    """Rebuild the whole index from the catalog into a fresh directory, then swap it in.
+
+    Readers keep answering from the old index until the swap; they notice the new ``meta.json`` on
+    their next lookup.
+    """
+    target = Path(settings.FINGERPRINT_INDEX_DIR)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=target.name + ".rebuild-", dir=target.parent))
+    fresh = FingerprintIndex(building)
+    ids = list(_with_audio().order_by("pk").values_list("pk", flat=True))
+    indexed: list[int] = []
+    skipped: dict[int, str] = {}
+    for start in range(0, len(ids), 200):
+        outcome = recordings_index(recording_ids=ids[start : start + 200], index=fresh)
+        indexed += outcome.indexed
+        skipped.update(outcome.skipped)
+        if progress:
+            progress(min(start + 200, len(ids)), len(ids))
+    fresh.compact()
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    building.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+    return IndexOutcome(indexed=indexed, skipped=skipped)

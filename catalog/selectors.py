@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import reduce
 from operator import or_
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from catalog.models import Recording, RecordingShare, RightsHolder
@@ -97,26 +97,36 @@ def recording_search(query: str, limit: int = 20) -> list[Recording]:
     return _search_python(text, limit)
 
 
-# How alike (pg_trgm similarity) a vocabulary word must be to a mistyped query word.
-_PG_WORD_SIMILARITY = 0.4
+# Full-text matches ranked per query: a very common word can match a tenth of the catalog, so at most
+# this many matches are ranked (plus every title-prefix match, found through its own index).
+_PG_RANK_CAP = 500
 _PG_CORRECTIONS_PER_WORD = 4
 
-_PG_FTS_SQL = """
-SELECT id
-  FROM catalog_recording
- WHERE search_vector @@ to_tsquery('simple'::regconfig, %(tsquery)s)
- ORDER BY ts_rank_cd(search_vector, to_tsquery('simple'::regconfig, %(tsquery)s))
-          + CASE WHEN search_text LIKE %(prefix)s THEN 1.0 ELSE 0 END DESC,
-          id
+_PG_SEARCH_SQL = """
+SELECT r.*
+  FROM catalog_recording r
+ WHERE r.id IN (
+        (SELECT id FROM catalog_recording
+          WHERE search_vector @@ to_tsquery('simple'::regconfig, %(tsquery)s) LIMIT %(cap)s)
+        UNION
+        (SELECT id FROM catalog_recording
+          WHERE search_text LIKE %(prefix)s AND search_vector @@ to_tsquery('simple'::regconfig, %(tsquery)s)
+          ORDER BY search_text LIMIT %(limit)s))
+ ORDER BY ts_rank_cd(r.search_vector, to_tsquery('simple'::regconfig, %(tsquery)s))
+          + CASE WHEN r.search_text LIKE %(prefix)s THEN 1.0 ELSE 0 END DESC,
+          r.id
  LIMIT %(limit)s
 """
 
+# pg_trgm's recipe for spelling suggestions: the closest vocabulary words for every query word at once.
 _PG_CORRECTIONS_SQL = """
-SELECT word
-  FROM catalog_search_word
- WHERE word %% %(word)s
- ORDER BY similarity(word, %(word)s) DESC, word
- LIMIT %(count)s
+SELECT query.position, close.word
+  FROM unnest(%(words)s::text[]) WITH ORDINALITY AS query(word, position)
+  CROSS JOIN LATERAL (
+        SELECT word FROM catalog_search_word
+         WHERE word %% query.word
+         ORDER BY word <-> query.word, word
+         LIMIT %(count)s) AS close
 """
 
 
@@ -130,27 +140,29 @@ def _search_postgres(text: str, limit: int) -> list[Recording]:
     words = [word.replace("'", "") for word in text.split() if word.replace("'", "")]
     if not words:
         return []
-    params: dict[str, str | int] = {"prefix": text.replace("%", "").replace("_", "") + "%", "limit": limit}
+    params: dict[str, str | int] = {
+        "prefix": text.replace("\\", "").replace("%", "").replace("_", "") + "%",
+        "limit": limit,
+        "cap": _PG_RANK_CAP,
+    }
     last = len(words) - 1
-    with transaction.atomic(), connection.cursor() as cursor:
-        exact = " & ".join(_tsquery_term(w, is_prefix=i == last) for i, w in enumerate(words))
-        cursor.execute(_PG_FTS_SQL, {**params, "tsquery": exact})
-        ids = [row[0] for row in cursor.fetchall()]
-        if not ids:
-            cursor.execute("SET LOCAL pg_trgm.similarity_threshold = %s", [_PG_WORD_SIMILARITY])
-            alternatives = []
-            for index, word in enumerate(words):
-                cursor.execute(_PG_CORRECTIONS_SQL, {"word": word, "count": _PG_CORRECTIONS_PER_WORD})
-                options = [_tsquery_term(word, is_prefix=index == last)]
-                options += [_tsquery_term(row[0].replace("'", ""), is_prefix=False) for row in cursor.fetchall()]
-                alternatives.append("(" + " | ".join(dict.fromkeys(options)) + ")")
-            for joiner in (" & ", " | "):
-                cursor.execute(_PG_FTS_SQL, {**params, "tsquery": joiner.join(alternatives)})
-                ids = [row[0] for row in cursor.fetchall()]
-                if ids or len(alternatives) == 1:
-                    break
-    by_id = Recording.objects.in_bulk(ids)
-    return [by_id[pk] for pk in ids if pk in by_id]
+    exact = " & ".join(_tsquery_term(w, is_prefix=i == last) for i, w in enumerate(words))
+    results = list(Recording.objects.raw(_PG_SEARCH_SQL, {**params, "tsquery": exact}))
+    if results:
+        return results
+    with connection.cursor() as cursor:
+        cursor.execute(_PG_CORRECTIONS_SQL, {"words": words, "count": _PG_CORRECTIONS_PER_WORD})
+        corrections = cursor.fetchall()
+    alternatives = []
+    for index, word in enumerate(words):
+        options = [_tsquery_term(word, is_prefix=index == last)]
+        options += [_tsquery_term(w.replace("'", ""), is_prefix=False) for pos, w in corrections if pos == index + 1]
+        alternatives.append("(" + " | ".join(dict.fromkeys(options)) + ")")
+    for joiner in (" & ", " | ") if len(alternatives) > 1 else (" & ",):
+        results = list(Recording.objects.raw(_PG_SEARCH_SQL, {**params, "tsquery": joiner.join(alternatives)}))
+        if results:
+            break
+    return results
 
 
 def _trigrams(word: str) -> set[str]:

@@ -10,6 +10,7 @@ look nothing like corpus data to the model (notes/stack.md).
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +90,7 @@ def analyse_audio(path: Path, *, max_seconds: float = MAX_ANALYSIS_S) -> dict[st
     # Chords per beat from beat-synchronous chroma.
     chords: list[dict[str, Any]] = []
     if len(beats) > 1:
-        sync = librosa.util.sync(chroma, beats, aggregate=np.median)
+        sync = librosa.util.sync(chroma, list(beats), aggregate=np.median)
         times = librosa.frames_to_time(np.concatenate([[0], beats]), sr=sr, hop_length=HOP)
         previous = ""
         for i in range(sync.shape[1]):
@@ -101,7 +102,9 @@ def analyse_audio(path: Path, *, max_seconds: float = MAX_ANALYSIS_S) -> dict[st
     frames_per_second = sr / HOP
     seconds = max(1, int(duration))
     loudness = [
-        round(float(20 * np.log10(np.mean(rms[int(s * frames_per_second) : int((s + 1) * frames_per_second)]) + 1e-9)), 2)
+        round(
+            float(20 * np.log10(np.mean(rms[int(s * frames_per_second) : int((s + 1) * frames_per_second)]) + 1e-9)), 2
+        )
         for s in range(seconds)
         if int(s * frames_per_second) < len(rms)
     ]
@@ -110,10 +113,13 @@ def analyse_audio(path: Path, *, max_seconds: float = MAX_ANALYSIS_S) -> dict[st
     spectrum = np.abs(librosa.stft(y, n_fft=2048, hop_length=HOP * 4)) ** 2
     freqs = librosa.fft_frequencies(sr=sr, n_fft=2048)
     bands = np.array(
-        [spectrum[(freqs >= lo) & (freqs < hi)].sum() for lo, hi in zip(BAND_EDGES_HZ[:-1], BAND_EDGES_HZ[1:], strict=True)]
+        [
+            spectrum[(freqs >= lo) & (freqs < hi)].sum()
+            for lo, hi in itertools.pairwise(BAND_EDGES_HZ)
+        ]
     )
     bands = bands / (bands.sum() + 1e-12)
-    sections = segment_sections(y, sr, beats, duration)
+    sections = segment_sections(y, int(sr), beats, duration)
     return {
         "duration_s": round(duration, 3),
         "tempo_bpm": round(tempo_bpm, 2),
@@ -143,7 +149,7 @@ def segment_sections(y: np.ndarray, sr: int, beats: np.ndarray, duration: float)
     mfcc = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=13, hop_length=HOP)
     chroma = librosa.feature.chroma_stft(y=y, sr=sr, hop_length=HOP)
     feature = np.vstack([librosa.util.normalize(mfcc, axis=1), chroma])
-    sync = librosa.util.sync(feature, beats)
+    sync = librosa.util.sync(feature, list(beats))
     k = int(min(8, max(2, duration // 20)))
     bounds = librosa.segment.agglomerative(sync, k)
     times = librosa.frames_to_time(np.concatenate([[0], beats]), sr=sr, hop_length=HOP)
@@ -164,12 +170,10 @@ def transcribe(path: Path) -> list[tuple[float, float, int, int]]:
     onnx_path = model_path if model_path.suffix == ".onnx" else model_path.parent / "nmp.onnx"
     with contextlib.redirect_stdout(io.StringIO()):
         _, _, events = predict(str(path), str(onnx_path))
-    return [(float(s), float(e), int(p), max(1, min(127, int(round(a * 127))))) for s, e, p, a, *_ in events]
+    return [(float(s), float(e), int(p), max(1, min(127, round(a * 127)))) for s, e, p, a, *_ in events]
 
 
-def quantise(
-    notes: list[tuple[float, float, int, int]], beat_times: list[float], tempo_bpm: float
-) -> Piece:
+def quantise(notes: list[tuple[float, float, int, int]], beat_times: list[float], tempo_bpm: float) -> Piece:
     """Snap notes to a 4/4 grid derived from the beat times; split into melody/chords/bass.
 
     Onsets are mapped to fractional beats by interpolating over the detected beats (so tempo drift

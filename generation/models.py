@@ -47,6 +47,9 @@ class Upload(models.Model):
     confidence = models.FloatField(null=True, blank=True)
     offset_s = models.FloatField(null=True, blank=True)
     failure_reason = models.TextField(blank=True)
+    identify_claimed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When an identification run claimed this upload (stale claims are retaken)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -15,6 +15,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("uploads/<int:pk>/search", views.upload_search, name="upload_search"),
     path("uploads/<int:pk>/match", views.upload_match, name="upload_match"),
     path("uploads/<int:pk>/delete", views.upload_remove, name="upload_remove"),
+    path("uploads/<int:pk>/identify", views.upload_reidentify, name="upload_reidentify"),
     path("<int:pk>/", views.generation_detail, name="generation_detail"),
     path("<int:pk>/progress", views.generation_progress, name="generation_progress"),
     path("<int:pk>/cancel", views.generation_stop, name="generation_stop"),

@@ -34,6 +34,7 @@ UPLOAD_ADD = "generation.uploads.upload_add"
 UPLOAD_MATCH = "generation.uploads.upload_match_manually"
 UPLOAD_DELETE = "generation.uploads.upload_delete"
 UPLOAD_SET_READINESS = "generation.uploads.upload_set_readiness"
+UPLOAD_IDENTIFY_AGAIN = "generation.uploads.upload_identify_again"
 GENERATION_START = "generation.services.generation_start"
 GENERATION_CANCEL = "generation.services.generation_cancel"
 RECORDING_SEARCH = "catalog.selectors.recording_search"
@@ -67,7 +68,7 @@ def _readiness(upload_set: UploadSet) -> Readiness:
     """Asks the uploads service whether the set can be generated (its rule, not ours)."""
     try:
         result = service(UPLOAD_SET_READINESS, what="Checking whether the ten songs are ready")(
-            upload_set_id=upload_set.pk
+            upload_set_id=upload_set.pk, owner_id=upload_set.owner_id
         )
     except DomainError as error:
         return Readiness(is_ready=False, reasons=[error.message])
@@ -146,7 +147,7 @@ def upload_create(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         upload_add = service(UPLOAD_ADD, what="Uploading songs")
         for file in request.FILES.getlist("file"):
-            added.append(upload_add(upload_set_id=upload_set.pk, file=file))
+            added.append(upload_add(upload_set_id=upload_set.pk, file=file, owner_id=request.user.pk))
     except DomainError as error:
         if as_json:
             return JsonResponse(error.as_dict(), status=error.http_status)
@@ -192,7 +193,9 @@ def upload_match(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "Pick a recording from the search results.")
         return redirect("generation:upload_set_detail", upload.upload_set_id)
     try:
-        matched = service(UPLOAD_MATCH, what="Matching by hand")(upload_id=upload.pk, recording_id=recording_id)
+        matched = service(UPLOAD_MATCH, what="Matching by hand")(
+            upload_id=upload.pk, recording_id=recording_id, owner_id=request.user.pk
+        )
     except DomainError as error:
         return error_redirect(request, error, "generation:upload_set_detail", upload.upload_set_id)
     recording = getattr(matched, "recording", None)
@@ -205,10 +208,22 @@ def upload_match(request: HttpRequest, pk: int) -> HttpResponse:
 def upload_remove(request: HttpRequest, pk: int) -> HttpResponse:
     upload = _owned_upload(request, pk)
     try:
-        service(UPLOAD_DELETE, what="Deleting an upload")(upload_id=upload.pk)
+        service(UPLOAD_DELETE, what="Deleting an upload")(upload_id=upload.pk, owner_id=request.user.pk)
     except DomainError as error:
         return error_redirect(request, error, "generation:upload_set_detail", upload.upload_set_id)
     messages.success(request, f"Deleted {upload.original_name}.")
+    return redirect("generation:upload_set_detail", upload.upload_set_id)
+
+
+@login_required
+@require_POST
+def upload_reidentify(request: HttpRequest, pk: int) -> HttpResponse:
+    upload = _owned_upload(request, pk)
+    try:
+        service(UPLOAD_IDENTIFY_AGAIN, what="Identifying again")(upload_id=upload.pk, owner_id=request.user.pk)
+    except DomainError as error:
+        return error_redirect(request, error, "generation:upload_set_detail", upload.upload_set_id)
+    messages.success(request, f"Identifying {upload.original_name} again.")
     return redirect("generation:upload_set_detail", upload.upload_set_id)
 
 
@@ -353,7 +368,9 @@ def generation_progress(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def generation_stop(request: HttpRequest, pk: int) -> HttpResponse:
     generation = _owned_generation(request, pk)
     try:
-        service(GENERATION_CANCEL, what="Cancelling a generation")(generation_id=generation.pk, owner_id=request.user.pk)
+        service(GENERATION_CANCEL, what="Cancelling a generation")(
+            generation_id=generation.pk, owner_id=request.user.pk
+        )
     except DomainError as error:
         return error_redirect(request, error, "generation:generation_detail", generation.pk)
     messages.success(request, "Generation cancelled.")

@@ -1,1 +1,197 @@
-from django.contrib import admin  # noqa: F401
+"""Staff UI for royalties: statements, suspense queue, read-only ledger, balances, payout runs.
+
+Ledger rows are read-only here (corrections are reversing transactions posted by
+services). Actions call services; refusals show as messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet, Sum
+from django.http import HttpRequest
+
+from royalties.allocation import suspense_reapply
+from royalties.models import Account, Entry, LineGroup, Payout, PayoutRun, SplitSheet, SplitSheetLine, Statement, Transaction
+from royalties.payouts import payout_run_approve
+from songforge.errors import DomainError
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Nothing here is edited by hand: money rows change only through services."""
+
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class SplitSheetLineInline(admin.TabularInline):
+    model = SplitSheetLine
+    fields = ("holder", "ppb", "pool", "provenance")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(SplitSheet)
+class SplitSheetAdmin(ReadOnlyAdmin):
+    list_display = ("release", "source_share_bps", "master_share_bps", "influence_split", "created_at")
+    list_filter = ("influence_split",)
+    search_fields = ("release__isrc", "release__title")
+    list_select_related = ("release",)
+    readonly_fields = ("release", "source_share_bps", "master_share_bps", "influence_split", "inputs", "created_at")
+    inlines = [SplitSheetLineInline]
+
+
+@admin.register(Statement)
+class StatementAdmin(ReadOnlyAdmin):
+    list_display = ("reference", "line_count", "group_count", "created_at", "imported_by")
+    list_filter = ("created_at",)
+    search_fields = ("reference", "sha256")
+    list_select_related = ("imported_by",)
+    readonly_fields = ("reference", "sha256", "line_count", "group_count", "totals", "imported_by", "created_at")
+
+
+class SuspenseReasonFilter(admin.SimpleListFilter):
+    title = "suspense reason"
+    parameter_name = "reason"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("unknown_isrc", "Unknown ISRC"), ("no_split_sheet", "Release without split sheet")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value():
+            return queryset.filter(state=LineGroup.State.SUSPENSE, suspense_reason=self.value())
+        return queryset
+
+
+@admin.register(LineGroup)
+class LineGroupAdmin(ReadOnlyAdmin):
+    """Statement line groups; filter state=suspense for the suspense queue."""
+
+    list_display = (
+        "isrc",
+        "period",
+        "store",
+        "territory",
+        "currency",
+        "units",
+        "amount_minor",
+        "line_count",
+        "state",
+        "suspense_reason",
+        "statement",
+    )
+    list_filter = ("state", SuspenseReasonFilter, "period", "currency", "store")
+    search_fields = ("isrc", "statement__reference")
+    list_select_related = ("statement", "release")
+    readonly_fields = list_display + ("amount_micro", "first_line", "last_line", "release", "reapplied_at")
+    actions = ["reapply"]
+
+    @admin.action(description="Re-apply selected suspense lines (ISRC now known)")
+    def reapply(self, request: HttpRequest, queryset: QuerySet[LineGroup]) -> None:
+        result = suspense_reapply(group_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(
+            request,
+            f"Re-applied {result.reapplied} group(s); {result.still_in_suspense} remain in suspense.",
+            messages.SUCCESS if result.reapplied else messages.WARNING,
+        )
+
+
+@admin.register(Account)
+class AccountAdmin(ReadOnlyAdmin):
+    """Balances per account (debit positive): holder accounts show what is owed as negative."""
+
+    list_display = ("kind", "currency", "holder", "balance_minor")
+    list_filter = ("kind", "currency")
+    search_fields = ("holder__name",)
+    list_select_related = ("holder",)
+    readonly_fields = ("kind", "currency", "holder", "created_at")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Account]:
+        return super().get_queryset(request).annotate(balance=Sum("entries__amount_minor"))
+
+    @admin.display(description="Balance (minor units)", ordering="balance")
+    def balance_minor(self, account: Any) -> int:
+        return int(account.balance or 0)
+
+
+class EntryInline(admin.TabularInline):
+    model = Entry
+    fields = ("account", "amount_minor", "currency", "period", "release", "line_group")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    max_num = 0
+    show_change_link = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Entry]:
+        return super().get_queryset(request).select_related("account", "release")[:200]  # type: ignore[return-value]
+
+
+@admin.register(Transaction)
+class TransactionAdmin(ReadOnlyAdmin):
+    list_display = ("pk", "kind", "idempotency_key", "statement", "created_at")
+    list_filter = ("kind", "created_at")
+    search_fields = ("idempotency_key", "memo")
+    list_select_related = ("statement",)
+    readonly_fields = ("kind", "idempotency_key", "request_hash", "memo", "statement", "reverses", "created_at")
+
+
+@admin.register(Entry)
+class EntryAdmin(ReadOnlyAdmin):
+    list_display = ("transaction", "account", "amount_minor", "currency", "period", "release")
+    list_filter = ("account__kind", "currency", "period")
+    search_fields = ("account__holder__name", "release__isrc")
+    list_select_related = ("transaction", "account", "release")
+    readonly_fields = ("transaction", "account", "amount_minor", "currency", "period", "release", "line_group")
+
+
+class PayoutInline(admin.TabularInline):
+    model = Payout
+    fields = ("holder", "currency", "amount_minor", "paid_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    max_num = 0
+
+
+@admin.register(PayoutRun)
+class PayoutRunAdmin(ReadOnlyAdmin):
+    list_display = ("period", "status", "minimum_minor", "approved_at", "approved_by")
+    list_filter = ("status",)
+    search_fields = ("period",)
+    list_select_related = ("approved_by",)
+    readonly_fields = ("period", "status", "minimum_minor", "approved_at", "approved_by", "created_at")
+    inlines = [PayoutInline]
+    actions = ["approve"]
+
+    @admin.action(description="Approve selected payout runs and mark them paid")
+    def approve(self, request: HttpRequest, queryset: QuerySet[PayoutRun]) -> None:
+        for run in queryset.order_by("period"):
+            try:
+                payout_run_approve(run_id=run.pk, by_id=request.user.pk)
+            except DomainError as exc:
+                self.message_user(request, f"{run.period}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"Payout run {run.period} approved and marked paid.", messages.SUCCESS)
+
+
+@admin.register(Payout)
+class PayoutAdmin(ReadOnlyAdmin):
+    list_display = ("run", "holder", "currency", "amount_minor", "paid_at")
+    list_filter = ("run__status", "currency", "run__period")
+    search_fields = ("holder__name",)
+    list_select_related = ("run", "holder")
+    readonly_fields = ("run", "holder", "currency", "amount_minor", "transaction", "paid_transaction", "paid_at")

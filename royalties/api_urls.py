@@ -1,5 +1,17 @@
 """API routes of the royalties app, mounted under /api/."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path, re_path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from royalties import api
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("royalties/statements/", api.StatementListApi.as_view(), name="royalties-statements"),
+    re_path(
+        r"^royalties/statements/(?P<period>[0-9]{4}-[0-9]{2})\.(?P<kind>csv|pdf)$",
+        api.HolderStatementDocumentApi.as_view(),
+        name="royalties-statement-document",
+    ),
+    path("royalties/earnings/", api.EarningListApi.as_view(), name="royalties-earnings"),
+    path("royalties/payouts/", api.PayoutListApi.as_view(), name="royalties-payouts"),
+    path("royalties/imports/", api.StatementImportApi.as_view(), name="royalties-import"),
+]

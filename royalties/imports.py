@@ -149,17 +149,17 @@ def statement_import(*, path: Path, reference: str | None = None, by_id: int | N
         else:
             line_count = _load_sqlite(path, names, delimiter, staging, groups)
             clock.lap("load")
-        _insert_groups(statement.pk, groups)
+        group_count = _insert_groups(statement.pk, groups)
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE {staging}")
             cursor.execute(f"DROP TABLE {groups}")
         clock.lap("groups")
-        totals = _round_groups(statement.pk)
+        totals = _statement_totals(statement.pk)
         statement.line_count = line_count
-        statement.group_count = LineGroup.objects.filter(statement=statement).count()
+        statement.group_count = group_count
         statement.totals = totals
         statement.save(update_fields=["line_count", "group_count", "totals", "updated_at"])
-        clock.lap("rounding")
+        clock.lap("totals")
         for currency in sorted(totals):
             _post_import(statement, currency)
             clock.lap(f"post {currency}")
@@ -363,7 +363,13 @@ def _factor_sql(column: str) -> str:
     return f"(CASE {column} {cases} ELSE 10000 END)"
 
 
-def _insert_groups(statement_id: int, groups: str) -> None:
+def _insert_groups(statement_id: int, groups: str) -> int:
+    """Insert the statement's groups with exact minor amounts; returns how many.
+
+    Each group gets the floor of its micro amount in minor units; then, per
+    currency, the groups with the largest sub-minor remainders (ties: first line)
+    get one more minor unit until the groups sum to the floor of the statement total.
+    """
     factor = _factor_sql("g.currency")
     floor_minor = f"((g.micro - (((g.micro %% {factor}) + {factor}) %% {factor})) / {factor})"  # %% = SQL modulo
     with connection.cursor() as cursor:
@@ -372,50 +378,50 @@ def _insert_groups(statement_id: int, groups: str) -> None:
             INSERT INTO {LineGroup._meta.db_table}
                 (statement_id, isrc, period, store, territory, currency, units, amount_micro, amount_minor,
                  line_count, first_line, last_line, release_id, state, suspense_reason)
-            SELECT %s, g.isrc, g.period, g.store, g.territory, g.currency, g.units, g.micro, {floor_minor},
-                   g.n, g.first_line, g.last_line, r.id,
+            SELECT %s, f.isrc, f.period, f.store, f.territory, f.currency, f.units, f.micro,
+                   f.floor_minor + CASE WHEN ROW_NUMBER() OVER (
+                       PARTITION BY f.currency ORDER BY f.micro - f.floor_minor * f.factor DESC, f.first_line
+                   ) <= (f.total_micro - ((f.total_micro %% f.factor) + f.factor) %% f.factor) / f.factor
+                        - f.floor_sum THEN 1 ELSE 0 END,
+                   f.n, f.first_line, f.last_line, r.id,
                    CASE WHEN s.id IS NULL THEN 'suspense' ELSE 'allocated' END,
                    CASE WHEN r.id IS NULL THEN 'unknown_isrc' WHEN s.id IS NULL THEN 'no_split_sheet' ELSE '' END
-            FROM {groups} g
-            LEFT JOIN distribution_release r ON r.isrc = g.isrc
+            FROM (
+                SELECT g.*, {floor_minor} AS floor_minor, {factor} AS factor,
+                       CAST(SUM(g.micro) OVER (PARTITION BY g.currency) AS bigint) AS total_micro,
+                       CAST(SUM({floor_minor}) OVER (PARTITION BY g.currency) AS bigint) AS floor_sum
+                FROM {groups} g
+            ) f
+            LEFT JOIN distribution_release r ON r.isrc = f.isrc
             LEFT JOIN royalties_splitsheet s ON s.release_id = r.id
             """,  # noqa: S608
             [statement_id],
         )
+        return int(cursor.rowcount)
 
 
-def _round_groups(statement_id: int) -> dict[str, dict[str, int]]:
-    """Top up group amounts by largest remainder so they sum to the statement's floor total."""
-    table = LineGroup._meta.db_table
+def _statement_totals(statement_id: int) -> dict[str, dict[str, int]]:
     totals: dict[str, dict[str, int]] = {}
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT currency, CAST(SUM(amount_micro) AS bigint), CAST(SUM(amount_minor) AS bigint), "  # noqa: S608
-            f"COUNT(*) FROM {table} WHERE statement_id = %s GROUP BY currency ORDER BY currency",
+            f"SELECT currency, CAST(SUM(amount_micro) AS bigint), CAST(SUM(amount_minor) AS bigint) "  # noqa: S608
+            f"FROM {LineGroup._meta.db_table} WHERE statement_id = %s GROUP BY currency ORDER BY currency",
             [statement_id],
         )
-        rows = cursor.fetchall()
-        for currency, total_micro, floor_sum, _ in rows:
-            factor = micro_per_minor(currency)
-            total_minor, leftover = divmod(int(total_micro), factor)
-            missing = total_minor - int(floor_sum)
-            if missing:
-                cursor.execute(
-                    f"""
-                    UPDATE {table} SET amount_minor = amount_minor + 1 WHERE id IN (
-                        SELECT id FROM (
-                            SELECT id, ROW_NUMBER() OVER (ORDER BY amount_micro - amount_minor * %s DESC, id) AS rn
-                            FROM {table} WHERE statement_id = %s AND currency = %s
-                        ) ranked WHERE rn <= %s)
-                    """,  # noqa: S608
-                    [factor, statement_id, currency, missing],
-                )
-            totals[currency] = {"micro": int(total_micro), "minor": total_minor, "leftover_micro": leftover}
+        for currency, total_micro, total_minor in cursor.fetchall():
+            leftover = int(total_micro) - int(total_minor) * micro_per_minor(currency)
+            assert 0 <= leftover < micro_per_minor(currency), "group rounding must keep under one minor unit"
+            totals[currency] = {"micro": int(total_micro), "minor": int(total_minor), "leftover_micro": leftover}
     return totals
 
 
 def _post_import(statement: Statement, currency: str) -> None:
-    """One transaction per currency: debit revenue per period, credit each group."""
+    """One transaction per currency: debit revenue per period; credit ``unallocated``
+    per (release, period) and ``suspense`` per suspense group (re-applied group by group).
+
+    Each entry names its release and period; the ``LineGroup`` rows of the same
+    statement, release and period are the statement lines behind it.
+    """
     revenue = ledger.account_for(kind=Account.Kind.REVENUE, currency=currency)
     unallocated = ledger.account_for(kind=Account.Kind.UNALLOCATED, currency=currency)
     suspense = ledger.account_for(kind=Account.Kind.SUSPENSE, currency=currency)
@@ -431,21 +437,16 @@ def _post_import(statement: Statement, currency: str) -> None:
                    g.period AS period, CAST(NULL AS bigint) AS release_id, CAST(NULL AS bigint) AS line_group_id
             FROM {table} g WHERE g.statement_id = %s AND g.currency = %s GROUP BY g.period
             UNION ALL
-            SELECT CASE WHEN g.state = 'allocated' THEN %s ELSE %s END, -g.amount_minor, %s, g.period,
-                   g.release_id, g.id
-            FROM {table} g WHERE g.statement_id = %s AND g.currency = %s
+            SELECT %s, -CAST(SUM(g.amount_minor) AS bigint), %s, g.period, g.release_id, CAST(NULL AS bigint)
+            FROM {table} g WHERE g.statement_id = %s AND g.currency = %s AND g.state = 'allocated'
+            GROUP BY g.release_id, g.period
+            UNION ALL
+            SELECT %s, -g.amount_minor, %s, g.period, g.release_id, g.id
+            FROM {table} g WHERE g.statement_id = %s AND g.currency = %s AND g.state = 'suspense'
         """,  # noqa: S608
-        params=[
-            revenue.pk,
-            currency,
-            statement.pk,
-            currency,
-            unallocated.pk,
-            suspense.pk,
-            currency,
-            statement.pk,
-            currency,
-        ],
+        params=[revenue.pk, currency, statement.pk, currency]
+        + [unallocated.pk, currency, statement.pk, currency]
+        + [suspense.pk, currency, statement.pk, currency],
     )
 
 

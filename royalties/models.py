@@ -110,7 +110,7 @@ class LineGroup(models.Model):
         ALLOCATED = "allocated", "Allocated"
         SUSPENSE = "suspense", "In suspense"
 
-    statement = models.ForeignKey(Statement, on_delete=models.PROTECT, related_name="groups")
+    statement = models.ForeignKey(Statement, on_delete=models.PROTECT, related_name="groups", db_index=False)
     isrc = models.CharField(max_length=12)
     period = models.CharField(max_length=7)
     store = models.CharField(max_length=100)
@@ -123,7 +123,12 @@ class LineGroup(models.Model):
     first_line = models.BigIntegerField()
     last_line = models.BigIntegerField()
     release = models.ForeignKey(
-        "distribution.Release", null=True, blank=True, on_delete=models.PROTECT, related_name="statement_groups"
+        "distribution.Release",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="statement_groups",
+        db_index=False,
     )
     state = models.CharField(max_length=16, choices=State.choices)
     suspense_reason = models.CharField(max_length=32, blank=True)
@@ -131,14 +136,12 @@ class LineGroup(models.Model):
 
     class Meta:
         ordering = ["statement_id", "first_line"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["statement", "isrc", "period", "store", "territory", "currency"], name="line_group_key"
-            ),
-        ]
+        # The key (statement, isrc, period, store, territory, currency) is unique by construction
+        # (one GROUP BY); no unique index, which would slow the bulk insert of 500,000 groups.
         indexes = [
-            models.Index(fields=["state", "isrc"], name="line_group_state_isrc"),
+            models.Index(fields=["statement", "currency"], name="line_group_statement"),
             models.Index(fields=["release", "period"], name="line_group_release_period"),
+            models.Index(fields=["isrc"], condition=models.Q(state="suspense"), name="line_group_suspense_isrc"),
         ]
 
     def __str__(self) -> str:
@@ -221,15 +224,20 @@ class Transaction(models.Model):
 
 class Entry(models.Model):
     transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="entries")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries", db_index=False)
     amount_minor = models.BigIntegerField(help_text="Debit positive, credit negative; never zero.")
     currency = models.CharField(max_length=3)
     period = models.CharField(max_length=7, blank=True)
     release = models.ForeignKey(
-        "distribution.Release", null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_entries"
+        "distribution.Release",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="ledger_entries",
+        db_index=False,
     )
     line_group = models.ForeignKey(
-        LineGroup, null=True, blank=True, on_delete=models.PROTECT, related_name="entries"
+        LineGroup, null=True, blank=True, on_delete=models.PROTECT, related_name="entries", db_index=False
     )
 
     class Meta:
@@ -240,6 +248,8 @@ class Entry(models.Model):
         ]
         indexes = [
             models.Index(fields=["account", "period"], name="entry_account_period"),
+            models.Index(fields=["release", "period"], name="entry_release_period"),
+            models.Index(fields=["line_group"], condition=models.Q(line_group__isnull=False), name="entry_line_group"),
         ]
 
     def __str__(self) -> str:

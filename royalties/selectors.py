@@ -12,7 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 
 from royalties.models import Account, Entry, LineGroup, Payout, PayoutRun, SplitSheet, Transaction
 from royalties.payouts import payout_lines
@@ -185,7 +186,11 @@ def holder_earnings(*, holder_id: int | None, period: str | None = None) -> Quer
 
 
 def holder_statements(*, holder_id: int | None, period: str | None = None) -> QuerySet[Entry]:
-    """Per holder, period and currency: earned (credits), paid out (debits) and the net."""
+    """Per holder, period and currency: earned, paid out and the change of what is owed.
+
+    ``earned`` counts credits (allocations), ``paid_out`` debits (payouts, reversals);
+    ``owed_change`` = earned - paid_out.
+    """
     queryset = Entry.objects.filter(account__kind=Account.Kind.HOLDER)
     if holder_id is not None:
         queryset = queryset.filter(account__holder_id=holder_id)
@@ -193,7 +198,11 @@ def holder_statements(*, holder_id: int | None, period: str | None = None) -> Qu
         queryset = queryset.filter(period=period)
     return (
         queryset.values("account__holder_id", "account__holder__name", "period", "currency")
-        .annotate(net=Sum("amount_minor"), entries=Count("id"))
+        .annotate(
+            earned=Coalesce(-Sum("amount_minor", filter=Q(amount_minor__lt=0)), 0),
+            paid_out=Coalesce(Sum("amount_minor", filter=Q(amount_minor__gt=0)), 0),
+            entries=Count("id"),
+        )
         .order_by("-period", "account__holder_id", "currency")
     )
 

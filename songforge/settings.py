@@ -290,6 +290,8 @@ if CATALOG_PROVIDER == "apple-music":
             raise ImproperlyConfigured(f"{_var} must be set when SONGFORGE_CATALOG=apple-music.")
 
 IDENTIFIER = env_choice("SONGFORGE_IDENTIFIER", "local", ("local", "shazam"))
+SHAZAM_BASE_URL = env_str("SONGFORGE_SHAZAM_BASE_URL")  # empty = Shazam itself; set for a test or proxy server
+SHAZAM_RETRY_ATTEMPTS = env_int("SONGFORGE_SHAZAM_RETRY_ATTEMPTS", 2, minimum=1)  # per request; the actor retries too
 FINGERPRINT_INDEX_DIR = DATA_DIR / "fingerprints"
 
 DISTRIBUTOR = env_choice("SONGFORGE_DISTRIBUTOR", "outbox", ("outbox", "platoon"))

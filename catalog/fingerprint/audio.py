@@ -20,7 +20,7 @@ class AudioDecodeError(Exception):
 def decode(
     source: str | Path | BinaryIO, *, sample_rate: int = SAMPLE_RATE, max_seconds: float | None = None
 ) -> npt.NDArray[np.float32]:
-    """Mono float32 samples of the first audio stream of ``source`` (a path or a binary file object), resampled to ``sample_rate``.
+    """Mono float32 samples of the first audio stream of ``source`` (path or binary file), at ``sample_rate``.
 
     Decodes frame by frame (the file is never held whole in memory) and stops after ``max_seconds``.
     Raises ``AudioDecodeError`` for unreadable files and files without an audio stream.
@@ -54,7 +54,9 @@ def decode(
     return samples[:limit] if limit is not None else samples
 
 
-def resample(samples: npt.NDArray[np.float32], source_rate: int, target_rate: int = SAMPLE_RATE) -> npt.NDArray[np.float32]:
+def resample(
+    samples: npt.NDArray[np.float32], source_rate: int, target_rate: int = SAMPLE_RATE
+) -> npt.NDArray[np.float32]:
     """Polyphase resampling of mono float32 samples (used for in-memory audio such as benchmarks)."""
     if source_rate == target_rate:
         return samples.astype(np.float32, copy=False)

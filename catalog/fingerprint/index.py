@@ -233,9 +233,15 @@ class FingerprintIndex:
         self._stamp = None
         self.refresh()
 
-    def _write_segment(self, name: str, hashes: npt.NDArray[Any], docs: npt.NDArray[Any], times: npt.NDArray[Any]) -> None:
+    def _write_segment(
+        self, name: str, hashes: npt.NDArray[Any], docs: npt.NDArray[Any], times: npt.NDArray[Any]
+    ) -> None:
         order = np.argsort(hashes, kind="stable")
-        for part, array, dtype in (("hashes", hashes, np.uint32), ("docs", docs, np.uint32), ("times", times, np.uint16)):
+        for part, array, dtype in (
+            ("hashes", hashes, np.uint32),
+            ("docs", docs, np.uint32),
+            ("times", times, np.uint16),
+        ):
             path = self.directory / f"{name}.{part}.npy"
             temporary = self.directory / f"{name}.{part}.tmp.npy"
             np.save(temporary, np.ascontiguousarray(array[order], dtype=dtype))

@@ -56,7 +56,7 @@ class Peaks:
         undoing that means ``f / s`` and ``t · s``. Rescaling peak coordinates is equivalent to
         resampling the query and far cheaper than a second STFT.
         """
-        return Peaks(time=self.time * speed, freq=self.freq / speed, n_frames=int(round(self.n_frames * speed)))
+        return Peaks(time=self.time * speed, freq=self.freq / speed, n_frames=round(self.n_frames * speed))
 
 
 def spectrogram_db(samples: FloatArray) -> npt.NDArray[np.float32]:
@@ -92,7 +92,7 @@ def find_peaks(samples: FloatArray, *, peaks_per_second: int = PEAKS_PER_SECOND)
         return Peaks(time=empty, freq=empty, n_frames=n_frames)
     score = prominence[f_idx, t_idx]
     # Keep the most prominent peaks per one-second block: fixed density whatever the level.
-    frames_per_block = int(round(1.0 / FRAME_SECONDS))
+    frames_per_block = round(1.0 / FRAME_SECONDS)
     block = t_idx // frames_per_block
     order = np.lexsort((-score, block))
     block_sorted = block[order]

@@ -82,7 +82,9 @@ class Matcher:
     max_windows: int = 8
 
     # --- one clip ----------------------------------------------------------
-    def best_candidate(self, hashes: npt.NDArray[np.uint32], times: npt.NDArray[np.int32], speed: float = 1.0) -> Candidate | None:
+    def best_candidate(
+        self, hashes: npt.NDArray[np.uint32], times: npt.NDArray[np.int32], speed: float = 1.0
+    ) -> Candidate | None:
         """The best-aligned (recording, offset) for one set of query hashes, or None without any hit."""
         if hashes.size == 0:
             return None
@@ -140,7 +142,10 @@ class Matcher:
             candidate = self.best_candidate(hashes, times, speed)
             if candidate is None:
                 continue
-            if best is None or (self.is_verified(candidate), candidate.aligned) > (self.is_verified(best), best.aligned):
+            if best is None or (self.is_verified(candidate), candidate.aligned) > (
+                self.is_verified(best),
+                best.aligned,
+            ):
                 best = candidate
             if self.is_verified(best) and best.aligned >= self.thresholds.strong_aligned:
                 break
@@ -187,13 +192,13 @@ class Matcher:
             song_offset = candidate.offset_s - start_s * candidate.speed
             shifted = Candidate(
                 candidate.recording_id,
-                int(round(song_offset / landmarks.FRAME_SECONDS)),
+                round(song_offset / landmarks.FRAME_SECONDS),
                 candidate.aligned,
                 candidate.runner_up,
                 candidate.query_hashes,
                 candidate.speed,
             )
-            votes[(candidate.recording_id, int(round(song_offset * 2)))].append(shifted)
+            votes[(candidate.recording_id, round(song_offset * 2))].append(shifted)
         if not votes:
             return None
         pooled: dict[int, list[Candidate]] = defaultdict(list)

@@ -95,7 +95,17 @@ def song(seed: int, seconds: float, sample_rate: int = 16000) -> npt.NDArray[np.
             step = int(np.clip(step + rng.integers(-3, 4), 0, 20))
             note = _midi_hz(degree(step) + lead_octave - 12)
             level = 0.16 * rng.uniform(0.6, 1.0)
-            _tone(out, sample_rate, max(position + jitter(), 0.0), length, note, lead, level, rng.uniform(1.0, 4.0), vibrato)
+            _tone(
+                out,
+                sample_rate,
+                max(position + jitter(), 0.0),
+                length,
+                note,
+                lead,
+                level,
+                rng.uniform(1.0, 4.0),
+                vibrato,
+            )
         position += length
     # Percussion: each song has its own kit (kick pitch, hi-hat colour) and a one-bar pattern on 8th notes.
     eighth = beat / 2

@@ -20,7 +20,8 @@ CREATE = [
     # The vocabulary of search_text (pg_trgm's documented recipe for spelling suggestions): typos are
     # corrected against this small table, then the corrected words go through the full-text index.
     "CREATE TABLE IF NOT EXISTS catalog_search_word (word text PRIMARY KEY)",
-    "CREATE INDEX IF NOT EXISTS catalog_search_word_trgm ON catalog_search_word USING gin (word gin_trgm_ops)",
+    # GiST, not GIN: it answers "the k nearest words" (ORDER BY word <-> 'x' LIMIT k) straight from the index.
+    "CREATE INDEX IF NOT EXISTS catalog_search_word_trgm ON catalog_search_word USING gist (word gist_trgm_ops)",
     "INSERT INTO catalog_search_word (word) SELECT word FROM ts_stat('SELECT search_vector FROM catalog_recording') "
     "ON CONFLICT DO NOTHING",
 ]

@@ -58,13 +58,13 @@ DROP = [
 def _create(apps: Any, schema_editor: Any) -> None:
     if schema_editor.connection.vendor == "postgresql":
         for statement in CREATE:
-            schema_editor.execute(statement)
+            schema_editor.execute(statement, params=None)
 
 
 def _drop(apps: Any, schema_editor: Any) -> None:
     if schema_editor.connection.vendor == "postgresql":
         for statement in DROP:
-            schema_editor.execute(statement)
+            schema_editor.execute(statement, params=None)
 
 
 class Migration(migrations.Migration):

@@ -174,9 +174,7 @@ def _chord_pitches(label: str) -> tuple[int, list[int]]:
     return root, [(root + i) % 12 for i in CHORD_QUALITIES[quality]]
 
 
-def accompaniment(
-    piece: Piece, *, bars: int, kind: str, tonic: int, mode: str, rng: np.random.Generator
-) -> list[Note]:
+def accompaniment(piece: Piece, *, bars: int, kind: str, tonic: int, mode: str, rng: np.random.Generator) -> list[Note]:
     """Rule-based pads, bass and drums for a section; pads/bass only where the model left them thin."""
     notes: list[Note] = []
     timeline = chord_timeline(piece, bars, tonic, mode)
@@ -260,9 +258,7 @@ def compose(model: MusicTransformer, request: ComposeRequest) -> Composition:
             if kind == "outro":
                 fade = 1.0 - 0.5 * n.start / (length * BAR_TICKS)
             end = min(n.start + n.duration, length * BAR_TICKS)
-            notes.append(
-                Note(cursor + n.start, max(1, end - n.start), n.pitch, max(1, int(n.velocity * fade)), n.role)
-            )
+            notes.append(Note(cursor + n.start, max(1, end - n.start), n.pitch, max(1, int(n.velocity * fade)), n.role))
         for t, c in section.chords.items():
             if 0 <= t < length * BAR_TICKS:
                 chords[cursor + t] = c

@@ -121,7 +121,7 @@ def score_to_piece(score: object) -> Piece | None:
     shift = 0
     measures = list(parts[0].getElementsByClass(stream.Measure))
     if measures:
-        first_len = int(round(float(measures[0].duration.quarterLength) * TICKS_PER_BEAT))
+        first_len = round(float(measures[0].duration.quarterLength) * TICKS_PER_BEAT)
         if 0 < first_len < bar_ticks:
             shift = bar_ticks - first_len
     part_notes: list[list[tuple[int, int, int]]] = []
@@ -129,8 +129,8 @@ def score_to_piece(score: object) -> Piece | None:
         items: list[tuple[int, int, int]] = []
         open_ties: dict[int, int] = {}
         for element in part.flatten().notes:
-            start = int(round(float(element.offset) * TICKS_PER_BEAT)) + shift
-            duration = int(round(float(element.duration.quarterLength) * TICKS_PER_BEAT))
+            start = round(float(element.offset) * TICKS_PER_BEAT) + shift
+            duration = round(float(element.duration.quarterLength) * TICKS_PER_BEAT)
             if duration <= 0:
                 continue  # grace notes
             tie = getattr(element, "tie", None)
@@ -267,7 +267,7 @@ def build_corpus(
         add(dict(item), tokens)
     tokens_all = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.uint16)
     np.save(out_dir / "tokens.npy", tokens_all)
-    summary = {
+    summary: dict[str, object] = {
         "items": len(all_items),
         "tokens": int(tokens_all.size),
         "failures": failures,

@@ -124,7 +124,7 @@ class MusicTransformer(nn.Module):
 
         Returns logits (B, T, V), the mean cross-entropy (or None) and the KV cache.
         """
-        B, T = idx.shape
+        _B, T = idx.shape
         if start_pos + T > self.config.block_size:
             raise ValueError(f"sequence of {start_pos + T} exceeds block size {self.config.block_size}")
         pos = torch.arange(start_pos, start_pos + T, device=idx.device)

@@ -12,7 +12,8 @@ window (an n-gram index); consecutive hits give the shared length (``max_shared`
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -36,7 +37,7 @@ def melody_line(notes: Iterable[Note], *, role: int | None = None) -> list[Note]
 def symbols(line: Sequence[Note]) -> list[Symbol]:
     """(interval, inter-onset ticks) between consecutive notes: len(line) - 1 symbols."""
     return [
-        (max(-24, min(24, b.pitch - a.pitch)), min(96, b.start - a.start)) for a, b in zip(line, line[1:], strict=False)
+        (max(-24, min(24, b.pitch - a.pitch)), min(96, b.start - a.start)) for a, b in itertools.pairwise(line)
     ]
 
 
@@ -92,7 +93,7 @@ class NgramIndex:
         return cls(np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64), window)
 
     @classmethod
-    def from_token_items(cls, token_lists: Iterable[Sequence[int]], *, window: int) -> NgramIndex:
+    def from_token_items(cls, token_lists: Iterable[Sequence[int] | np.ndarray], *, window: int) -> NgramIndex:
         return cls.build((melody_symbols(decode(t)) for t in token_lists), window=window)
 
     def hits(self, seq: Sequence[Symbol]) -> np.ndarray:
@@ -123,7 +124,7 @@ class NgramIndex:
 
 def originality_report(
     piece: Piece,
-    references: dict[str, Sequence[Symbol]],
+    references: Mapping[str, Sequence[Symbol]],
     *,
     catalog: NgramIndex | None,
     max_shared: int,

@@ -103,7 +103,7 @@ def tempo_bin(bpm: float) -> int:
     """Log-spaced tempo bin in [0, TEMPO_BINS)."""
     bpm = min(max(bpm, TEMPO_MIN), TEMPO_MAX)
     ratio = np.log(bpm / TEMPO_MIN) / np.log(TEMPO_MAX / TEMPO_MIN)
-    return int(round(ratio * (TEMPO_BINS - 1)))
+    return round(float(ratio) * (TEMPO_BINS - 1))
 
 
 def tempo_from_bin(index: int) -> float:
@@ -342,8 +342,8 @@ def from_pretty_midi(midi: object, *, with_chords: bool = True) -> Piece:
     notes = []
     for inst, role in zip(midi.instruments, roles, strict=True):
         for n in inst.notes:
-            start = int(round(n.start / seconds_per_tick))
-            duration = max(1, int(round((n.end - n.start) / seconds_per_tick)))
+            start = round(n.start / seconds_per_tick)
+            duration = max(1, round((n.end - n.start) / seconds_per_tick))
             notes.append(Note(start, duration, int(n.pitch), int(n.velocity), role))
     piece = Piece(tempo_bpm=tempo, time_signature=ts, notes=_dedupe(notes))
     if with_chords:
@@ -393,7 +393,8 @@ def round_trip_agreement(original: object, decoded: object, *, tolerance_s: floa
     """
     import pretty_midi
 
-    assert isinstance(original, pretty_midi.PrettyMIDI) and isinstance(decoded, pretty_midi.PrettyMIDI)
+    assert isinstance(original, pretty_midi.PrettyMIDI)
+    assert isinstance(decoded, pretty_midi.PrettyMIDI)
     source = sorted((n.start, n.end, n.pitch) for i in original.instruments for n in i.notes)
     target: dict[int, list[tuple[float, float]]] = {}
     for inst in decoded.instruments:

@@ -71,7 +71,7 @@ def shiftable_pitch_mask(tokens: np.ndarray) -> np.ndarray:
     last_track_index = np.maximum.accumulate(last_track_index)
     current_role = tokens[last_track_index] - TRACK_RANGE[0]
     is_pitch = (tokens >= PITCH_RANGE[0]) & (tokens < PITCH_RANGE[1])
-    return is_pitch & (current_role != ROLES.index("drums"))
+    return np.asarray(is_pitch & (current_role != ROLES.index("drums")))
 
 
 def _chord_shift_table(semitones: int) -> np.ndarray:
@@ -114,10 +114,7 @@ class TokenSource:
 
     def window(self, rng: np.random.Generator, length: int, *, augment: bool) -> np.ndarray:
         n = self.tokens.size
-        if n <= length:
-            start = 0
-        else:
-            start = int(rng.integers(0, n - length))
+        start = 0 if n <= length else int(rng.integers(0, n - length))
         w = self.tokens[start : start + length]
         if augment:
             w = transpose(w, self.pitch_mask[start : start + length], int(rng.integers(-5, 7)))

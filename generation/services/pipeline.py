@@ -94,7 +94,9 @@ def generation_start(
 def generation_cancel(*, generation_id: int, owner_id: int | None = None) -> Generation:
     """Cancel a queued or running generation; the running stage's result is discarded."""
     with transaction.atomic():
-        generation = Generation.objects.select_for_update().select_related("upload_set").filter(pk=generation_id).first()
+        generation = (
+            Generation.objects.select_for_update().select_related("upload_set").filter(pk=generation_id).first()
+        )
         if generation is None or (owner_id is not None and generation.upload_set.owner_id != owner_id):
             raise NotFound("That generation does not exist.", extra={"generation_id": generation_id})
         if generation.status not in ACTIVE:

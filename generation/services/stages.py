@@ -14,7 +14,6 @@ import math
 import statistics
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -97,11 +96,12 @@ def stage_analyse(generation: Generation, outputs: Outputs) -> dict[str, Any]:
         row = feature_services.upload_features_analyse(upload_id=upload.pk)
         rows.append(row)
     tempos = [float(r.features["tempo_bpm"]) for r in rows]
-    votes: Counter[tuple[int, str]] = Counter()
+    votes: dict[tuple[int, str], float] = {}
     for r in rows:
         key = r.features["key"]
-        votes[(int(key["tonic"]), str(key["mode"]))] += max(0.05, float(key["confidence"]))
-    (tonic, mode), _ = votes.most_common(1)[0]
+        vote = (int(key["tonic"]), str(key["mode"]))
+        votes[vote] = votes.get(vote, 0.0) + max(0.05, float(key["confidence"]))
+    tonic, mode = max(sorted(votes), key=lambda v: votes[v])
     return {
         "uploads": [
             {"upload_id": r.upload_id, "tempo_bpm": r.features["tempo_bpm"], "key": r.features["key"]} for r in rows

@@ -44,7 +44,7 @@ def load_base_model(device: str = "cpu") -> tuple[MusicTransformer, dict[str, ob
 
 @lru_cache(maxsize=4)
 def _catalog_sample(path: str) -> np.ndarray:
-    return np.load(path).astype(np.int64)
+    return np.asarray(np.load(path), dtype=np.int64)
 
 
 def catalog_sample_tokens() -> np.ndarray:

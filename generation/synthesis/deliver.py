@@ -62,8 +62,14 @@ def _artwork(tags: dict[str, Any]) -> tuple[bytes, str] | None:
     )
 
 
+def _comment(tags: dict[str, Any]) -> str:
+    """The AI-generated note, always; a caller's comment is appended, never substituted."""
+    extra = str(tags.get("comment") or "").strip()
+    return f"{AI_COMMENT} {extra}" if extra else AI_COMMENT
+
+
 def _id3_frames(tags: dict[str, Any]) -> list[Any]:
-    frames: list[Any] = [COMM(encoding=3, lang="eng", desc="", text=[tags.get("comment") or AI_COMMENT])]
+    frames: list[Any] = [COMM(encoding=3, lang="eng", desc="", text=[_comment(tags)])]
     if tags.get("title"):
         frames.append(TIT2(encoding=3, text=[str(tags["title"])]))
     if tags.get("artist"):
@@ -101,7 +107,7 @@ def tag_m4a(path: Path, tags: dict[str, Any]) -> None:
     if mp4.tags is None:
         mp4.add_tags()
     assert mp4.tags is not None
-    mp4.tags["\xa9cmt"] = [str(tags.get("comment") or AI_COMMENT)]
+    mp4.tags["\xa9cmt"] = [_comment(tags)]
     if tags.get("title"):
         mp4.tags["\xa9nam"] = [str(tags["title"])]
     if tags.get("artist"):

@@ -7,6 +7,7 @@ melody; tempo, key, programs and which tracks are present vary with the argument
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pretty_midi
@@ -15,8 +16,15 @@ _PROGRESSIONS = ((0, 5, 3, 4), (0, 3, 4, 4), (5, 3, 0, 4), (0, 4, 5, 3))
 _MAJOR_STEPS = (0, 2, 4, 5, 7, 9, 11)
 
 
-def build_piece(
-    path: Path,
+def build_piece(path: Path, **options: Any) -> Path:
+    """Write :func:`piece_midi` to ``path`` (a .mid file) and return the path."""
+    piece = piece_midi(**options)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    piece.write(str(path))
+    return path
+
+
+def piece_midi(
     *,
     seconds: float,
     tempo: float = 120.0,
@@ -25,8 +33,8 @@ def build_piece(
     programs: tuple[int, int, int] = (0, 33, 48),
     with_drums: bool = True,
     with_melody: bool = True,
-) -> Path:
-    """Write a piece of about ``seconds`` (whole bars of 4/4) to ``path``.
+) -> pretty_midi.PrettyMIDI:
+    """A piece of about ``seconds`` (whole bars of 4/4).
 
     ``programs`` are (melody, bass, chords).
     """
@@ -73,6 +81,4 @@ def build_piece(
         piece.instruments.append(melody)
     if with_drums:
         piece.instruments.append(drums)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    piece.write(str(path))
-    return path
+    return piece

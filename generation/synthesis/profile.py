@@ -6,10 +6,12 @@ loudness, crest factor, loudness range) and an instrumentation summary: measured
 features (HPSS percussive share, bass share, pitched polyphony, brightness, sustain,
 flatness), the GM families they point to and the program chosen for each role.
 
-The program rules are deliberately simple thresholds on those features; they were set by
-rendering the sound font's own instruments and reading the features back (drums are
-unmistakable: percussive share of the 3-10 kHz band is above 0.8 with a kit, under 0.25
-without). The features are kept in the profile so a better chooser can be swapped in.
+Families come from thresholds on those features (drums are unmistakable: the percussive
+share of the 3-10 kHz band is above 0.8 with a kit and under 0.25 without, measured on the
+sound font's own renders). Programs are then chosen by sound: a short probe arrangement
+is rendered with each candidate program for a role (harmony, melody, bass in turn, the
+others held), and the candidate whose render has the smallest timbre distance to the
+uploads wins. The distances are kept in the profile (``program_search``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from generation.synthesis.features import (
     instrumentation_features,
     integrated_lufs,
     spectra,
+    timbre_distance,
 )
 
 PROFILE_VERSION = 1
@@ -40,7 +43,7 @@ SYNTHETIC_FLATNESS = 0.045
 
 
 def choose_programs(features: dict[str, float]) -> tuple[dict[str, bool], dict[str, int | None]]:
-    """GM families present and a program per role (drums, bass, melody, harmony, pad) from the features."""
+    """GM families present, and a first guess of a program per role (the sound search refines it)."""
     has_drums = features["high_percussive_ratio"] >= DRUMS_HIGH_PERCUSSIVE_RATIO
     has_bass = features["bass_ratio"] >= BASS_RATIO
     is_sustained = features["sustain"] >= SUSTAINED
@@ -73,6 +76,33 @@ def choose_programs(features: dict[str, float]) -> tuple[dict[str, bool], dict[s
     return families, programs
 
 
+PROGRAM_CANDIDATES: dict[str, tuple[int, ...]] = {
+    "harmony": (0, 4, 16, 25, 48, 50, 89),  # piano, e-piano, organ, steel guitar, strings, synth strings, pad
+    "melody": (0, 11, 27, 40, 56, 65, 73, 80, 81),  # piano, vibes, guitar, violin, trumpet, sax, flute, leads
+    "bass": (32, 33, 34, 38, 43),  # acoustic, finger, pick, synth bass, contrabass
+}
+PROBE_SECONDS = 8.0
+
+
+def search_programs(
+    target_mel: list[float], *, families: dict[str, bool], start: dict[str, int | None]
+) -> tuple[dict[str, int | None], dict[str, dict[str, float]]]:
+    """Greedy per-role search for the programs whose rendering is closest in timbre to the uploads."""
+    from generation.synthesis import demo, render  # render imports the sound font; keep profile import light
+
+    probe = demo.piece_midi(seconds=PROBE_SECONDS, tempo=110.0, seed=0, with_drums=families["drums"])
+    chosen = dict(start)
+    distances: dict[str, dict[str, float]] = {}
+    for role, candidates in PROGRAM_CANDIDATES.items():
+        distances[role] = {}
+        for program in candidates:
+            trial = {"instrumentation": {"programs": {**chosen, role: program}, "families": families}}
+            audio = render.render(probe, render.plan_tracks(probe, trial), seed=0, profile=trial)
+            distances[role][str(program)] = round(timbre_distance(spectra(audio).mel_db, target_mel), 3)
+        chosen[role] = int(min(distances[role], key=lambda key: distances[role][key]))
+    return chosen, distances
+
+
 def profile_from_audio(paths: list[Path]) -> dict[str, Any]:
     """Analyse the uploads and return the target profile (JSON-serialisable; see the module docstring)."""
     if not paths:
@@ -103,6 +133,8 @@ def profile_from_audio(paths: list[Path]) -> dict[str, Any]:
         )
     summary = {key: float(np.median([row[key] for row in feature_rows])) for key in feature_rows[0]}
     families, programs = choose_programs(summary)
+    mel_target = [round(float(v), 3) for v in np.mean(mels, axis=0)]
+    programs, program_search = search_programs(mel_target, families=families, start=programs)
     return {
         "version": PROFILE_VERSION,
         "sample_rate": SAMPLE_RATE,
@@ -111,7 +143,7 @@ def profile_from_audio(paths: list[Path]) -> dict[str, Any]:
             "third_octave_hz": list(THIRD_OCTAVE_CENTRES),
             "third_octave_db": [round(float(v), 3) for v in np.mean(third_octaves, axis=0)],
             "mel_bands": N_MELS,
-            "mel_db": [round(float(v), 3) for v in np.mean(mels, axis=0)],
+            "mel_db": mel_target,
         },
         "dynamics": {
             "integrated_lufs": round(float(np.median([u["integrated_lufs"] for u in per_upload])), 2),
@@ -122,6 +154,7 @@ def profile_from_audio(paths: list[Path]) -> dict[str, Any]:
             "features": {key: round(value, 4) for key, value in summary.items()},
             "families": families,
             "programs": programs,
+            "program_search": program_search,
         },
         "per_upload": per_upload,
     }

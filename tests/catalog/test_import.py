@@ -197,3 +197,30 @@ def test_the_command_reports_counts_and_errors(make_manifest, capsys):
     path = make_manifest([entry("demo-1", isrc="nope")])
     with pytest.raises(CommandError, match="entry 'demo-1', field 'isrc'"):
         call_command("catalog_import", str(path))
+
+
+@pytest.mark.s3
+def test_audio_lands_in_s3_storage_and_a_failed_import_leaves_no_objects(make_manifest, s3_storage, monkeypatch):
+    import catalog.manifest as manifest_module
+    from catalog.services import recording_shares_set as real
+
+    path = make_manifest([entry("demo-1")])
+    catalog_import(manifest_path=path)
+    recording = Recording.objects.get()
+    assert default_storage.__class__.__name__ == "S3Storage"
+    assert default_storage.exists(recording.audio.name)
+    assert default_storage.size(recording.audio.name) == (path.parent / "audio/demo-1.wav").stat().st_size
+
+    calls = {"n": 0}
+
+    def failing(**kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("database went away")
+        return real(**kwargs)
+
+    monkeypatch.setattr(manifest_module, "recording_shares_set", failing)
+    path = make_manifest([entry("demo-1"), entry("demo-2")])
+    with pytest.raises(RuntimeError):
+        catalog_import(manifest_path=path)
+    assert default_storage.listdir("catalog/audio")[1] == [recording.audio.name.rsplit("/", 1)[1]]

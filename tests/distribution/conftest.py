@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
+from django.db import transaction
 
 from catalog.models import Recording, RecordingShare, RightsHolder
 from generation.models import Generation, Upload, UploadSet
@@ -62,6 +63,19 @@ def make_song(db: None) -> Callable[..., Song]:
         is_original: bool | None = True,
         influence: list[float] | None = None,
         with_master: bool = True,
+    ) -> Song:
+        with transaction.atomic():  # PostgreSQL checks each side's shares sum at commit
+            return _make(
+                owner=owner, status=status, is_original=is_original, influence=influence, with_master=with_master
+            )
+
+    def _make(
+        *,
+        owner: Any,
+        status: str,
+        is_original: bool | None,
+        influence: list[float] | None,
+        with_master: bool,
     ) -> Song:
         counter["n"] += 1
         n = counter["n"]

@@ -145,3 +145,20 @@ def test_a_webhook_with_an_unknown_status_is_refused(delivered_to_platoon):
     assert response.json()["code"] == "invalid_webhook_body"
     delivered_to_platoon.refresh_from_db()
     assert delivered_to_platoon.status == "submitted"
+
+
+@pytest.mark.django_db
+def test_a_wrong_size_cover_is_refused_with_its_size(api, song, publish_fields):
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (640, 640)).save(buffer, format="JPEG")
+    cover = SimpleUploadedFile("cover.jpg", buffer.getvalue(), content_type="image/jpeg")
+    response = api.post("/api/releases/", {**body(song, publish_fields), "artwork": cover}, format="multipart")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_artwork"
+    assert "640×640" in response.json()["message"]
+    assert Release.objects.count() == 0

@@ -76,7 +76,9 @@ def sign_up(page, email: str) -> None:
     page.wait_for_url(re.compile(r"/$"))
 
 
-def test_from_sign_up_to_a_published_song(browser_page, shoot, stub_worker, tmp_path, django_capture_on_commit_callbacks):
+def test_from_sign_up_to_a_published_song(
+    browser_page, shoot, stub_worker, tmp_path, django_capture_on_commit_callbacks
+):
     pytest.importorskip("generation.uploads", reason="the uploads service (generation/uploads.py) is not deployed")
     page = browser_page
     excerpts = tiny_catalog(tmp_path)

@@ -126,7 +126,9 @@ def test_new_song_page_shows_each_state_and_the_search_panel(browser_page, shoot
     assert page.locator(".slot-empty").count() == 1
 
     # identification finishing elsewhere shows up without a reload (htmx polling)
-    Upload.objects.filter(upload_set=upload_set, status=Upload.Status.IDENTIFYING).update(status=Upload.Status.UNMATCHED)
+    Upload.objects.filter(upload_set=upload_set, status=Upload.Status.IDENTIFYING).update(
+        status=Upload.Status.UNMATCHED
+    )
     page.wait_for_function("!document.querySelector('.slot-identifying')", timeout=5_000)
 
     page.get_by_role("link", name=f"Find the recording for {unmatched.original_name}").click()

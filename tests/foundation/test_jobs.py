@@ -60,7 +60,7 @@ def test_embedded_middleware_starts_a_worker_on_first_enqueue(stub_broker, tmp_p
 def test_real_worker_round_trips_through_redis(redis_url, tmp_path):
     """Sends through Redis to `manage.py rundramatiq`, a separate process."""
     namespace_db = redis_url
-    broker = RedisBroker(url=namespace_db)  # type: ignore[no-untyped-call]
+    broker = RedisBroker(url=namespace_db)
     broker.flush_all()
     target = tmp_path / f"redis-{uuid.uuid4().hex}.txt"
     env = {**os.environ, "DRAMATIQ_BROKER_URL": redis_url, "DEBUG": "1", "SONGFORGE_DATA_DIR": str(tmp_path)}

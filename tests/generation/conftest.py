@@ -48,7 +48,9 @@ def song_piece(index: int, *, bars: int = 8) -> Piece:
 
 def tiny_model(seed: int = 0) -> MusicTransformer:
     torch.manual_seed(seed)
-    return MusicTransformer(ModelConfig(vocab_size=tokenizer.VOCAB_SIZE, n_layer=1, n_head=2, n_embd=32, block_size=128))
+    return MusicTransformer(
+        ModelConfig(vocab_size=tokenizer.VOCAB_SIZE, n_layer=1, n_head=2, n_embd=32, block_size=128)
+    )
 
 
 @pytest.fixture(scope="session")

@@ -48,5 +48,7 @@ def test_committed_checkpoint_loads_and_samples() -> None:
     assert "summary" in extra
     grammar = tokenizer.Grammar(max_bars=2).feed([tokenizer.BOS])
     tokens = sample(model, [tokenizer.BOS], max_new_tokens=60, grammar=grammar, seed=1)
-    assert tokens[:1] == [tokenizer.BOS] and len(tokens) > 3
-    assert (WEIGHTS / "MODEL_CARD.md").exists() and (WEIGHTS / "training_manifest.json").exists()
+    assert tokens[:1] == [tokenizer.BOS]
+    assert len(tokens) > 3
+    assert (WEIGHTS / "MODEL_CARD.md").exists()
+    assert (WEIGHTS / "training_manifest.json").exists()

@@ -52,4 +52,5 @@ def test_grammar_forbids_going_back_in_a_bar() -> None:
     grammar = Grammar().feed(tokenizer.encode(Piece(120.0, (4, 4), [Note(24, 6, 60, 80, 0)]))[:-1])
     mask = grammar.allowed()
     positions = np.flatnonzero(mask[tokenizer.POS_RANGE[0] : tokenizer.POS_RANGE[1]])
-    assert positions.min() == 25 and positions.max() == 47
+    assert positions.min() == 25
+    assert positions.max() == 47

@@ -11,7 +11,8 @@ from generation.synthesis.deliver import AI_COMMENT
 
 from .conftest import PNG_BYTES, TAGS
 
-pytestmark = pytest.mark.slow  # uses the shared render
+# uses the shared render; one xdist worker builds it once
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("synthesis")]
 
 
 def decode(path: str) -> tuple[str, int, int, int, int]:

@@ -18,6 +18,8 @@ from generation.synthesis import (
 )
 from songforge.errors import DomainError
 
+pytestmark = pytest.mark.xdist_group("synthesis")  # shares the session profile with the render tests
+
 
 def attempt(piece: Path, profile: dict[str, Any], out_dir: Path, **options: Any) -> dict[str, Any]:
     return render_and_master(piece, target_profile=profile, out_dir=out_dir, seed=1, **options)

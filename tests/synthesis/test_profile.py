@@ -7,6 +7,8 @@ from generation.synthesis.features import N_MELS, THIRD_OCTAVE_CENTRES
 
 from .conftest import write_upload
 
+pytestmark = pytest.mark.xdist_group("synthesis")  # shares the session profile with the render tests
+
 
 def test_profile_is_json_with_bands_dynamics_and_programs(target_profile):
     profile = json.loads(json.dumps(target_profile))

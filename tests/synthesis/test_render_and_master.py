@@ -14,7 +14,8 @@ from generation.synthesis.features import spectra, timbre_distance
 
 from .conftest import TEMPO
 
-pytestmark = pytest.mark.slow  # one shared render (plus librosa's first beat-tracking JIT)
+# one shared render (plus librosa's first beat-tracking JIT); one xdist worker builds it once
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("synthesis")]
 
 
 def read_master(report: dict[str, Any]) -> np.ndarray:

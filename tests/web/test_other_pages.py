@@ -111,5 +111,5 @@ def test_earnings_show_plays_and_money_per_song_store_and_territory(
     assert "4,500 plays, 18.00 EUR earned" in html
     assert "<polyline" in html
     assert "2026-02" in html
-    assert "<td>Spotify</td><td class=\"num\">4,000</td><td class=\"num\">14.00 EUR</td>" in html
-    assert "<td>US</td><td class=\"num\">500</td><td class=\"num\">4.00 EUR</td>" in html
+    assert '<td>Spotify</td><td class="num">4,000</td><td class="num">14.00 EUR</td>' in html
+    assert '<td>US</td><td class="num">500</td><td class="num">4.00 EUR</td>' in html

@@ -1,0 +1,222 @@
+"""Generation benchmark: end-to-end time, fine-tune time, peak memory, style adherence, originality,
+held-out perplexity base vs fine-tuned.
+
+Songs come from the open demo catalog (catalog.demo_build: music21 works arranged and rendered with
+TimGM6mb), cached under data/bench/generate/. Sets of ten consecutive demo songs play the role of
+ten uploads. Set 0 runs the whole pipeline (analyse ... master, report) and is timed end to end;
+the other sets run up to the originality guard. Style adherence: for each generated piece, a
+simple feature retrieval (tempo, melody density and intervals, pitch-class profile, register)
+against each set's transcriptions must pick its own set.
+
+Run: ``nice -n 10 .venv/bin/python benchmarks/generate.py [--sets 10] [--seconds 30]``.
+Writes benchmarks/results/generate.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def setup_django(data_dir: Path) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "songforge.settings")
+    os.environ["SONGFORGE_DATA_DIR"] = str(data_dir)
+    os.environ.setdefault("DEBUG", "1")
+    os.environ["SONGFORGE_EMBEDDED_WORKER"] = "0"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def style_vector(piece: Any) -> np.ndarray:
+    """Symbolic style features of a piece (melody = top line)."""
+    from generation.ml.originality import melody_line
+
+    line = melody_line(piece.notes, role=0) or melody_line(piece.notes)
+    pitched = [n for n in piece.notes if n.role != 3]
+    pcs = np.bincount([n.pitch % 12 for n in pitched], minlength=12).astype(float)
+    pcs /= max(1.0, pcs.sum())
+    span_beats = max(1.0, (max((n.start for n in line), default=0) - min((n.start for n in line), default=0)) / 12)
+    intervals = np.abs(np.diff([n.pitch for n in line])) if len(line) > 1 else np.zeros(1)
+    return np.concatenate(
+        [
+            [np.log2(piece.tempo_bpm / 120.0) * 4],
+            [len(line) / span_beats],
+            [intervals.mean() / 4.0],
+            [np.mean([n.pitch for n in line]) / 12.0 if line else 5.0],
+            pcs * 4,
+        ]
+    )
+
+
+def build_sets(n_sets: int, seconds: float, cache: Path) -> list[list[Path]]:
+    from catalog.demo_build import build_demo_catalog
+
+    manifest = build_demo_catalog(cache, size=n_sets * 10, seconds=seconds, seed=6, audio_format="wav", workers=1)
+    entries = json.loads(Path(manifest).read_text())["entries"]
+    paths = [cache / e["audio"] if not Path(e["audio"]).is_absolute() else Path(e["audio"]) for e in entries]
+    return [paths[k * 10 : (k + 1) * 10] for k in range(n_sets)]
+
+
+def make_set(paths: list[Path], label: str) -> int:
+    import hashlib
+
+    from django.contrib.auth import get_user_model
+    from django.core.files import File
+
+    from catalog.models import Recording
+    from generation.models import Upload, UploadSet
+
+    user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"email": "bench@localhost"})
+    upload_set = UploadSet.objects.create(owner=user, title=label)
+    for path in paths:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        recording, _ = Recording.objects.get_or_create(
+            external_id=f"bench-{digest[:24]}", defaults={"title": path.stem, "artist": "Demo"}
+        )
+        upload = Upload(
+            upload_set=upload_set,
+            original_name=path.name,
+            audio_format=path.suffix.lstrip("."),
+            size_bytes=path.stat().st_size,
+            sha256=digest,
+            status=Upload.Status.MATCHED,
+            recording=recording,
+        )
+        with path.open("rb") as handle:
+            upload.audio.save(path.name, File(handle), save=False)
+        upload.save()
+    return int(upload_set.pk)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from unittest import mock
+
+    import pretty_midi
+    from django.core.files.storage import default_storage
+
+    from generation.ml import tokenizer
+    from generation.models import UploadFeatures
+    from generation.services import generation_run, generation_start
+
+    sets = build_sets(args.sets, args.seconds, ROOT / "data" / "bench" / "generate" / f"demo-{args.seconds}s")
+    results: list[dict[str, Any]] = []
+    set_vectors: list[np.ndarray] = []
+    generated_vectors: list[np.ndarray] = []
+    for k, paths in enumerate(sets):
+        set_id = make_set(paths, f"bench set {k}")
+        started = time.monotonic()
+        with mock.patch("generation.tasks.generation_run_task.send", return_value=None):
+            generation = generation_start(upload_set_id=set_id, seed=100 + k, seconds=args.song_seconds)
+        stop_after = None if k == 0 else "guard"
+        generation = generation_run(generation_id=generation.pk, stop_after=stop_after)
+        elapsed = time.monotonic() - started
+        stages = {s.name: s for s in generation.stages.all()}
+        if "guard" not in stages or stages["guard"].status != "done":
+            results.append({"set": k, "status": generation.status, "error": generation.error})
+            continue
+        guard = stages["guard"].output
+        finetune = stages["finetune"].output
+        with default_storage.open(guard["final"]["midi"], "rb") as handle:
+            midi = pretty_midi.PrettyMIDI(handle)
+        generated_vectors.append(style_vector(tokenizer.from_pretty_midi(midi, with_chords=False)))
+        songs = [
+            tokenizer.decode(f.tokens)
+            for f in UploadFeatures.objects.filter(upload__upload_set_id=set_id).order_by("upload_id")
+        ]
+        set_vectors.append(np.mean([style_vector(s) for s in songs], axis=0))
+        stage_seconds = {
+            name: round((s.finished_at - s.started_at).total_seconds(), 1)
+            for name, s in stages.items()
+            if s.finished_at and s.started_at
+        }
+        results.append(
+            {
+                "set": k,
+                "status": generation.status,
+                "error": generation.error,
+                "wall_time_s": round(elapsed, 1),
+                "stage_seconds": stage_seconds,
+                "finetune_s": finetune["wall_time_s"],
+                "upload_fraction_drawn": finetune["upload_fraction_drawn"],
+                "held_out_ppl_base": finetune["held_out_perplexity_base"],
+                "held_out_ppl_tuned": finetune["held_out_perplexity_tuned"],
+                "longest_shared_notes": guard["longest_shared_notes"],
+                "guard_attempts": len(guard["attempts"]),
+                "influence": generation.report.get("influence") if k == 0 else None,
+            }
+        )
+        print(f"set {k}: {generation.status} {elapsed:.1f} s", flush=True)
+    correct = 0
+    if generated_vectors:
+        stacked = np.vstack(set_vectors)
+        scale = stacked.std(axis=0) + 1e-6
+        for i, vector in enumerate(generated_vectors):
+            distances = np.linalg.norm((stacked - vector) / scale, axis=1)
+            correct += int(np.argmin(distances) == i)
+    done = [r for r in results if "wall_time_s" in r]
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "sets": args.sets,
+        "song_seconds_requested": args.song_seconds,
+        "upload_seconds": args.seconds,
+        "e2e_time_s": results[0].get("wall_time_s") if results else None,
+        "e2e_status": results[0].get("status") if results else None,
+        "finetune_s_mean": round(float(np.mean([r["finetune_s"] for r in done])), 1) if done else None,
+        "peak_memory_mb": round(peak_mb, 1),
+        "style_retrieval_accuracy": round(correct / max(1, len(generated_vectors)), 3),
+        "style_retrieval_chance": round(1 / max(1, len(set_vectors)), 3),
+        "max_shared_consecutive_notes": max((r["longest_shared_notes"] for r in done), default=None),
+        "held_out_ppl_base_mean": round(float(np.mean([r["held_out_ppl_base"] for r in done])), 2) if done else None,
+        "held_out_ppl_tuned_mean": round(float(np.mean([r["held_out_ppl_tuned"] for r in done])), 2) if done else None,
+        "per_set": results,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", type=int, default=10)
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of each demo upload")
+    parser.add_argument("--song-seconds", type=int, default=150, help="requested length of each generated song")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory(prefix="sf-bench-generate-") as tmp:
+        setup_django(Path(tmp))
+        summary = run(args)
+    out = ROOT / "benchmarks" / "results" / "generate.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2, default=str))
+    rows = [
+        ("end-to-end (set 0, 10 uploads -> mastered song)", summary["e2e_time_s"], "s", "<= 300"),
+        ("fine-tune (mean)", summary["finetune_s_mean"], "s", "<= 120"),
+        ("peak memory (this process)", summary["peak_memory_mb"], "MB", "<= 4096"),
+        ("style retrieval accuracy", summary["style_retrieval_accuracy"], f"of {summary['sets']} sets", ">= 0.8"),
+        ("max shared consecutive notes", summary["max_shared_consecutive_notes"], "notes", "<= 8"),
+        ("held-out perplexity base (mean)", summary["held_out_ppl_base_mean"], "", ""),
+        ("held-out perplexity fine-tuned (mean)", summary["held_out_ppl_tuned_mean"], "", "lower"),
+    ]
+    print(f"{'metric':48} {'value':>10} {'unit':12} target")
+    for name, value, unit, target in rows:
+        print(f"{name:48} {value!s:>10} {unit:12} {target}")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,233 @@
+"""Statements API for rights holders (their own token) and staff (everything).
+
+A holder's user (``RightsHolder.user``) only ever sees rows of its own holder: the
+holder is taken from the token, never from the request. Staff see all holders and
+may narrow with ``?holder=ID``. Lists are paginated, filter by ``?period=YYYY-MM``
+and export CSV with ``?export=csv``. All views share the ``statements`` throttle.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpResponse, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from royalties.documents import csv_rows, holder_statement_csv, holder_statement_pdf
+from royalties.imports import statement_import_upload
+from royalties.payouts import PERIOD
+from royalties.selectors import holder_earnings, holder_statements, payouts_for
+
+LIST_PARAMETERS = [
+    OpenApiParameter("period", OpenApiTypes.STR, description="Only this period (YYYY-MM)."),
+    OpenApiParameter("holder", OpenApiTypes.INT, description="Staff only: only this rights holder."),
+    OpenApiParameter("export", OpenApiTypes.STR, enum=["csv"], description="csv: the whole list as a CSV file."),
+    OpenApiParameter("page", OpenApiTypes.INT),
+]
+
+
+class FilterSerializer(serializers.Serializer):
+    period = serializers.RegexField(PERIOD.pattern, required=False)
+    holder = serializers.IntegerField(required=False, min_value=1)
+    export = serializers.ChoiceField(choices=["csv"], required=False)
+
+
+class StatementsApiBase(APIView):
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "statements"
+
+    def scope(self, request: Request) -> tuple[int | None, dict[str, Any]]:
+        """(holder id to show, or None for all; validated filters). Refuses users without a holder."""
+        filters = FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        data = dict(filters.validated_data)
+        if request.user.is_staff:
+            return data.get("holder"), data
+        holder = getattr(request.user, "rights_holder", None)
+        if holder is None:
+            raise PermissionDenied("This account is not linked to a rights holder; ask SongForge staff to link it.")
+        return holder.pk, data
+
+    def paginate(self, request: Request, rows: Any, serializer: type[serializers.Serializer]) -> Response:
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(rows, request, view=self)
+        return paginator.get_paginated_response(serializer(page, many=True).data)
+
+    def export(self, filename: str, serializer: type[serializers.Serializer], rows: Any) -> StreamingHttpResponse:
+        fields = list(serializer().fields)
+        data = (serializer(row).data for row in rows.iterator())
+        response = StreamingHttpResponse(
+            csv_rows(fields, ([item[f] for f in fields] for item in data)), content_type="text/csv"
+        )
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+
+class StatementSerializer(serializers.Serializer):
+    holder_id = serializers.IntegerField(source="account__holder_id")
+    holder = serializers.CharField(source="account__holder__name")
+    period = serializers.CharField()
+    currency = serializers.CharField()
+    earned_minor = serializers.IntegerField(source="earned")
+    paid_out_minor = serializers.IntegerField(source="paid_out")
+
+
+class StatementListApi(StatementsApiBase):
+    @extend_schema(
+        operation_id="royalties_statements_list",
+        parameters=LIST_PARAMETERS,
+        responses=StatementSerializer(many=True),
+        summary="Per holder, period and currency: earned and paid out (minor units).",
+    )
+    def get(self, request: Request) -> Response | StreamingHttpResponse:
+        holder_id, filters = self.scope(request)
+        rows = holder_statements(holder_id=holder_id, period=filters.get("period"))
+        if filters.get("export") == "csv":
+            return self.export("statements.csv", StatementSerializer, rows)
+        return self.paginate(request, rows, StatementSerializer)
+
+
+class EarningSerializer(serializers.Serializer):
+    holder_id = serializers.IntegerField(source="account__holder_id")
+    holder = serializers.CharField(source="account__holder__name")
+    release_id = serializers.IntegerField(allow_null=True)
+    isrc = serializers.CharField(source="release__isrc", allow_null=True)
+    title = serializers.CharField(source="release__title", allow_null=True)
+    period = serializers.CharField()
+    currency = serializers.CharField()
+    amount_minor = serializers.SerializerMethodField()
+
+    def get_amount_minor(self, row: dict[str, Any]) -> int:
+        return -int(row["total"])
+
+
+class EarningListApi(StatementsApiBase):
+    @extend_schema(
+        operation_id="royalties_earnings_list",
+        parameters=LIST_PARAMETERS,
+        responses=EarningSerializer(many=True),
+        summary="Per-release earnings (minor units) of a holder.",
+    )
+    def get(self, request: Request) -> Response | StreamingHttpResponse:
+        holder_id, filters = self.scope(request)
+        rows = holder_earnings(holder_id=holder_id, period=filters.get("period"))
+        if filters.get("export") == "csv":
+            return self.export("earnings.csv", EarningSerializer, rows)
+        return self.paginate(request, rows, EarningSerializer)
+
+
+class PayoutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    holder_id = serializers.IntegerField()
+    holder = serializers.CharField(source="holder.name")
+    period = serializers.CharField(source="run.period")
+    currency = serializers.CharField()
+    amount_minor = serializers.IntegerField()
+    is_paid = serializers.SerializerMethodField()
+    paid_at = serializers.DateTimeField(allow_null=True)
+
+    def get_is_paid(self, payout: Any) -> bool:
+        return payout.paid_transaction_id is not None
+
+
+class PayoutListApi(StatementsApiBase):
+    @extend_schema(
+        operation_id="royalties_payouts_list",
+        parameters=LIST_PARAMETERS,
+        responses=PayoutSerializer(many=True),
+        summary="Payouts of a holder.",
+    )
+    def get(self, request: Request) -> Response | StreamingHttpResponse:
+        holder_id, filters = self.scope(request)
+        rows = payouts_for(holder_id=holder_id, period=filters.get("period"))
+        if filters.get("export") == "csv":
+            return self.export("payouts.csv", PayoutSerializer, rows)
+        return self.paginate(request, rows, PayoutSerializer)
+
+
+class HolderStatementDocumentApi(StatementsApiBase):
+    """The holder's statement of one period as a CSV or PDF document."""
+
+    @extend_schema(
+        operation_id="royalties_statement_document",
+        parameters=[OpenApiParameter("holder", OpenApiTypes.INT, description="Staff only: which holder (required).")],
+        responses={(200, "application/pdf"): OpenApiTypes.BINARY, (200, "text/csv"): OpenApiTypes.STR},
+        summary="A holder's statement for a period, as PDF or CSV.",
+    )
+    def get(self, request: Request, period: str, kind: str) -> HttpResponse:
+        holder_id, _ = self.scope(request)
+        if holder_id is None:
+            raise PermissionDenied("Staff: name the holder with ?holder=ID.")
+        if not PERIOD.match(period):
+            return HttpResponse("Period must be YYYY-MM.", status=status.HTTP_400_BAD_REQUEST)
+        if kind == "pdf":
+            response = HttpResponse(holder_statement_pdf(holder_id=holder_id, period=period), content_type="application/pdf")
+        else:
+            response = HttpResponse(holder_statement_csv(holder_id=holder_id, period=period), content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="statement-{holder_id}-{period}.{kind}"'
+        return response
+
+
+class StatementImportApi(APIView):
+    """Staff upload of a distributor statement (same file twice: 200 and nothing changes)."""
+
+    permission_classes = [IsAdminUser]
+    parser_classes = [MultiPartParser]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "statements"
+
+    class InputSerializer(serializers.Serializer):
+        file = serializers.FileField()
+        reference = serializers.CharField(required=False, max_length=255)
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        reference = serializers.CharField()
+        sha256 = serializers.CharField()
+        line_count = serializers.IntegerField()
+        group_count = serializers.IntegerField()
+        totals = serializers.JSONField()
+        is_created = serializers.BooleanField()
+
+    @extend_schema(
+        operation_id="royalties_statement_import",
+        request={"multipart/form-data": InputSerializer},
+        responses={
+            201: OutputSerializer,
+            200: OpenApiResponse(OutputSerializer, description="Already imported; nothing changed."),
+            400: OpenApiResponse(description="Malformed file: code statement_invalid, extra.line"),
+            409: OpenApiResponse(description="Another file was imported under this reference"),
+        },
+        summary="Import a CSV/TSV statement (staff).",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        upload = serializer.validated_data["file"]
+        result = statement_import_upload(
+            file=upload, name=upload.name, reference=serializer.validated_data.get("reference"), by_id=request.user.pk
+        )
+        statement = result.statement
+        data = self.OutputSerializer(
+            {
+                "id": statement.pk,
+                "reference": statement.reference,
+                "sha256": statement.sha256,
+                "line_count": statement.line_count,
+                "group_count": statement.group_count,
+                "totals": statement.totals,
+                "is_created": result.is_created,
+            }
+        ).data
+        return Response(data, status=status.HTTP_201_CREATED if result.is_created else status.HTTP_200_OK)
