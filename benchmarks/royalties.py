@@ -98,9 +98,7 @@ def setup_catalog(releases: int, recordings: int, holders: int, seed: int) -> li
             entries += [(master[0].pk, "master", 6000), (master[1].pk, "master", 4000)]
             entries += [(rng.choice(holder_objs).pk, "publishing", 10_000)]
         rights[recording.pk] = entries
-        shares += [
-            RecordingShare(recording=recording, holder_id=h, side=s, share_bps=b) for h, s, b in entries
-        ]
+        shares += [RecordingShare(recording=recording, holder_id=h, side=s, share_bps=b) for h, s, b in entries]
     RecordingShare.objects.bulk_create(shares)
     generations = Generation.objects.bulk_create(
         [Generation(upload_set=upload_set, status=Generation.Status.SUCCEEDED) for _ in range(releases)]
@@ -137,7 +135,10 @@ def setup_catalog(releases: int, recordings: int, holders: int, seed: int) -> li
             master_share_bps=settings.MASTER_SHARE_BPS,
             influence_split=settings.INFLUENCE_SPLIT,
         )
-        lines += [SplitSheetLine(sheet=sheet, holder_id=ln.holder_id, ppb=ln.ppb, pool=ln.pool, provenance=[]) for ln in data.lines]
+        lines += [
+            SplitSheetLine(sheet=sheet, holder_id=ln.holder_id, ppb=ln.ppb, pool=ln.pool, provenance=[])
+            for ln in data.lines
+        ]
     SplitSheetLine.objects.bulk_create(lines, batch_size=20_000)
     return isrcs
 
@@ -154,7 +155,9 @@ def write_statement(path: Path, isrcs: list[str], lines: int, seed: int, unknown
             isrc = rng.choice(unknown) if rng.random() < unknown_fraction else rng.choice(isrcs)
             units = rng.randint(1, 500)
             micro = units * rng.randint(2000, 6000)
-            batch.append(f"2026-10,{rng.choice(keys)},{isrc},{units},{micro // 1_000_000}.{micro % 1_000_000:06d},USD\n")
+            batch.append(
+                f"2026-10,{rng.choice(keys)},{isrc},{units},{micro // 1_000_000}.{micro % 1_000_000:06d},USD\n"
+            )
             if len(batch) >= 10_000:
                 handle.write("".join(batch))
                 batch.clear()
@@ -179,7 +182,7 @@ def main() -> None:
         _recreate_database(url)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "songforge.settings")
-    os.environ.setdefault("SECRET_KEY", "benchmark-only-secret-key")  # noqa: S105 - scratch database
+    os.environ.setdefault("SECRET_KEY", "benchmark-only-secret-key")
     os.environ.setdefault("SONGFORGE_EMBEDDED_WORKER", "0")
     import django
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -31,6 +31,7 @@ class RecordingSearchApi(APIView):
         q = serializers.CharField(max_length=200, trim_whitespace=True)
         limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
 
+    @extend_schema_serializer(component_name="CatalogRecording")
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         external_id = serializers.CharField()
@@ -47,7 +48,9 @@ class RecordingSearchApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("q", str, required=True), OpenApiParameter("limit", int)],
-        responses={200: OutputSerializer(many=True)},
+        responses={
+            200: inline_serializer("CatalogSearchResults", {"results": OutputSerializer(many=True)}),
+        },
     )
     def get(self, request: Request) -> Response:
         params = self.InputSerializer(data=request.query_params)

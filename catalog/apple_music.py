@@ -427,7 +427,11 @@ def apple_music_search_for_catalog(*, term: str, limit: int = 25) -> list[int]:
     if ids:
         from catalog.tasks import apple_music_preview_task
 
-        transaction.on_commit(lambda: [apple_music_preview_task.send(pk) for pk in ids] and None)
+        def enqueue() -> None:
+            for pk in ids:
+                apple_music_preview_task.send(pk)
+
+        transaction.on_commit(enqueue)
     return [r.id for r in recordings]
 
 

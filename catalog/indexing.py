@@ -61,7 +61,7 @@ def local_copy(field_file: FieldFile) -> Iterator[Path]:
         pass  # remote storage (S3) has no path
     suffix = Path(field_file.name or "").suffix
     with tempfile.NamedTemporaryFile(suffix=suffix) as temporary:
-        with field_file.storage.open(field_file.name, "rb") as source:
+        with field_file.storage.open(str(field_file.name), "rb") as source:
             _copy(source, temporary)
         temporary.flush()
         yield Path(temporary.name)

@@ -155,7 +155,7 @@ def _search_postgres(text: str, limit: int) -> list[Recording]:
         corrections = cursor.fetchall()
     alternatives = []
     for index, word in enumerate(words):
-        options = [_tsquery_term(word, is_prefix=index == last)]
+        options = [_tsquery_term(word, is_prefix=False)]  # prefix scans are costly; corrections cover it
         options += [_tsquery_term(w.replace("'", ""), is_prefix=False) for pos, w in corrections if pos == index + 1]
         alternatives.append("(" + " | ".join(dict.fromkeys(options)) + ")")
     for joiner in (" & ", " | ") if len(alternatives) > 1 else (" & ",):

@@ -27,7 +27,7 @@ def resume_recordings_index() -> int:
     return len(ids)
 
 
-def _retry_unless_permanent(retries: int, exception: Exception) -> bool:
+def _retry_unless_permanent(retries: int, exception: BaseException) -> bool:
     return retries < 10 and not getattr(exception, "permanent", False)
 
 

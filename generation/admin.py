@@ -27,7 +27,7 @@ class ReadinessFilter(admin.SimpleListFilter):
     title = "readiness"
     parameter_name = "ready"
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:  # type: ignore[type-arg]
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
         return [("yes", "All songs matched"), ("no", "Songs missing or unmatched")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[UploadSet]) -> QuerySet[UploadSet]:
@@ -45,7 +45,7 @@ class ReadinessFilter(admin.SimpleListFilter):
 
 
 @admin.register(UploadSet)
-class UploadSetAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class UploadSetAdmin(admin.ModelAdmin):
     list_display = ("id", "title", "owner", "upload_count", "created_at")
     list_filter = (ReadinessFilter, "created_at")
     search_fields = ("title", "owner__email", "owner__username")
@@ -54,7 +54,8 @@ class UploadSetAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     inlines = [UploadInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[UploadSet]:
-        return super().get_queryset(request).annotate(upload_total=Count("uploads"))
+        queryset: QuerySet[UploadSet] = super().get_queryset(request).annotate(upload_total=Count("uploads"))
+        return queryset
 
     @admin.display(description="uploads", ordering="upload_total")
     def upload_count(self, obj: UploadSet) -> int:
@@ -62,7 +63,7 @@ class UploadSetAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(Upload)
-class UploadAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class UploadAdmin(admin.ModelAdmin):
     list_display = (
         "id",
         "original_name",

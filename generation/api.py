@@ -82,6 +82,12 @@ def _set_payload(upload_set: UploadSet) -> dict[str, Any]:
     ).data
 
 
+def _user_id(request: Request) -> int:
+    pk = request.user.pk
+    assert pk is not None  # IsAuthenticated ran first
+    return int(pk)
+
+
 def _owned_set(request: Request, upload_set_id: int) -> UploadSet:
     found = UploadSet.objects.filter(pk=upload_set_id, owner_id=request.user.pk).first()
     if found is None:
@@ -101,7 +107,7 @@ class UploadSetCreateApi(APIView):
     def post(self, request: Request) -> Response:
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        upload_set = uploads.upload_set_create(owner_id=request.user.pk, title=body.validated_data["title"])
+        upload_set = uploads.upload_set_create(owner_id=_user_id(request), title=body.validated_data["title"])
         return Response(_set_payload(upload_set), status=status.HTTP_201_CREATED)
 
 

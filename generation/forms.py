@@ -21,7 +21,7 @@ class MultipleFileField(forms.FileField):
     def clean(self, data: Any, initial: Any = None) -> Any:
         single = super().clean
         if isinstance(data, list | tuple):
-            return [single(item, initial) for item in data]
+            return [single(item, initial) for item in data] if data else single(None, initial)
         return single(data, initial)
 
 

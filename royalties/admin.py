@@ -11,9 +11,21 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet, Sum
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
 from royalties.allocation import suspense_reapply
-from royalties.models import Account, Entry, LineGroup, Payout, PayoutRun, SplitSheet, SplitSheetLine, Statement, Transaction
+from royalties.models import (
+    Account,
+    Entry,
+    LineGroup,
+    Payout,
+    PayoutRun,
+    SplitSheet,
+    SplitSheetLine,
+    Statement,
+    Transaction,
+)
 from royalties.payouts import payout_run_approve
 from songforge.errors import DomainError
 
@@ -96,7 +108,7 @@ class LineGroupAdmin(ReadOnlyAdmin):
     list_filter = ("state", SuspenseReasonFilter, "period", "currency", "store")
     search_fields = ("isrc", "statement__reference")
     list_select_related = ("statement", "release")
-    readonly_fields = list_display + ("amount_micro", "first_line", "last_line", "release", "reapplied_at")
+    readonly_fields = (*list_display, "amount_micro", "first_line", "last_line", "release", "reapplied_at")
     actions = ["reapply"]
 
     @admin.action(description="Re-apply selected suspense lines (ISRC now known)")
@@ -120,24 +132,12 @@ class AccountAdmin(ReadOnlyAdmin):
     readonly_fields = ("kind", "currency", "holder", "created_at")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Account]:
-        return super().get_queryset(request).annotate(balance=Sum("entries__amount_minor"))
+        queryset: QuerySet[Account] = super().get_queryset(request)
+        return queryset.annotate(balance=Sum("entries__amount_minor"))
 
     @admin.display(description="Balance (minor units)", ordering="balance")
     def balance_minor(self, account: Any) -> int:
         return int(account.balance or 0)
-
-
-class EntryInline(admin.TabularInline):
-    model = Entry
-    fields = ("account", "amount_minor", "currency", "period", "release", "line_group")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    max_num = 0
-    show_change_link = False
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Entry]:
-        return super().get_queryset(request).select_related("account", "release")[:200]  # type: ignore[return-value]
 
 
 @admin.register(Transaction)
@@ -146,7 +146,21 @@ class TransactionAdmin(ReadOnlyAdmin):
     list_filter = ("kind", "created_at")
     search_fields = ("idempotency_key", "memo")
     list_select_related = ("statement",)
-    readonly_fields = ("kind", "idempotency_key", "request_hash", "memo", "statement", "reverses", "created_at")
+    readonly_fields = (
+        "kind",
+        "idempotency_key",
+        "request_hash",
+        "memo",
+        "statement",
+        "reverses",
+        "created_at",
+        "entries_link",
+    )
+
+    @admin.display(description="Entries")
+    def entries_link(self, txn: Transaction) -> str:
+        url = reverse("admin:royalties_entry_changelist") + f"?transaction__id__exact={txn.pk}"
+        return format_html('<a href="{}">Entries of this transaction</a>', url)
 
 
 @admin.register(Entry)

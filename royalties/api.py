@@ -36,7 +36,7 @@ LIST_PARAMETERS = [
 ]
 
 
-class FilterSerializer(serializers.Serializer):
+class RoyaltyFilterSerializer(serializers.Serializer):
     period = serializers.RegexField(PERIOD.pattern, required=False)
     holder = serializers.IntegerField(required=False, min_value=1)
     export = serializers.ChoiceField(choices=["csv"], required=False)
@@ -49,7 +49,7 @@ class StatementsApiBase(APIView):
 
     def scope(self, request: Request) -> tuple[int | None, dict[str, Any]]:
         """(holder id to show, or None for all; validated filters). Refuses users without a holder."""
-        filters = FilterSerializer(data=request.query_params)
+        filters = RoyaltyFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         data = dict(filters.validated_data)
         if request.user.is_staff:
@@ -74,7 +74,7 @@ class StatementsApiBase(APIView):
         return response
 
 
-class StatementSerializer(serializers.Serializer):
+class RoyaltyStatementSerializer(serializers.Serializer):
     holder_id = serializers.IntegerField(source="account__holder_id")
     holder = serializers.CharField(source="account__holder__name")
     period = serializers.CharField()
@@ -87,18 +87,18 @@ class StatementListApi(StatementsApiBase):
     @extend_schema(
         operation_id="royalties_statements_list",
         parameters=LIST_PARAMETERS,
-        responses=StatementSerializer(many=True),
+        responses=RoyaltyStatementSerializer(many=True),
         summary="Per holder, period and currency: earned and paid out (minor units).",
     )
     def get(self, request: Request) -> Response | StreamingHttpResponse:
         holder_id, filters = self.scope(request)
         rows = holder_statements(holder_id=holder_id, period=filters.get("period"))
         if filters.get("export") == "csv":
-            return self.export("statements.csv", StatementSerializer, rows)
-        return self.paginate(request, rows, StatementSerializer)
+            return self.export("statements.csv", RoyaltyStatementSerializer, rows)
+        return self.paginate(request, rows, RoyaltyStatementSerializer)
 
 
-class EarningSerializer(serializers.Serializer):
+class RoyaltyEarningSerializer(serializers.Serializer):
     holder_id = serializers.IntegerField(source="account__holder_id")
     holder = serializers.CharField(source="account__holder__name")
     release_id = serializers.IntegerField(allow_null=True)
@@ -116,18 +116,18 @@ class EarningListApi(StatementsApiBase):
     @extend_schema(
         operation_id="royalties_earnings_list",
         parameters=LIST_PARAMETERS,
-        responses=EarningSerializer(many=True),
+        responses=RoyaltyEarningSerializer(many=True),
         summary="Per-release earnings (minor units) of a holder.",
     )
     def get(self, request: Request) -> Response | StreamingHttpResponse:
         holder_id, filters = self.scope(request)
         rows = holder_earnings(holder_id=holder_id, period=filters.get("period"))
         if filters.get("export") == "csv":
-            return self.export("earnings.csv", EarningSerializer, rows)
-        return self.paginate(request, rows, EarningSerializer)
+            return self.export("earnings.csv", RoyaltyEarningSerializer, rows)
+        return self.paginate(request, rows, RoyaltyEarningSerializer)
 
 
-class PayoutSerializer(serializers.Serializer):
+class RoyaltyPayoutSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     holder_id = serializers.IntegerField()
     holder = serializers.CharField(source="holder.name")
@@ -145,15 +145,15 @@ class PayoutListApi(StatementsApiBase):
     @extend_schema(
         operation_id="royalties_payouts_list",
         parameters=LIST_PARAMETERS,
-        responses=PayoutSerializer(many=True),
+        responses=RoyaltyPayoutSerializer(many=True),
         summary="Payouts of a holder.",
     )
     def get(self, request: Request) -> Response | StreamingHttpResponse:
         holder_id, filters = self.scope(request)
         rows = payouts_for(holder_id=holder_id, period=filters.get("period"))
         if filters.get("export") == "csv":
-            return self.export("payouts.csv", PayoutSerializer, rows)
-        return self.paginate(request, rows, PayoutSerializer)
+            return self.export("payouts.csv", RoyaltyPayoutSerializer, rows)
+        return self.paginate(request, rows, RoyaltyPayoutSerializer)
 
 
 class HolderStatementDocumentApi(StatementsApiBase):
@@ -172,7 +172,9 @@ class HolderStatementDocumentApi(StatementsApiBase):
         if not PERIOD.match(period):
             return HttpResponse("Period must be YYYY-MM.", status=status.HTTP_400_BAD_REQUEST)
         if kind == "pdf":
-            response = HttpResponse(holder_statement_pdf(holder_id=holder_id, period=period), content_type="application/pdf")
+            response = HttpResponse(
+                holder_statement_pdf(holder_id=holder_id, period=period), content_type="application/pdf"
+            )
         else:
             response = HttpResponse(holder_statement_csv(holder_id=holder_id, period=period), content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="statement-{holder_id}-{period}.{kind}"'
@@ -187,11 +189,11 @@ class StatementImportApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "statements"
 
-    class InputSerializer(serializers.Serializer):
+    class StatementImportInputSerializer(serializers.Serializer):
         file = serializers.FileField()
         reference = serializers.CharField(required=False, max_length=255)
 
-    class OutputSerializer(serializers.Serializer):
+    class StatementImportOutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         reference = serializers.CharField()
         sha256 = serializers.CharField()
@@ -202,24 +204,24 @@ class StatementImportApi(APIView):
 
     @extend_schema(
         operation_id="royalties_statement_import",
-        request={"multipart/form-data": InputSerializer},
+        request={"multipart/form-data": StatementImportInputSerializer},
         responses={
-            201: OutputSerializer,
-            200: OpenApiResponse(OutputSerializer, description="Already imported; nothing changed."),
+            201: StatementImportOutputSerializer,
+            200: OpenApiResponse(StatementImportOutputSerializer, description="Already imported; nothing changed."),
             400: OpenApiResponse(description="Malformed file: code statement_invalid, extra.line"),
             409: OpenApiResponse(description="Another file was imported under this reference"),
         },
         summary="Import a CSV/TSV statement (staff).",
     )
     def post(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=request.data)
+        serializer = self.StatementImportInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         upload = serializer.validated_data["file"]
         result = statement_import_upload(
             file=upload, name=upload.name, reference=serializer.validated_data.get("reference"), by_id=request.user.pk
         )
         statement = result.statement
-        data = self.OutputSerializer(
+        data = self.StatementImportOutputSerializer(
             {
                 "id": statement.pk,
                 "reference": statement.reference,

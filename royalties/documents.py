@@ -83,7 +83,9 @@ def holder_statement_pdf(*, holder_id: int, period: str) -> bytes:
     story += [table, Spacer(1, 12)]
     for payout in payouts:
         state = "paid" if payout.paid_transaction_id else "approved, awaiting payment"
-        story.append(Paragraph(f"Payout: {format_minor(payout.amount_minor, payout.currency)} ({state})", styles["Normal"]))
+        story.append(
+            Paragraph(f"Payout: {format_minor(payout.amount_minor, payout.currency)} ({state})", styles["Normal"])
+        )
     for currency in currencies:
         owed = holder_balance(holder_id=holder_id, currency=currency, up_to_period=period)
         story.append(Paragraph(f"Balance carried forward: {format_minor(owed, currency)}", styles["Normal"]))

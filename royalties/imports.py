@@ -224,14 +224,13 @@ def _load_postgres(path: Path, names: list[str], delimiter: str, staging: str, g
                 f"""
                 CREATE UNLOGGED TABLE {groups} AS
                 SELECT isrc, period, store, territory, currency,
-                       CAST(SUM(units) AS bigint) AS units, CAST(SUM(micro) AS bigint) AS micro,
+                       CAST(SUM(units) AS bigint) AS units, CAST(SUM(CAST(revenue * 1000000 AS bigint)) AS bigint) AS micro,
                        COUNT(*) AS n, MIN(line_no) AS first_line, MAX(line_no) AS last_line,
                        MIN(CASE WHEN units IS NULL OR units < 0 OR revenue IS NULL OR scale(revenue) > 6
                                 THEN line_no END) AS bad_line
                 FROM (SELECT line_no, isrc, period, store, territory, currency,
-                             units::bigint AS units, net_revenue::numeric AS revenue,
-                             (net_revenue::numeric * 1000000)::bigint AS micro
-                      FROM {staging}) s
+                             units::bigint AS units, net_revenue::numeric AS revenue
+                      FROM {staging} OFFSET 0) s
                 GROUP BY isrc, period, store, territory, currency
                 """  # noqa: S608 - generated table names
             )
@@ -444,13 +443,17 @@ def _post_import(statement: Statement, currency: str) -> None:
             SELECT %s, -g.amount_minor, %s, g.period, g.release_id, g.id
             FROM {table} g WHERE g.statement_id = %s AND g.currency = %s AND g.state = 'suspense'
         """,  # noqa: S608
-        params=[revenue.pk, currency, statement.pk, currency]
-        + [unallocated.pk, currency, statement.pk, currency]
-        + [suspense.pk, currency, statement.pk, currency],
+        params=[
+            *(revenue.pk, currency, statement.pk, currency),
+            *(unallocated.pk, currency, statement.pk, currency),
+            *(suspense.pk, currency, statement.pk, currency),
+        ],
     )
 
 
-def statement_import_upload(*, file: IO[bytes], name: str, reference: str | None = None, by_id: int | None) -> ImportResult:
+def statement_import_upload(
+    *, file: IO[bytes], name: str, reference: str | None = None, by_id: int | None
+) -> ImportResult:
     """Import an uploaded file object (spooled to a temporary file, streamed from there)."""
     import tempfile
 

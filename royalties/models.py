@@ -110,7 +110,12 @@ class LineGroup(models.Model):
         ALLOCATED = "allocated", "Allocated"
         SUSPENSE = "suspense", "In suspense"
 
-    statement = models.ForeignKey(Statement, on_delete=models.PROTECT, related_name="groups", db_index=False)
+    # No database foreign-key constraints on the bulk-inserted traceability columns below: the
+    # import sets them from a join on the referenced tables, PROTECT is enforced by Django, and a
+    # per-row constraint check would cost ~1 µs × 500,000 groups at commit.
+    statement = models.ForeignKey(
+        Statement, on_delete=models.PROTECT, related_name="groups", db_index=False, db_constraint=False
+    )
     isrc = models.CharField(max_length=12)
     period = models.CharField(max_length=7)
     store = models.CharField(max_length=100)
@@ -129,6 +134,7 @@ class LineGroup(models.Model):
         on_delete=models.PROTECT,
         related_name="statement_groups",
         db_index=False,
+        db_constraint=False,
     )
     state = models.CharField(max_length=16, choices=State.choices)
     suspense_reason = models.CharField(max_length=32, blank=True)
@@ -210,9 +216,7 @@ class Transaction(models.Model):
     statement = models.ForeignKey(
         Statement, null=True, blank=True, on_delete=models.PROTECT, related_name="transactions"
     )
-    reverses = models.OneToOneField(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by"
-    )
+    reverses = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by")
     created_at = models.DateTimeField(db_default=TransactionStart())
 
     class Meta:
@@ -235,9 +239,16 @@ class Entry(models.Model):
         on_delete=models.PROTECT,
         related_name="ledger_entries",
         db_index=False,
+        db_constraint=False,  # traceability only, set from joins (see LineGroup)
     )
     line_group = models.ForeignKey(
-        LineGroup, null=True, blank=True, on_delete=models.PROTECT, related_name="entries", db_index=False
+        LineGroup,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="entries",
+        db_index=False,
+        db_constraint=False,
     )
 
     class Meta:

@@ -91,7 +91,7 @@ def currency_exponent(currency: str) -> int:
 
 def micro_per_minor(currency: str) -> int:
     """How many micro-units make one minor unit (10,000 for USD)."""
-    return 10 ** (6 - currency_exponent(currency))
+    return int(10 ** (6 - currency_exponent(currency)))
 
 
 def parse_micro(text: str) -> int:
@@ -148,7 +148,9 @@ def to_fraction(value: int | Fraction | str | Decimal) -> Fraction:
     return Fraction(Decimal(value.strip()))
 
 
-def largest_remainder(total: int, weights: Mapping[K, int | Fraction], *, order: Sequence[K] | None = None) -> dict[K, int]:
+def largest_remainder(
+    total: int, weights: Mapping[K, int | Fraction], *, order: Sequence[K] | None = None
+) -> dict[K, int]:
     """Split the integer ``total`` in proportion to ``weights`` so the parts sum to ``total``.
 
     Weights are non-negative ints or Fractions (not necessarily normalised). Ties in

@@ -56,11 +56,15 @@ def _groups(
 
 
 def _series(queryset: QuerySet[LineGroup], field: str) -> list[EarningsRow]:
-    rows = queryset.values(field, "currency").annotate(units=Sum("units"), revenue=Sum("amount_minor")).order_by(
-        field, "currency"
+    rows = (
+        queryset.values(field, "currency")
+        .annotate(units=Sum("units"), revenue=Sum("amount_minor"))
+        .order_by(field, "currency")
     )
     return [
-        EarningsRow(key=str(row[field]), currency=row["currency"], units=int(row["units"]), revenue_minor=int(row["revenue"]))
+        EarningsRow(
+            key=str(row[field]), currency=row["currency"], units=int(row["units"]), revenue_minor=int(row["revenue"])
+        )
         for row in rows
     ]
 
@@ -73,7 +77,9 @@ def earnings_by_period(
     currency: str | None = None,
 ) -> list[EarningsRow]:
     """Plays and revenue per period (YYYY-MM) and currency, oldest first."""
-    return _series(_groups(release_ids=release_ids, period_from=period_from, period_to=period_to, currency=currency), "period")
+    return _series(
+        _groups(release_ids=release_ids, period_from=period_from, period_to=period_to, currency=currency), "period"
+    )
 
 
 def earnings_by_store(
@@ -84,7 +90,9 @@ def earnings_by_store(
     currency: str | None = None,
 ) -> list[EarningsRow]:
     """Plays and revenue per store and currency."""
-    return _series(_groups(release_ids=release_ids, period_from=period_from, period_to=period_to, currency=currency), "store")
+    return _series(
+        _groups(release_ids=release_ids, period_from=period_from, period_to=period_to, currency=currency), "store"
+    )
 
 
 def earnings_by_territory(
@@ -108,9 +116,9 @@ def earnings_by_release(
     currency: str | None = None,
 ) -> list[EarningsRow]:
     """Plays and revenue per release (key = ISRC) and currency; suspense lines excluded."""
-    queryset = _groups(
-        release_ids=release_ids, period_from=period_from, period_to=period_to, currency=currency
-    ).filter(release__isnull=False)
+    queryset = _groups(release_ids=release_ids, period_from=period_from, period_to=period_to, currency=currency).filter(
+        release__isnull=False
+    )
     rows = (
         queryset.values("release_id", "release__isrc", "currency")
         .annotate(units=Sum("units"), revenue=Sum("amount_minor"))
@@ -160,7 +168,7 @@ def balances_by_kind() -> dict[tuple[str, str], int]:
     }
 
 
-def holder_earnings(*, holder_id: int | None, period: str | None = None) -> QuerySet[Entry]:
+def holder_earnings(*, holder_id: int | None, period: str | None = None) -> QuerySet[Entry, dict[str, Any]]:
     """Per release and period: what a holder earned (None = every holder; staff)."""
     queryset = Entry.objects.filter(
         account__kind=Account.Kind.HOLDER,
@@ -185,7 +193,7 @@ def holder_earnings(*, holder_id: int | None, period: str | None = None) -> Quer
     )
 
 
-def holder_statements(*, holder_id: int | None, period: str | None = None) -> QuerySet[Entry]:
+def holder_statements(*, holder_id: int | None, period: str | None = None) -> QuerySet[Entry, dict[str, Any]]:
     """Per holder, period and currency: earned, paid out and the change of what is owed.
 
     ``earned`` counts credits (allocations), ``paid_out`` debits (payouts, reversals);

@@ -101,13 +101,13 @@ def compute_split(
     influence_split: str,
 ) -> SplitSheetData:
     """Pure split computation; see the module docstring. Inputs must be exact (no floats)."""
-    for recording_id, weight in sources:
+    for source_id, weight in sources:
         refuse_float(weight)
         if Fraction(weight) < 0:
-            raise SplitSheetInvalid(f"Influence of recording {recording_id} is negative; weights must be ≥ 0.")
-    for recording_id, tokens in training:
-        if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 0:
-            raise SplitSheetInvalid(f"Token count of training item {recording_id} must be a non-negative integer.")
+            raise SplitSheetInvalid(f"Influence of recording {source_id} is negative; weights must be ≥ 0.")
+    for training_id, count in training:
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise SplitSheetInvalid(f"Token count of training item {training_id} must be a non-negative integer.")
     if not 0 <= source_share_bps <= BPS or not 0 <= master_share_bps <= BPS:
         raise SplitSheetInvalid("SOURCE_SHARE_BPS and MASTER_SHARE_BPS must lie between 0 and 10,000.")
 
@@ -143,20 +143,22 @@ def compute_split(
     source_pool = Fraction(source_share_bps, BPS)
     training_pool = 1 - source_pool
 
-    weights = [(recording_id, Fraction(1) if influence_split == "equal" else Fraction(w)) for recording_id, w in sources]
+    weights = [
+        (recording_id, Fraction(1) if influence_split == "equal" else Fraction(w)) for recording_id, w in sources
+    ]
     weight_sum = sum((w for _, w in weights), Fraction(0))
     if weight_sum == 0:
         to_escrow(SOURCE, None, None, source_pool)
     else:
-        for recording_id, weight in weights:
-            split_recording(SOURCE, recording_id, source_pool * weight / weight_sum)
+        for source_id, weight in weights:
+            split_recording(SOURCE, source_id, source_pool * weight / weight_sum)
 
     token_sum = sum(tokens for _, tokens in training)
     if token_sum == 0:
         to_escrow(TRAINING, None, None, training_pool)
     else:
-        for recording_id, tokens in training:
-            split_recording(TRAINING, recording_id, training_pool * Fraction(tokens, token_sum))
+        for training_id, tokens in training:
+            split_recording(TRAINING, training_id, training_pool * Fraction(tokens, token_sum))
 
     exact = {holder_id: sum((p.share for p in holder_paths), Fraction(0)) for holder_id, holder_paths in paths.items()}
     ppb = fractions_to_ppb(exact)
@@ -172,9 +174,7 @@ def compute_split(
 
 def escrow_holder() -> RightsHolder:
     """The single unclaimed-share holder, created on first use."""
-    holder, _ = RightsHolder.objects.get_or_create(
-        kind=RightsHolder.Kind.ESCROW, defaults={"name": ESCROW_HOLDER_NAME}
-    )
+    holder, _ = RightsHolder.objects.get_or_create(kind=RightsHolder.Kind.ESCROW, defaults={"name": ESCROW_HOLDER_NAME})
     return holder
 
 
@@ -212,7 +212,9 @@ def sources_from_report(report: Mapping[str, Any]) -> list[tuple[int, Fraction]]
         recording_id = item.get("recording_id")
         if recording_id is None:
             continue
-        result.append((int(recording_id), Fraction(repr(item["share"])) if item.get("share") is not None else Fraction(0)))
+        result.append(
+            (int(recording_id), Fraction(repr(item["share"])) if item.get("share") is not None else Fraction(0))
+        )
     return result
 
 

@@ -61,4 +61,5 @@ def resample(
     if source_rate == target_rate:
         return samples.astype(np.float32, copy=False)
     divisor = int(np.gcd(source_rate, target_rate))
-    return signal.resample_poly(samples, target_rate // divisor, source_rate // divisor).astype(np.float32)
+    out: npt.NDArray[np.float32] = signal.resample_poly(samples, target_rate // divisor, source_rate // divisor)
+    return out.astype(np.float32)

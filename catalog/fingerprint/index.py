@@ -165,7 +165,8 @@ class FingerprintIndex:
 
     def recording_of(self, docs: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.int64]:
         """Recording ids of document ids (−1 for unknown)."""
-        return self._doc_recording[docs]
+        found: npt.NDArray[np.int64] = self._doc_recording[docs]
+        return found
 
     def recording_ids(self) -> set[int]:
         """Recordings that currently have a live document."""

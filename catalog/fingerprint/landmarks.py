@@ -72,7 +72,8 @@ def spectrogram_db(samples: FloatArray) -> npt.NDArray[np.float32]:
         padded=False,
     )
     magnitude = np.abs(spec).astype(np.float32)
-    return (20.0 * np.log10(magnitude + 1e-6)).astype(np.float32)
+    db: npt.NDArray[np.float32] = (20.0 * np.log10(magnitude + 1e-6)).astype(np.float32)
+    return db
 
 
 def find_peaks(samples: FloatArray, *, peaks_per_second: int = PEAKS_PER_SECOND) -> Peaks:

@@ -50,6 +50,7 @@ class ComposeRequest:
     seed: int
     temperature: float = 0.95
     top_k: int = 24
+    section_bars: int | None = None  # None: derived from seconds and tempo
 
 
 @dataclass
@@ -216,6 +217,8 @@ def accompaniment(piece: Piece, *, bars: int, kind: str, tonic: int, mode: str, 
 
 def section_bars(request: ComposeRequest) -> int:
     """Bars per full section so the 7-unit form lasts about request.seconds (even, 8 to 16)."""
+    if request.section_bars:
+        return request.section_bars
     total_bars = request.seconds * request.tempo_bpm / 60.0 / 4.0
     per_unit = total_bars / 7.0
     return int(min(16, max(8, round(per_unit / 2) * 2)))

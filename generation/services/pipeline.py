@@ -19,7 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from generation.errors import GenerationStateError, UploadSetNotReadyError
-from generation.models import Generation, GenerationStage, Upload, UploadSet
+from generation.models import Generation, GenerationStage, UploadSet
 from generation.services.stages import STAGES
 from songforge.errors import DomainError, NotFound
 
@@ -32,30 +32,11 @@ ACTIVE = (Generation.Status.QUEUED, Generation.Status.RUNNING)
 
 
 def _readiness_problems(upload_set_id: int) -> list[str]:
-    """Use the uploads engineer's readiness selector when present, else check statuses ourselves."""
-    try:
-        from generation import uploads  # type: ignore[attr-defined]
+    """The uploads engineer's readiness rule (generation.uploads.upload_set_readiness) as a list of reasons."""
+    from generation.uploads import upload_set_readiness
 
-        readiness = uploads.upload_set_readiness(upload_set_id=upload_set_id)
-    except (ImportError, AttributeError):
-        readiness = None
-    if readiness is not None:
-        is_ready = readiness.get("is_ready") if isinstance(readiness, dict) else getattr(readiness, "is_ready", False)
-        if is_ready:
-            return []
-        reasons = (
-            readiness.get("reasons") if isinstance(readiness, dict) else getattr(readiness, "reasons", None)
-        ) or ["The set is not ready."]
-        return [str(r) for r in reasons]
-    uploads_qs = Upload.objects.filter(upload_set_id=upload_set_id)
-    total = uploads_qs.count()
-    matched = uploads_qs.filter(status=Upload.Status.MATCHED).count()
-    problems = []
-    if total != settings.UPLOAD_SET_SIZE:
-        problems.append(f"The set holds {total} songs; it needs exactly {settings.UPLOAD_SET_SIZE}.")
-    if matched != total:
-        problems.append(f"{total - matched} of the songs are not matched to a catalog recording yet.")
-    return problems
+    readiness = upload_set_readiness(upload_set_id=upload_set_id)
+    return [] if readiness.is_ready else [str(reason) for reason in readiness.reasons] or ["The set is not ready."]
 
 
 def generation_start(

@@ -190,6 +190,7 @@ def _compose(generation: Generation, outputs: Outputs, seed: int) -> tuple[Any, 
         tempo_bpm=float(target["tempo_bpm"]),
         seconds=float(generation.report.get("requested_seconds") or settings.GENERATION_SECONDS),
         seed=seed,
+        section_bars=settings.GENERATION_SECTION_BARS or None,
     )
     started = time.monotonic()
     composition = compose(model, request)

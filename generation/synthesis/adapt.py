@@ -2,8 +2,10 @@
 
 The EQ is learned from the two envelopes: per 1/3-octave band, gain = target - rendered
 (both level-normalised, in dB), smoothed across neighbouring bands, limited to +-12 dB,
-and realised as a linear-phase FIR. It is refined once: the EQ'd signal is measured again
-and the residual added, because a band's measured level also sees its neighbours' gains.
+and realised as a linear-phase FIR. It is refined once on the 40 mel bands (finer below
+1 kHz): the EQ'd signal is measured again and most of the residual added. The timbre
+distance is measured on those same mel bands, so it shows how much of the envelope
+difference is left; it does not see what an envelope cannot (attacks, vibrato, noise).
 
 Dynamics matching picks a compression ratio: among a few candidates, the one whose
 output crest factor is closest to the uploads'. A compressor can only lower the crest
@@ -14,11 +16,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import librosa
 import numpy as np
 from scipy import signal
 
 from generation.synthesis.dynamics import compressor_gain_db, level_percentile_db
 from generation.synthesis.features import (
+    N_MELS,
     SAMPLE_RATE,
     THIRD_OCTAVE_CENTRES,
     FloatArray,
@@ -43,12 +47,24 @@ def eq_gains_db(rendered_db: FloatArray, target_db: FloatArray) -> FloatArray:
     return np.asarray(np.clip(smoothed, -MAX_EQ_DB, MAX_EQ_DB))
 
 
+_GRID = np.concatenate([[0.0], np.geomspace(20.0, SAMPLE_RATE / 2 * 0.999, 600), [SAMPLE_RATE / 2]])
+_LOG_GRID = np.log(np.maximum(_GRID, 1.0))
+_MEL_CENTRES = librosa.mel_frequencies(n_mels=N_MELS + 2, fmin=30.0, fmax=16000.0)[1:-1]
+
+
+def _on_grid(centres: FloatArray | tuple[float, ...], gains_db: FloatArray) -> FloatArray:
+    """Band gains interpolated in log frequency onto the FIR design grid (held flat beyond the ends)."""
+    return np.interp(_LOG_GRID, np.log(np.asarray(centres)), gains_db)
+
+
 def eq_filter(gains_db: FloatArray) -> FloatArray:
-    """Linear-phase FIR whose magnitude follows the band gains (interpolated in log frequency)."""
-    centres = np.asarray(THIRD_OCTAVE_CENTRES)
-    grid = np.concatenate([[0.0], np.geomspace(20.0, SAMPLE_RATE / 2 * 0.999, 400), [SAMPLE_RATE / 2]])
-    gains = np.interp(np.log(np.maximum(grid, 1.0)), np.log(centres), gains_db)
-    return np.asarray(signal.firwin2(EQ_TAPS, grid, 10 ** (gains / 20), fs=SAMPLE_RATE))
+    """Linear-phase FIR whose magnitude follows the 1/3-octave band gains."""
+    return fir_from_curve(_on_grid(THIRD_OCTAVE_CENTRES, gains_db))
+
+
+def fir_from_curve(curve_db: FloatArray) -> FloatArray:
+    """Linear-phase FIR from a gain curve in dB sampled on the design grid."""
+    return np.asarray(signal.firwin2(EQ_TAPS, _GRID, 10 ** (curve_db / 20), fs=SAMPLE_RATE))
 
 
 def apply_fir(audio: FloatArray, taps: FloatArray) -> FloatArray:
@@ -58,15 +74,22 @@ def apply_fir(audio: FloatArray, taps: FloatArray) -> FloatArray:
     return np.asarray(filtered[:, delay : delay + audio.shape[-1]])
 
 
-def match_spectrum(audio: FloatArray, target_third_octave_db: list[float]) -> tuple[FloatArray, FloatArray]:
-    """Return the EQ'd audio and the final band gains in dB."""
-    target = np.asarray(target_third_octave_db, dtype=np.float64)
-    rendered = spectra(audio).third_octave_db
-    gains = eq_gains_db(rendered, target)
-    first_pass = apply_fir(audio, eq_filter(gains))
-    residual = eq_gains_db(spectra(first_pass).third_octave_db, target)
-    gains = np.clip(gains + 0.7 * residual, -MAX_EQ_DB, MAX_EQ_DB)
-    return apply_fir(audio, eq_filter(gains)), gains
+def match_spectrum(
+    audio: FloatArray, target_third_octave_db: list[float], target_mel_db: list[float]
+) -> tuple[FloatArray, FloatArray]:
+    """Return the EQ'd audio and the final EQ curve in dB at the 1/3-octave centres.
+
+    Pass 1 matches the 27 1/3-octave bands. Pass 2 measures what is left on the 40 mel
+    bands (finer below 1 kHz) and adds most of it; the combined curve is limited to +-12 dB
+    and applied once, as one linear-phase FIR, to the original signal.
+    """
+    rendered = spectra(audio)
+    curve = _on_grid(THIRD_OCTAVE_CENTRES, eq_gains_db(rendered.third_octave_db, np.asarray(target_third_octave_db)))
+    first_pass = apply_fir(audio, fir_from_curve(curve))
+    residual = eq_gains_db(spectra(first_pass).mel_db, np.asarray(target_mel_db, dtype=np.float64))
+    curve = np.clip(curve + 0.8 * _on_grid(_MEL_CENTRES, residual), -MAX_EQ_DB, MAX_EQ_DB)
+    at_bands = np.interp(np.log(np.asarray(THIRD_OCTAVE_CENTRES)), _LOG_GRID, curve)
+    return apply_fir(audio, fir_from_curve(curve)), at_bands
 
 
 def match_dynamics(audio: FloatArray, target_crest_db: float) -> tuple[FloatArray, dict[str, Any]]:

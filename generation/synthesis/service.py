@@ -104,7 +104,9 @@ def render_and_master_with_options(
     if is_adapted:
         audio, dynamics_report = adapt.match_dynamics(audio, float(target_profile["dynamics"]["crest_factor_db"]))
         lap("dynamics_match")
-        audio, gains = adapt.match_spectrum(audio, target_profile["spectrum"]["third_octave_db"])
+        audio, gains = adapt.match_spectrum(
+            audio, target_profile["spectrum"]["third_octave_db"], target_profile["spectrum"]["mel_db"]
+        )
         eq_gains = [round(float(g), 2) for g in gains]
         lap("spectral_match")
     audio = master.apply_fades(audio, fade_out_s=min(FADE_OUT_S, audio.shape[-1] / SAMPLE_RATE / 4))

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+import dramatiq
 import jwt
 import numpy as np
 import pytest
@@ -340,3 +341,49 @@ def test_an_unreadable_key_is_a_configuration_error(tmp_path):
     client = AppleMusicClient(team_id=TEAM_ID, key_id=KEY_ID, private_key_path=str(bad))
     with pytest.raises(AppleMusicNotConfigured, match="is not an EC P-256 private key"):
         client.developer_token()
+
+
+def test_the_search_api_brings_apple_songs_in_and_queues_their_previews(
+    configured, fake_apple, client, stub_broker, django_capture_on_commit_callbacks
+):
+    from django.contrib.auth import get_user_model
+
+    from catalog.tasks import apple_music_preview_task
+
+    client.force_login(get_user_model().objects.create_user("ann", "ann@example.com", "pw"))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.get("/api/catalog/search", {"q": "green sun"})
+    assert response.status_code == 200
+    (result,) = response.json()["results"]
+    recording = Recording.objects.get(apple_music_id="2000")
+    assert (result["id"], result["title"], result["provider"]) == (recording.id, "Green Sun", "apple-music")
+    assert result["artwork_url"] == "https://is1-ssl.mzstatic.com/image/thumb/x/600x600bb.jpg"
+    queued = [dramatiq.Message.decode(raw) for raw in stub_broker.queues["catalog"].queue]
+    assert [(m.actor_name, m.args) for m in queued] == [("apple_music_preview_task", (recording.id,))]
+    assert not recording.preview_audio
+    apple_music_preview_task.fn(recording.id)
+    apple_music_preview_task.fn(recording.id)  # a rerun downloads nothing more
+    recording.refresh_from_db()
+    assert default_storage.open(recording.preview_audio.name).read() == fake_apple.wav
+    assert [r["path"] for r in fake_apple.requests].count("/previews/2000.wav") == 1
+
+
+def test_the_search_api_still_answers_locally_when_apple_is_down(configured, fake_apple, client):
+    from django.contrib.auth import get_user_model
+
+    recording_upsert(external_id="local-1", title="Green Sunrise", artist="Local Band")
+    client.force_login(get_user_model().objects.create_user("ann", "ann@example.com", "pw"))
+    fake_apple.script = [(503, {})] * 4
+    response = client.get("/api/catalog/search", {"q": "green"})
+    assert response.status_code == 200
+    assert [r["external_id"] for r in response.json()["results"]] == ["local-1"]
+
+
+def test_the_search_api_reports_a_configuration_error(configured, fake_apple, client):
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.create_user("ann", "ann@example.com", "pw"))
+    fake_apple.script = [(401, {})]
+    response = client.get("/api/catalog/search", {"q": "green"})
+    assert response.status_code == 400
+    assert response.json()["code"] == "apple_music_not_configured"

@@ -181,3 +181,21 @@ def test_postgres_refuses_a_bad_sum_written_around_the_service(postgres_db, reco
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     assert sorted(RecordingShare.objects.values_list("share_bps", flat=True)) == [4000, 6000]
+
+
+def test_holders_per_side_are_listed_in_holder_order(recording, holders):
+    from catalog.selectors import holder_recordings
+
+    label, writer, publisher = holders
+    recording_shares_set(recording_id=recording.id, side="master", shares=[(label.id, 10_000)], by_user_id=None)
+    recording_shares_set(
+        recording_id=recording.id, side="publishing", shares=[(publisher.id, 3300), (writer.id, 6700)], by_user_id=None
+    )
+    result = recording_holders(recording.id)
+    assert [(h.holder_name, h.share_bps) for h in result.side("publishing")] == [
+        ("Ann Writer", 6700),
+        ("Blue Publishing", 3300),
+    ]
+    assert result.is_rights_complete is True
+    assert list(holder_recordings(writer.id)) == [recording]
+    assert list(holder_recordings(label.id)) == [recording]

@@ -49,6 +49,24 @@ def browser_page(chromium: Any, live_server: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
+def page_worker(stub_broker: Any) -> Iterator[Any]:
+    """A worker thread for the queues the pages wait on (identification, indexing, delivery).
+
+    The generation queue ("ml") is left alone: the real model is too slow for a browser test.
+    """
+    import dramatiq
+
+    from distribution.tasks import DELIVERY_QUEUE
+
+    worker = dramatiq.Worker(
+        stub_broker, queues={"identify", "indexing", DELIVERY_QUEUE}, worker_timeout=100, worker_threads=1
+    )
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
 def shoot() -> Any:
     """shoot(page, "name") saves a full-page screenshot under artifacts/e2e/."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

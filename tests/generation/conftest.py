@@ -73,6 +73,7 @@ def engine_settings(settings: Any, tiny_weights: Path) -> Any:
     settings.GENERATION_FINETUNE_STEPS = 3
     settings.GENERATION_FINETUNE_BATCH = 6
     settings.GENERATION_SECONDS = 20
+    settings.GENERATION_SECTION_BARS = 2
     settings.FINETUNE_UPLOAD_FRACTION = 67
     settings.INFLUENCE_SPLIT = "measured"
     return settings

@@ -7,7 +7,7 @@ from tests.generation.conftest import song_piece, tiny_model
 
 
 def _request(seed: int) -> ComposeRequest:
-    return ComposeRequest(tonic=2, mode="minor", tempo_bpm=120.0, seconds=20, seed=seed)
+    return ComposeRequest(tonic=2, mode="minor", tempo_bpm=120.0, seconds=20, seed=seed, section_bars=2)
 
 
 def test_same_inputs_and_seed_give_the_same_piece() -> None:

@@ -28,16 +28,20 @@ class World:
 @pytest.fixture
 def world(db: None) -> World:
     """One release whose sheet pays: label (master of the source), publisher (publishing), trainer (training)."""
-    label = RightsHolderFactory(name="Label")
-    publisher = RightsHolderFactory(name="Publisher", kind=RightsHolder.Kind.PUBLISHER)
-    trainer = RightsHolderFactory(name="Trainer")
-    source = RecordingFactory()
-    RecordingShareFactory(recording=source, holder=label, side=RecordingShare.Side.MASTER, share_bps=10_000)
-    RecordingShareFactory(recording=source, holder=publisher, side=RecordingShare.Side.PUBLISHING, share_bps=10_000)
-    training = RecordingFactory()
-    RecordingShareFactory(recording=training, holder=trainer, side=RecordingShare.Side.MASTER, share_bps=10_000)
-    RecordingShareFactory(recording=training, holder=trainer, side=RecordingShare.Side.PUBLISHING, share_bps=10_000)
-    release = ReleaseFactory(isrc="QZS8F2600001")
+    label = RightsHolderFactory.create(name="Label")
+    publisher = RightsHolderFactory.create(name="Publisher", kind=RightsHolder.Kind.PUBLISHER)
+    trainer = RightsHolderFactory.create(name="Trainer")
+    source = RecordingFactory.create()
+    RecordingShareFactory.create(recording=source, holder=label, side=RecordingShare.Side.MASTER, share_bps=10_000)
+    RecordingShareFactory.create(
+        recording=source, holder=publisher, side=RecordingShare.Side.PUBLISHING, share_bps=10_000
+    )
+    training = RecordingFactory.create()
+    RecordingShareFactory.create(recording=training, holder=trainer, side=RecordingShare.Side.MASTER, share_bps=10_000)
+    RecordingShareFactory.create(
+        recording=training, holder=trainer, side=RecordingShare.Side.PUBLISHING, share_bps=10_000
+    )
+    release = ReleaseFactory.create(isrc="QZS8F2600001")
     split_sheet_create(release_id=release.pk, sources=[(source.pk, Fraction(1))], training=[(training.pk, 100)])
     return World(label=label, publisher=publisher, trainer=trainer, release=release)
 

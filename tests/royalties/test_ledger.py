@@ -111,12 +111,17 @@ def test_entries_cannot_be_edited(accounts):
 @pytest.mark.postgres
 def test_postgres_refuses_an_unbalanced_transaction_at_commit(postgres_db, accounts):
     revenue, unallocated, _ = accounts
-    with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic():
-        txn = Transaction.objects.create(kind="import", idempotency_key="raw", request_hash="x")
-        Entry.objects.create(transaction=txn, account=revenue, amount_minor=500, currency="USD")
-        Entry.objects.create(transaction=txn, account=unallocated, amount_minor=-400, currency="USD")
-        with connection.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS royalties_transaction_balanced IMMEDIATE")
+
+    def post_unbalanced_behind_the_ledgers_back() -> None:
+        with transaction.atomic():
+            txn = Transaction.objects.create(kind="import", idempotency_key="raw", request_hash="x")
+            Entry.objects.create(transaction=txn, account=revenue, amount_minor=500, currency="USD")
+            Entry.objects.create(transaction=txn, account=unallocated, amount_minor=-400, currency="USD")
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS royalties_transaction_balanced IMMEDIATE")
+
+    with pytest.raises(IntegrityError, match="does not balance"):
+        post_unbalanced_behind_the_ledgers_back()
     assert Transaction.objects.count() == 0
 
 

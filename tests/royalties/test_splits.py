@@ -16,24 +16,38 @@ from tests.royalties.factories import RecordingFactory, RecordingShareFactory, R
 ESCROW = 999
 
 
-def split(sources, training, rights, **overrides):
-    options = {"source_share_bps": 6700, "master_share_bps": 5000, "influence_split": "measured"}
-    options.update(overrides)
-    return compute_split(sources=sources, training=training, rights=rights, escrow_holder_id=ESCROW, **options)
+def split(sources, training, rights, *, source_share_bps=6700, master_share_bps=5000, influence_split="measured"):
+    return compute_split(
+        sources=sources,
+        training=training,
+        rights=rights,
+        escrow_holder_id=ESCROW,
+        source_share_bps=source_share_bps,
+        master_share_bps=master_share_bps,
+        influence_split=influence_split,
+    )
 
 
 def test_it_pays_67_percent_to_sources_and_33_to_training():
-    rights = {1: [(10, "master", 10_000), (11, "publishing", 10_000)], 2: [(20, "master", 10_000), (20, "publishing", 10_000)]}
+    rights = {
+        1: [(10, "master", 10_000), (11, "publishing", 10_000)],
+        2: [(20, "master", 10_000), (20, "publishing", 10_000)],
+    }
     sheet = split([(1, Fraction(1))], [(2, 500)], rights)
     assert sheet.ppb_by_holder() == {10: 335_000_000, 11: 335_000_000, 20: 330_000_000}
     assert sheet.total_ppb == PPB
 
 
 def test_influence_weights_and_the_equal_setting():
-    rights = {1: [(10, "master", 10_000), (10, "publishing", 10_000)], 2: [(20, "master", 10_000), (20, "publishing", 10_000)]}
+    rights = {
+        1: [(10, "master", 10_000), (10, "publishing", 10_000)],
+        2: [(20, "master", 10_000), (20, "publishing", 10_000)],
+    }
     measured = split([(1, Fraction(3, 4)), (2, Fraction(1, 4))], [], rights, source_share_bps=10_000)
     assert measured.ppb_by_holder() == {10: 750_000_000, 20: 250_000_000}
-    equal = split([(1, Fraction(3, 4)), (2, Fraction(1, 4))], [], rights, source_share_bps=10_000, influence_split="equal")
+    equal = split(
+        [(1, Fraction(3, 4)), (2, Fraction(1, 4))], [], rights, source_share_bps=10_000, influence_split="equal"
+    )
     assert equal.ppb_by_holder() == {10: 500_000_000, 20: 500_000_000}
 
 
@@ -61,7 +75,13 @@ def test_a_holder_reached_several_ways_appears_once_with_the_sum():
 
 
 def test_over_allocated_sides_are_scaled_pro_rata():
-    sheet = split([(1, Fraction(1))], [], {1: [(10, "master", 10_000), (11, "master", 10_000)]}, source_share_bps=10_000, master_share_bps=10_000)
+    sheet = split(
+        [(1, Fraction(1))],
+        [],
+        {1: [(10, "master", 10_000), (11, "master", 10_000)]},
+        source_share_bps=10_000,
+        master_share_bps=10_000,
+    )
     assert sheet.ppb_by_holder() == {10: 500_000_000, 11: 500_000_000}
 
 
@@ -93,8 +113,12 @@ rights_strategy = st.dictionaries(
     master_bps=st.integers(0, 10_000),
     influence=st.sampled_from(["measured", "equal"]),
 )
-def test_any_rights_and_influence_sum_to_exactly_100_percent(rights, sources, training, source_bps, master_bps, influence):
-    sheet = split(sources, training, rights, source_share_bps=source_bps, master_share_bps=master_bps, influence_split=influence)
+def test_any_rights_and_influence_sum_to_exactly_100_percent(
+    rights, sources, training, source_bps, master_bps, influence
+):
+    sheet = split(
+        sources, training, rights, source_share_bps=source_bps, master_share_bps=master_bps, influence_split=influence
+    )
     assert sheet.total_ppb == PPB
     assert sum((line.exact for line in sheet.lines), Fraction(0)) == 1
     holders = [line.holder_id for line in sheet.lines]
@@ -105,17 +129,24 @@ def test_any_rights_and_influence_sum_to_exactly_100_percent(rights, sources, tr
 
 
 def test_it_reads_influence_from_the_generation_report():
-    report = {"influence": [{"upload_id": 1, "recording_id": 5, "share": 0.1}, {"upload_id": 2, "recording_id": None, "share": 0.9}]}
+    report = {
+        "influence": [
+            {"upload_id": 1, "recording_id": 5, "share": 0.1},
+            {"upload_id": 2, "recording_id": None, "share": 0.9},
+        ]
+    }
     assert sources_from_report(report) == [(5, Fraction(1, 10))]
 
 
 @pytest.fixture
 def catalog(db):
-    label = RightsHolderFactory(name="Label A")
-    writer = RightsHolderFactory(name="Writer B", kind=RightsHolder.Kind.WRITER)
-    recording = RecordingFactory()
-    RecordingShareFactory(recording=recording, holder=label, side=RecordingShare.Side.MASTER, share_bps=10_000)
-    RecordingShareFactory(recording=recording, holder=writer, side=RecordingShare.Side.PUBLISHING, share_bps=10_000)
+    label = RightsHolderFactory.create(name="Label A")
+    writer = RightsHolderFactory.create(name="Writer B", kind=RightsHolder.Kind.WRITER)
+    recording = RecordingFactory.create()
+    RecordingShareFactory.create(recording=recording, holder=label, side=RecordingShare.Side.MASTER, share_bps=10_000)
+    RecordingShareFactory.create(
+        recording=recording, holder=writer, side=RecordingShare.Side.PUBLISHING, share_bps=10_000
+    )
     return recording, label, writer
 
 
@@ -127,10 +158,15 @@ def test_split_sheet_compute_reads_the_catalog_and_creates_the_escrow_holder(cat
 
 
 def test_stored_sheet_is_immutable_and_create_is_idempotent(catalog):
-    recording, label, _ = catalog
-    release = ReleaseFactory()
-    sheet = split_sheet_create(release_id=release.pk, sources=[(recording.pk, Fraction(1))], training=[(recording.pk, 10)])
-    assert split_sheet_create(release_id=release.pk, sources=[(recording.pk, Fraction(1))], training=[(recording.pk, 10)]) == sheet
+    recording, _, _ = catalog
+    release = ReleaseFactory.create()
+    sheet = split_sheet_create(
+        release_id=release.pk, sources=[(recording.pk, Fraction(1))], training=[(recording.pk, 10)]
+    )
+    assert (
+        split_sheet_create(release_id=release.pk, sources=[(recording.pk, Fraction(1))], training=[(recording.pk, 10)])
+        == sheet
+    )
     with pytest.raises(SplitSheetConflict):
         split_sheet_create(release_id=release.pk, sources=[(recording.pk, Fraction(1))], training=[(recording.pk, 20)])
     assert sum(sheet.lines.values_list("ppb", flat=True)) == PPB
@@ -141,7 +177,7 @@ def test_stored_sheet_is_immutable_and_create_is_idempotent(catalog):
 
 def test_split_sheet_command_prints_json(catalog, capsys):
     recording, label, writer = catalog
-    release = ReleaseFactory()
+    release = ReleaseFactory.create()
     split_sheet_create(release_id=release.pk, sources=[(recording.pk, Fraction(1))], training=[(recording.pk, 10)])
     call_command("split_sheet", release.isrc, "--json")
     data = json.loads(capsys.readouterr().out)

@@ -41,6 +41,8 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(summary, indent=2))
         elif result.is_created:
-            self.stdout.write(f"Imported {statement.reference}: {statement.line_count} lines, {statement.group_count} groups.")
+            self.stdout.write(
+                f"Imported {statement.reference}: {statement.line_count} lines, {statement.group_count} groups."
+            )
         else:
             self.stdout.write(f"Already imported as {statement.reference} (statement {statement.pk}); nothing changed.")

@@ -1,0 +1,116 @@
+"""The identification actor: runs through a real worker, is idempotent, and never overwrites a manual fix."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from generation import uploads
+from generation.models import Upload
+from generation.tasks import resume_upload_identification, upload_identify_task
+from tests.identification.conftest import encode, excerpt, song, uploaded
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def run_queue(broker, worker) -> None:
+    broker.join(upload_identify_task.queue_name)
+    worker.join()
+
+
+def add_clip(upload_set_id: int, samples, kind: str = "mp3", name: str = "clip.mp3") -> Upload:
+    return uploads.upload_add(upload_set_id=upload_set_id, file=uploaded(name, encode(samples, kind)))
+
+
+@pytest.fixture
+def upload_set(owner):
+    return uploads.upload_set_create(owner_id=owner.pk)
+
+
+def test_an_upload_is_identified_by_the_worker_and_a_rerun_changes_nothing(
+    stub_broker, stub_worker, indexed_catalog, upload_set
+):
+    upload = add_clip(upload_set.pk, excerpt(3, 1.5, 6.0))  # on_commit enqueues the actor
+    run_queue(stub_broker, stub_worker)
+    upload.refresh_from_db()
+    assert (upload.status, upload.recording_id, upload.match_method) == (
+        "matched",
+        indexed_catalog[2].pk,
+        "fingerprint",
+    )
+    assert upload.offset_s == pytest.approx(1.5, abs=0.1)
+    assert upload.confidence is not None
+    first = (upload.updated_at, upload.confidence, upload.offset_s, upload.identify_claimed_at)
+
+    upload_identify_task.send(upload.pk)
+    upload_identify_task.send(upload.pk)
+    run_queue(stub_broker, stub_worker)
+    upload.refresh_from_db()
+    assert (upload.updated_at, upload.confidence, upload.offset_s, upload.identify_claimed_at) == first
+
+
+def test_a_song_outside_the_catalog_ends_unmatched(stub_broker, stub_worker, indexed_catalog, upload_set):
+    upload = add_clip(upload_set.pk, song(66, 5.0), "wav", "stranger.wav")
+    run_queue(stub_broker, stub_worker)
+    upload.refresh_from_db()
+    assert (upload.status, upload.recording_id, upload.failure_reason) == ("unmatched", None, "")
+
+
+def test_unreadable_stored_audio_fails_with_the_reason(stub_broker, indexed_catalog, upload_set):
+    upload = add_clip(upload_set.pk, excerpt(1, 0.0, 4.0))
+    stub_broker.flush_all()
+    default_storage.delete(upload.audio.name)
+    default_storage.save(upload.audio.name, uploaded("x", b"not audio any more" * 10))
+    assert uploads.upload_identify(upload_id=upload.pk) is True
+    upload.refresh_from_db()
+    assert upload.status == "failed"
+    assert upload.failure_reason.startswith("The audio could not be read")
+
+
+def test_a_manual_match_made_meanwhile_is_not_overwritten(stub_broker, indexed_catalog, upload_set, make_recording):
+    upload = add_clip(upload_set.pk, excerpt(2, 0.0, 5.0))
+    stub_broker.flush_all()
+    chosen = make_recording(99, with_audio=False)
+    uploads.upload_match_manually(upload_id=upload.pk, recording_id=chosen.pk)
+    assert uploads.upload_identify(upload_id=upload.pk) is False
+    upload.refresh_from_db()
+    assert (upload.status, upload.recording_id, upload.match_method) == ("matched", chosen.pk, "manual")
+
+
+def test_a_fresh_claim_blocks_a_second_run_and_a_stale_one_is_retaken(stub_broker, indexed_catalog, upload_set):
+    upload = add_clip(upload_set.pk, excerpt(2, 0.0, 5.0))
+    stub_broker.flush_all()
+    Upload.objects.filter(pk=upload.pk).update(identify_claimed_at=timezone.now())
+    assert uploads.upload_identify(upload_id=upload.pk) is False
+    assert resume_upload_identification() == 0
+    Upload.objects.filter(pk=upload.pk).update(identify_claimed_at=timezone.now() - datetime.timedelta(hours=1))
+    assert resume_upload_identification() == 1
+    stub_broker.flush_all()
+    assert uploads.upload_identify(upload_id=upload.pk) is True
+    upload.refresh_from_db()
+    assert upload.status == "matched"
+
+
+def test_the_resumer_requeues_uploads_still_identifying(stub_broker, stub_worker, indexed_catalog, upload_set):
+    upload = add_clip(upload_set.pk, excerpt(1, 1.0, 5.0))
+    stub_broker.flush_all()  # the embedded broker lost the message (a restart)
+    assert resume_upload_identification() == 1
+    run_queue(stub_broker, stub_worker)
+    upload.refresh_from_db()
+    assert upload.status == "matched"
+    assert resume_upload_identification() == 0
+
+
+def test_identify_again_requeues_a_finished_upload(stub_broker, stub_worker, indexed_catalog, upload_set):
+    upload = add_clip(upload_set.pk, song(67, 4.0), "wav", "stranger.wav")
+    run_queue(stub_broker, stub_worker)
+    upload.refresh_from_db()
+    assert upload.status == "unmatched"
+    again = uploads.upload_identify_again(upload_id=upload.pk)
+    assert again.status == "identifying"
+    run_queue(stub_broker, stub_worker)
+    upload.refresh_from_db()
+    assert upload.status == "unmatched"
