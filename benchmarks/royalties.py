@@ -68,6 +68,40 @@ def _backend_peak_kb() -> int | None:
     return None
 
 
+def _backend_pid() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    return int(pid)
+
+
+def _process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of another process on this machine (the PostgreSQL backend)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _instrument_phases(backend: int, phase_cpu: dict[str, float]) -> None:
+    """Record the PostgreSQL backend's CPU seconds per import phase (wraps the import's phase clock)."""
+    from royalties import imports
+
+    original = imports._Clock.lap
+    last = [_process_cpu_s(backend) or 0.0]
+
+    def lap(self: imports._Clock, phase: str) -> None:
+        original(self, phase)
+        now = _process_cpu_s(backend) or 0.0
+        phase_cpu[phase] = phase_cpu.get(phase, 0.0) + now - last[0]
+        last[0] = now
+
+    imports._Clock.lap = lap  # type: ignore[method-assign]
+
+
 def setup_catalog(releases: int, recordings: int, holders: int, seed: int) -> list[str]:
     """Bulk-create holders, recordings with rights, releases and their split sheets; returns ISRCs."""
     from django.conf import settings
@@ -221,9 +255,23 @@ def main() -> None:
     from royalties.models import Entry, LineGroup
 
     rss_before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    backend = _backend_pid()
+    phase_cpu: dict[str, float] = {}
+    _instrument_phases(backend, phase_cpu)
+    load_before = os.getloadavg()[0]
+    backend_cpu_before = _process_cpu_s(backend)
+    python_cpu_before = time.process_time()
     started = time.perf_counter()
     result = statement_import(path=args.file, reference="bench-2026-10")
     import_s = time.perf_counter() - started
+    python_cpu_s = time.process_time() - python_cpu_before
+    backend_cpu_after = _process_cpu_s(backend)
+    backend_cpu_s = (
+        backend_cpu_after - backend_cpu_before
+        if backend_cpu_after is not None and backend_cpu_before is not None
+        else None
+    )
+    load_after = os.getloadavg()[0]
     python_peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     backend_peak_kb = _backend_peak_kb()
 
@@ -243,6 +291,11 @@ def main() -> None:
         "generate_s": round(generate_s, 1),
         "import_and_allocation_s": round(import_s, 2),
         "lines_per_s": round(args.lines / import_s),
+        "load_average_before_after": [round(load_before, 1), round(load_after, 1)],
+        "python_cpu_s": round(python_cpu_s, 1),
+        "postgres_backend_cpu_s": round(backend_cpu_s, 1) if backend_cpu_s is not None else None,
+        "lines_per_cpu_s": round(args.lines / (python_cpu_s + backend_cpu_s)) if backend_cpu_s else None,
+        "backend_cpu_s_by_phase": {k: round(v, 2) for k, v in phase_cpu.items()},
         "reimport_s": round(reimport_s, 2),
         "reimport_is_noop": not again.is_created and again.statement.pk == result.statement.pk,
         "python_peak_rss_mb": round(python_peak_kb / 1024, 1),

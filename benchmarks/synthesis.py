@@ -149,11 +149,14 @@ def main() -> None:
         # 1. a 3-minute piece, end to end
         long_report = run_piece(folder, 100, profiles["additive"], seconds=long_seconds, target=None)
         timings = long_report["timings_s"]
-        core = sum(timings[k] for k in ("render", "room", "dynamics_match", "spectral_match", "loudness_and_limiter"))
+        stages = ("render", "room", "dynamics_match", "spectral_match", "loudness_and_limiter")
+        core = sum(timings[k] for k in stages)
         results["long_piece"] = {
             "length_s": long_report["length_s"],
             "render_adapt_master_s": round(core, 2),
             "wall_s_including_files_and_measurements": long_report["wall_s"],
+            "cpu_s_including_files_and_measurements": timings["cpu_total"],
+            "loudness_passes": long_report["mastering"]["passes"],
             "timings_s": timings,
             "integrated_lufs": long_report["integrated_lufs"],
             "true_peak_dbtp": long_report["true_peak_dbtp"],
@@ -161,7 +164,8 @@ def main() -> None:
         }
         print(
             f"\n{long_report['length_s']:.0f} s piece: render+adapt+master {core:.1f} s "
-            f"(target <= 60 s), whole call {long_report['wall_s']:.1f} s; stages {timings}"
+            f"(target <= 60 s), whole call {long_report['wall_s']:.1f} s wall, {timings['cpu_total']:.1f} s CPU; "
+            f"stages {timings}"
         )
 
         # 2. spec checks and timbre distances over N pieces

@@ -16,7 +16,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 from functools import reduce
-from operator import or_
+from operator import and_, or_
 
 from django.db import connection
 from django.db.models import Q, QuerySet
@@ -103,7 +103,7 @@ _PG_RANK_CAP = 500
 _PG_CORRECTIONS_PER_WORD = 4
 
 _PG_SEARCH_SQL = """
-SELECT r.*
+SELECT {columns}
   FROM catalog_recording r
  WHERE r.id IN (
         (SELECT id FROM catalog_recording
@@ -130,6 +130,12 @@ SELECT query.position, close.word
 """
 
 
+def _pg_search_sql() -> str:
+    """The search statement selecting the model's columns only (not the tsvector behind the index)."""
+    columns = ", ".join(f"r.{connection.ops.quote_name(field.column)}" for field in Recording._meta.concrete_fields)
+    return _PG_SEARCH_SQL.replace("{columns}", columns)
+
+
 def _tsquery_term(word: str, *, is_prefix: bool) -> str:
     return f"'{word}'" + (":*" if is_prefix else "")
 
@@ -147,7 +153,7 @@ def _search_postgres(text: str, limit: int) -> list[Recording]:
     }
     last = len(words) - 1
     exact = " & ".join(_tsquery_term(w, is_prefix=i == last) for i, w in enumerate(words))
-    results = list(Recording.objects.raw(_PG_SEARCH_SQL, {**params, "tsquery": exact}))
+    results = list(Recording.objects.raw(_pg_search_sql(), {**params, "tsquery": exact}))
     if results:
         return results
     with connection.cursor() as cursor:
@@ -159,7 +165,7 @@ def _search_postgres(text: str, limit: int) -> list[Recording]:
         options += [_tsquery_term(w.replace("'", ""), is_prefix=False) for pos, w in corrections if pos == index + 1]
         alternatives.append("(" + " | ".join(dict.fromkeys(options)) + ")")
     for joiner in (" & ", " | ") if len(alternatives) > 1 else (" & ",):
-        results = list(Recording.objects.raw(_PG_SEARCH_SQL, {**params, "tsquery": joiner.join(alternatives)}))
+        results = list(Recording.objects.raw(_pg_search_sql(), {**params, "tsquery": joiner.join(alternatives)}))
         if results:
             break
     return results
@@ -170,16 +176,23 @@ def _trigrams(word: str) -> set[str]:
     return {padded[i : i + 3] for i in range(len(padded) - 2)}
 
 
-def _score(query: str, tokens: list[str], candidate: str) -> float:
+def _similarity(token: str, word: str, memo: dict[tuple[str, str], float]) -> float:
+    key = (token, word)
+    if key not in memo:
+        matcher = difflib.SequenceMatcher(None, token, word)
+        is_close = matcher.real_quick_ratio() >= 0.6 and matcher.quick_ratio() >= 0.6
+        memo[key] = matcher.ratio() if is_close else 0.0
+    return memo[key]
+
+
+def _score(query: str, tokens: list[str], candidate: str, memo: dict[tuple[str, str], float]) -> float:
     words = candidate.split()
     if not words:
         return 0.0
     total = 0.0
     for token in tokens:
-        best = max(difflib.SequenceMatcher(None, token, word).ratio() for word in words)
-        if best < 0.6:
-            best = 0.0
-        total += best
+        best = max(_similarity(token, word, memo) for word in words)
+        total += best if best >= 0.6 else 0.0
     score = total / len(tokens)
     if candidate.startswith(query):
         score += 0.2
@@ -188,20 +201,25 @@ def _score(query: str, tokens: list[str], candidate: str) -> float:
     return score
 
 
-_PREFILTER_CAP = 5000
+_PREFILTER_CAP = 2000
 
 
 def _search_python(text: str, limit: int) -> list[Recording]:
-    """SQLite fallback: any query token (or, for typos, one of its inner trigrams) narrows rows; difflib ranks."""
+    """SQLite fallback: rows containing every query word, else (typos) any word or one of its inner trigrams,
+    narrowed in SQL and ranked with difflib in Python."""
     tokens = text.split()
-    needles: set[str] = set()
-    for token in tokens:
-        needles.add(token)
-        if len(token) >= 4:
-            needles.update(gram for gram in _trigrams(token) if gram.strip() == gram)
-    condition = reduce(or_, (Q(search_text__contains=needle) for needle in sorted(needles)))
-    candidates = list(Recording.objects.filter(condition).values_list("id", "search_text")[:_PREFILTER_CAP])
-    scored = [(score, pk) for pk, candidate in candidates if (score := _score(text, tokens, candidate)) > 0]
+    every_word = reduce(and_, (Q(search_text__contains=token) for token in tokens))
+    candidates = list(Recording.objects.filter(every_word).values_list("id", "search_text")[:_PREFILTER_CAP])
+    if not candidates:
+        needles: set[str] = set()
+        for token in tokens:
+            needles.add(token)
+            if len(token) >= 4:
+                needles.update(gram for gram in _trigrams(token) if gram.strip() == gram)
+        any_needle = reduce(or_, (Q(search_text__contains=needle) for needle in sorted(needles)))
+        candidates = list(Recording.objects.filter(any_needle).values_list("id", "search_text")[:_PREFILTER_CAP])
+    memo: dict[tuple[str, str], float] = {}
+    scored = [(score, pk) for pk, candidate in candidates if (score := _score(text, tokens, candidate, memo)) > 0]
     scored.sort(key=lambda pair: (-pair[0], pair[1]))
     ids = [pk for _, pk in scored[:limit]]
     by_id = Recording.objects.in_bulk(ids)

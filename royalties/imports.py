@@ -224,7 +224,8 @@ def _load_postgres(path: Path, names: list[str], delimiter: str, staging: str, g
                 f"""
                 CREATE UNLOGGED TABLE {groups} AS
                 SELECT isrc, period, store, territory, currency,
-                       CAST(SUM(units) AS bigint) AS units, CAST(SUM(CAST(revenue * 1000000 AS bigint)) AS bigint) AS micro,
+                       CAST(SUM(units) AS bigint) AS units,
+                       CAST(SUM(CAST(revenue * 1000000 AS bigint)) AS bigint) AS micro,
                        COUNT(*) AS n, MIN(line_no) AS first_line, MAX(line_no) AS last_line,
                        MIN(CASE WHEN units IS NULL OR units < 0 OR revenue IS NULL OR scale(revenue) > 6
                                 THEN line_no END) AS bad_line
@@ -354,12 +355,13 @@ def _load_sqlite(path: Path, names: list[str], delimiter: str, staging: str, gro
 # --- shared, set-based --------------------------------------------------------------------------
 
 
-def _factor_sql(column: str) -> str:
-    """SQL CASE giving micro-units per minor unit for each currency (10,000 unless listed)."""
+def _factors_sql() -> str:
+    """A derived table (code, factor): micro-units per minor unit for currencies other than 10,000."""
     from royalties.money import _EXPONENTS
 
-    cases = " ".join(f"WHEN '{code}' THEN {10 ** (6 - exp)}" for code, exp in sorted(_EXPONENTS.items()))
-    return f"(CASE {column} {cases} ELSE 10000 END)"
+    return " UNION ALL ".join(
+        f"SELECT '{code}' AS code, {10 ** (6 - exponent)} AS factor" for code, exponent in sorted(_EXPONENTS.items())
+    )
 
 
 def _insert_groups(statement_id: int, groups: str) -> int:
@@ -368,9 +370,9 @@ def _insert_groups(statement_id: int, groups: str) -> int:
     Each group gets the floor of its micro amount in minor units; then, per
     currency, the groups with the largest sub-minor remainders (ties: first line)
     get one more minor unit until the groups sum to the floor of the statement total.
+    Rows go in (release, period) order, which keeps that index's inserts sequential.
     """
-    factor = _factor_sql("g.currency")
-    floor_minor = f"((g.micro - (((g.micro %% {factor}) + {factor}) %% {factor})) / {factor})"  # %% = SQL modulo
+    floor = "((x.micro - (((x.micro %% x.factor) + x.factor) %% x.factor)) / x.factor)"  # %% = SQL modulo
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -386,13 +388,20 @@ def _insert_groups(statement_id: int, groups: str) -> int:
                    CASE WHEN s.id IS NULL THEN 'suspense' ELSE 'allocated' END,
                    CASE WHEN r.id IS NULL THEN 'unknown_isrc' WHEN s.id IS NULL THEN 'no_split_sheet' ELSE '' END
             FROM (
-                SELECT g.*, {floor_minor} AS floor_minor, {factor} AS factor,
-                       CAST(SUM(g.micro) OVER (PARTITION BY g.currency) AS bigint) AS total_micro,
-                       CAST(SUM({floor_minor}) OVER (PARTITION BY g.currency) AS bigint) AS floor_sum
-                FROM {groups} g
+                SELECT x.*,
+                       CAST(SUM(x.micro) OVER (PARTITION BY x.currency) AS bigint) AS total_micro,
+                       CAST(SUM(x.floor_minor) OVER (PARTITION BY x.currency) AS bigint) AS floor_sum
+                FROM (
+                    SELECT x.*, {floor} AS floor_minor
+                    FROM (
+                        SELECT g.*, COALESCE(fx.factor, 10000) AS factor
+                        FROM {groups} g LEFT JOIN ({_factors_sql()}) fx ON fx.code = g.currency
+                    ) x
+                ) x
             ) f
             LEFT JOIN distribution_release r ON r.isrc = f.isrc
             LEFT JOIN royalties_splitsheet s ON s.release_id = r.id
+            ORDER BY r.id, f.period
             """,  # noqa: S608
             [statement_id],
         )
@@ -454,9 +463,16 @@ def _post_import(statement: Statement, currency: str) -> None:
 def statement_import_upload(
     *, file: IO[bytes], name: str, reference: str | None = None, by_id: int | None
 ) -> ImportResult:
-    """Import an uploaded file object (spooled to a temporary file, streamed from there)."""
+    """Import an uploaded file object, streamed from disk.
+
+    Django already spools large uploads to a temporary file: that file is used as is;
+    small in-memory uploads are written to one first.
+    """
     import tempfile
 
+    temporary_path = getattr(file, "temporary_file_path", None)
+    if callable(temporary_path):
+        return statement_import(path=Path(temporary_path()), reference=reference or Path(name).name, by_id=by_id)
     with tempfile.NamedTemporaryFile(suffix=Path(name).suffix or ".csv") as spool:
         while chunk := file.read(COPY_BUFFER):
             spool.write(chunk)

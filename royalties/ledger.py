@@ -243,9 +243,9 @@ def _verify(transaction_id: int) -> None:
         raise LedgerError(
             f"Transaction {transaction_id} does not balance; nothing was posted.", extra={"unbalanced": unbalanced}
         )
-    mismatched = Entry.objects.filter(transaction_id=transaction_id).exclude(currency=F("account__currency"))
-    if mismatched.exists():
-        raise LedgerError(f"Transaction {transaction_id} posts an amount to an account of another currency.")
+    matching = Entry.objects.filter(transaction_id=transaction_id, currency=F("account__currency")).count()
+    if matching != legs:
+        raise LedgerError(f"Transaction {transaction_id} posts to a missing account or one of another currency.")
 
 
 @transaction.atomic

@@ -54,7 +54,7 @@ _MEL_CENTRES = librosa.mel_frequencies(n_mels=N_MELS + 2, fmin=30.0, fmax=16000.
 
 def _on_grid(centres: FloatArray | tuple[float, ...], gains_db: FloatArray) -> FloatArray:
     """Band gains interpolated in log frequency onto the FIR design grid (held flat beyond the ends)."""
-    return np.interp(_LOG_GRID, np.log(np.asarray(centres)), gains_db)
+    return np.asarray(np.interp(_LOG_GRID, np.log(np.asarray(centres)), gains_db))
 
 
 def eq_filter(gains_db: FloatArray) -> FloatArray:

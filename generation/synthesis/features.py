@@ -120,6 +120,12 @@ def _oversampling_filter() -> NDArray[np.float32]:
     return np.asarray(signal.firwin(48, 0.12, fs=1.0) * 4, dtype=np.float32)
 
 
+def _channel_max(values: NDArray[np.floating]) -> NDArray[np.floating]:
+    """Largest absolute value across channels, per sample (faster than abs().max(axis=0) for 2 rows)."""
+    magnitude = np.abs(values)
+    return np.asarray(np.maximum.reduce(list(magnitude))) if magnitude.ndim > 1 else magnitude
+
+
 def true_peak_envelope(audio: FloatArray) -> FloatArray:
     """Per-sample peak of the 4x oversampled signal, max over channels, (samples,).
 
@@ -135,13 +141,14 @@ def true_peak_envelope(audio: FloatArray) -> FloatArray:
         stop = min(count, start + block)
         low, high = max(0, start - pad), min(count, stop + pad)
         segment = np.ascontiguousarray(audio[:, low:high], dtype=np.float32)
-        upsampled = np.abs(signal.upfirdn(taps, segment, up=4, axis=-1)).max(axis=0)
+        upsampled = _channel_max(signal.upfirdn(taps, segment, up=4, axis=-1))
         frames = high - low
-        aligned = upsampled[22 : 22 + 4 * frames]
-        aligned = np.pad(aligned, (0, 4 * frames - len(aligned)))
-        per_sample = aligned.reshape(frames, 4).max(axis=1)
+        aligned = np.zeros(4 * frames, dtype=np.float32)
+        available = upsampled[22 : 22 + 4 * frames]
+        aligned[: len(available)] = available
+        per_sample = np.maximum(np.maximum(aligned[0::4], aligned[1::4]), np.maximum(aligned[2::4], aligned[3::4]))
         envelope[start:stop] = per_sample[start - low : stop - low]
-    return np.asarray(np.maximum(envelope, np.abs(audio).max(axis=0)))
+    return np.asarray(np.maximum(envelope, _channel_max(audio)))
 
 
 def true_peak_dbtp(audio: FloatArray) -> float:

@@ -5,10 +5,13 @@ PostgreSQL:
   has at least two entries summing to zero per currency;
 * a statement-level trigger refuses entries added to a transaction posted in an
   earlier database transaction (append-only: post a new transaction instead);
-* row triggers refuse UPDATE and DELETE of entries and transactions.
+* the same statement trigger checks, set-based, that every new entry names an
+  existing transaction and an existing account of the entry's currency (instead of
+  per-row foreign-key triggers: an allocation inserts 400,000 entries at once);
+* row triggers refuse UPDATE and DELETE of entries, transactions and accounts.
   (TRUNCATE stays possible so test databases can be flushed.)
 
-SQLite (development, tests): UPDATE of entries and transactions is refused.
+SQLite (development, tests): UPDATE of entries, transactions and accounts is refused.
 """
 
 from django.db import migrations
@@ -45,11 +48,18 @@ POSTGRES_FORWARD = [
     BEGIN
         IF EXISTS (
             SELECT 1 FROM (SELECT DISTINCT transaction_id FROM new_entries) n
-            JOIN royalties_transaction t ON t.id = n.transaction_id
-            WHERE t.created_at <> transaction_timestamp()
+            LEFT JOIN royalties_transaction t ON t.id = n.transaction_id
+            WHERE t.id IS NULL OR t.created_at <> transaction_timestamp()
         ) THEN
             RAISE EXCEPTION 'ledger entries can only be added while their transaction is posted; post a new transaction'
                 USING ERRCODE = '23514';
+        END IF;
+        IF EXISTS (
+            SELECT 1 FROM (SELECT DISTINCT account_id, currency FROM new_entries) n
+            LEFT JOIN royalties_account a ON a.id = n.account_id
+            WHERE a.id IS NULL OR a.currency <> n.currency
+        ) THEN
+            RAISE EXCEPTION 'ledger entries must name an existing account of their currency' USING ERRCODE = '23503';
         END IF;
         RETURN NULL;
     END $$;
@@ -73,8 +83,13 @@ POSTGRES_FORWARD = [
     CREATE TRIGGER royalties_transaction_append_only BEFORE UPDATE OR DELETE ON royalties_transaction
         FOR EACH ROW EXECUTE FUNCTION royalties_ledger_append_only();
     """,
+    """
+    CREATE TRIGGER royalties_account_append_only BEFORE UPDATE OR DELETE ON royalties_account
+        FOR EACH ROW EXECUTE FUNCTION royalties_ledger_append_only();
+    """,
 ]
 POSTGRES_REVERSE = [
+    "DROP TRIGGER IF EXISTS royalties_account_append_only ON royalties_account",
     "DROP TRIGGER IF EXISTS royalties_transaction_append_only ON royalties_transaction",
     "DROP TRIGGER IF EXISTS royalties_entry_append_only ON royalties_entry",
     "DROP FUNCTION IF EXISTS royalties_ledger_append_only()",
@@ -85,6 +100,10 @@ POSTGRES_REVERSE = [
 ]
 SQLITE_FORWARD = [
     """
+    CREATE TRIGGER royalties_account_no_update BEFORE UPDATE ON royalties_account
+    BEGIN SELECT RAISE(ABORT, 'ledger accounts never change'); END
+    """,
+    """
     CREATE TRIGGER royalties_entry_no_update BEFORE UPDATE ON royalties_entry
     BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: post a reversing transaction'); END
     """,
@@ -94,6 +113,7 @@ SQLITE_FORWARD = [
     """,
 ]
 SQLITE_REVERSE = [
+    "DROP TRIGGER IF EXISTS royalties_account_no_update",
     "DROP TRIGGER IF EXISTS royalties_entry_no_update",
     "DROP TRIGGER IF EXISTS royalties_transaction_no_update",
 ]

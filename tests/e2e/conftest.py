@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dramatiq
 import pytest
 
 from tests.conftest import skip_or_fail
@@ -49,21 +50,26 @@ def browser_page(chromium: Any, live_server: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
-def page_worker(stub_broker: Any) -> Iterator[Any]:
-    """A worker thread for the queues the pages wait on (identification, indexing, delivery).
+def run_jobs(stub_broker: dramatiq.Broker) -> Any:
+    """run_jobs("identify", ...) processes what the pages enqueued on those queues, then returns.
 
-    The generation queue ("ml") is left alone: the real model is too slow for a browser test.
+    Call it while the browser sits on a page that does not poll: with SQLite's shared in-memory
+    test database a worker thread writing while a live-server thread reads gets "database table
+    is locked" (SQLite's shared-cache table locks do not wait), which PostgreSQL never does.
+    The generation queue ("ml") is never run here: the real model is too slow for a browser test.
     """
-    import dramatiq
 
-    from distribution.tasks import DELIVERY_QUEUE
+    def _run(*queue_names: str) -> None:
+        worker = dramatiq.Worker(stub_broker, queues=set(queue_names), worker_threads=1)
+        worker.start()
+        try:
+            for name in queue_names:
+                stub_broker.join(name, timeout=120_000)
+            worker.join()
+        finally:
+            worker.stop()
 
-    worker = dramatiq.Worker(
-        stub_broker, queues={"identify", "indexing", DELIVERY_QUEUE}, worker_timeout=100, worker_threads=1
-    )
-    worker.start()
-    yield worker
-    worker.stop()
+    return _run
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from generation.ml import tokenizer
 from generation.ml.compose import ComposeRequest, compose
 from generation.ml.originality import NgramIndex, melody_symbols, originality_report
@@ -10,6 +12,7 @@ def _request(seed: int) -> ComposeRequest:
     return ComposeRequest(tonic=2, mode="minor", tempo_bpm=120.0, seconds=20, seed=seed, section_bars=2)
 
 
+@pytest.mark.slow
 def test_same_inputs_and_seed_give_the_same_piece() -> None:
     model = tiny_model()
     first = compose(model, _request(7))

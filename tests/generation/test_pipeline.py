@@ -19,6 +19,7 @@ def _start(ready_set: Any, django_capture_on_commit_callbacks: Any, seed: int = 
         return generation_start(upload_set_id=ready_set.pk, owner_id=ready_set.owner_id, seed=seed)
 
 
+@pytest.mark.slow
 def test_it_runs_every_stage_and_reports_influence(
     ready_set: Any, engine_settings: Any, fake_audio: Any, fake_synthesis: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -54,6 +55,7 @@ def test_fine_tune_draws_two_thirds_from_the_songs(
     assert output["steps"] == 3
 
 
+@pytest.mark.slow
 def test_a_crash_resumes_without_redoing_finished_stages(
     ready_set: Any,
     engine_settings: Any,
@@ -135,6 +137,7 @@ def test_cancel_stops_the_pipeline(
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
 def test_the_actor_chains_every_stage(
     ready_set: Any, engine_settings: Any, fake_audio: Any, fake_synthesis: Any, stub_broker: Any, stub_worker: Any
 ) -> None:

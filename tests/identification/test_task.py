@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 
+import dramatiq
 import pytest
 from django.core.files.storage import default_storage
 from django.utils import timezone
@@ -94,11 +95,16 @@ def test_a_fresh_claim_blocks_a_second_run_and_a_stale_one_is_retaken(stub_broke
     assert upload.status == "matched"
 
 
-def test_the_resumer_requeues_uploads_still_identifying(stub_broker, stub_worker, indexed_catalog, upload_set):
+def test_the_resumer_requeues_uploads_still_identifying(stub_broker, indexed_catalog, upload_set):
     upload = add_clip(upload_set.pk, excerpt(1, 1.0, 5.0))
     stub_broker.flush_all()  # the embedded broker lost the message (a restart)
     assert resume_upload_identification() == 1
-    run_queue(stub_broker, stub_worker)
+    worker = dramatiq.Worker(stub_broker, worker_timeout=100, worker_threads=1)
+    worker.start()
+    try:
+        run_queue(stub_broker, worker)
+    finally:
+        worker.stop()
     upload.refresh_from_db()
     assert upload.status == "matched"
     assert resume_upload_identification() == 0

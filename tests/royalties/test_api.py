@@ -173,3 +173,13 @@ def test_the_schema_documents_the_statements_api(users):
         "/api/royalties/imports/",
     ):
         assert path in paths
+
+
+def test_large_uploads_are_imported_from_djangos_temporary_file(world, users, settings):
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 10  # force a TemporaryUploadedFile
+    body = rows_to_csv([line(revenue="2.00", period="2026-12")]).encode()
+    response = client_for(users["staff"]).post(
+        "/api/royalties/imports/", {"file": SimpleUploadedFile("big.csv", body)}, format="multipart"
+    )
+    assert response.status_code == 201
+    assert response.json()["line_count"] == 1

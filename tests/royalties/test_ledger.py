@@ -158,3 +158,25 @@ def test_ledger_check_command_fails_on_an_unbalanced_ledger(accounts):
     Entry.objects.create(transaction=txn, account=revenue, amount_minor=500, currency="USD")
     with pytest.raises(CommandError, match="does not balance"):
         call_command("ledger_check")
+
+
+@pytest.mark.postgres
+def test_postgres_refuses_entries_on_a_missing_account_or_another_currency(postgres_db, accounts):
+    revenue, unallocated, euro = accounts
+    txn = ledger.post(
+        kind=Transaction.Kind.IMPORT,
+        idempotency_key="k1",
+        entries=[ledger.EntrySpec(revenue.pk, 500, "USD"), ledger.EntrySpec(unallocated.pk, -500, "USD")],
+    )
+
+    def add_entry(account_id: int, currency: str) -> None:
+        with transaction.atomic():
+            Entry.objects.create(transaction=txn, account_id=account_id, amount_minor=1, currency=currency)
+
+    with pytest.raises(IntegrityError, match="existing account"):
+        add_entry(euro.pk, "USD")
+    with pytest.raises(IntegrityError, match="existing account"):
+        add_entry(10**9, "USD")
+    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
+        Account.objects.filter(pk=euro.pk).delete()
+    assert Entry.objects.count() == 2
