@@ -284,7 +284,13 @@ def main() -> int:
         return 0
 
     url = os.environ.get("SONGFORGE_BENCH_DATABASE_URL", DEFAULT_URL)
-    results: dict[str, Any] = {"target_p95_ms": 20}
+    results: dict[str, Any] = {
+        "target_p95_ms": 20,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cpu_count": os.cpu_count(),
+        # Latency depends on what else runs: record the machine's load when the run started.
+        "load_average_1m_at_start": round(os.getloadavg()[0], 2),
+    }
     try:
         ensure_database(url)
     except Exception as exc:
@@ -292,6 +298,7 @@ def main() -> int:
         return 0
     results["postgresql"] = run(url, args.size, args.queries)
     print_table(results["postgresql"])
+    print(f"(load average at start {results['load_average_1m_at_start']} on {results['cpu_count']} CPUs)")
     if args.sqlite:
         import subprocess
 

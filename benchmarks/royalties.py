@@ -205,6 +205,7 @@ def main() -> None:
     parser.add_argument("--database", default="songforge_bench_royalties")
     parser.add_argument("--file", type=Path, default=Path("/tmp/songforge_bench_statement.csv"))
     parser.add_argument("--keep-file", action="store_true")
+    parser.add_argument("--existing-file", action="store_true", help="Reuse --file if it exists (with --reuse)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--reuse", action="store_true", help="Keep the catalog of a previous run; only empty the royalties tables"
@@ -216,6 +217,7 @@ def main() -> None:
         _recreate_database(url)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "songforge.settings")
+    os.environ["DEBUG"] = "0"  # DEBUG would keep every query's SQL (bulk inserts) in memory
     os.environ.setdefault("SECRET_KEY", "benchmark-only-secret-key")
     os.environ.setdefault("SONGFORGE_EMBEDDED_WORKER", "0")
     import django
@@ -243,7 +245,10 @@ def main() -> None:
     setup_s = time.perf_counter() - started
     print(f"catalog and split sheets: {setup_s:.1f} s", flush=True)
     started = time.perf_counter()
-    write_statement(args.file, isrcs, args.lines, args.seed)
+    if args.existing_file and args.file.exists():
+        print(f"using the existing statement {args.file} (assumed to hold --lines lines)", flush=True)
+    else:
+        write_statement(args.file, isrcs, args.lines, args.seed)
     generate_s = time.perf_counter() - started
     print(f"statement file: {generate_s:.1f} s", flush=True)
     size_mb = args.file.stat().st_size / 1e6

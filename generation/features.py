@@ -112,12 +112,7 @@ def analyse_audio(path: Path, *, max_seconds: float = MAX_ANALYSIS_S) -> dict[st
     centroid = librosa.feature.spectral_centroid(y=y, sr=sr, hop_length=HOP)[0]
     spectrum = np.abs(librosa.stft(y, n_fft=2048, hop_length=HOP * 4)) ** 2
     freqs = librosa.fft_frequencies(sr=sr, n_fft=2048)
-    bands = np.array(
-        [
-            spectrum[(freqs >= lo) & (freqs < hi)].sum()
-            for lo, hi in itertools.pairwise(BAND_EDGES_HZ)
-        ]
-    )
+    bands = np.array([spectrum[(freqs >= lo) & (freqs < hi)].sum() for lo, hi in itertools.pairwise(BAND_EDGES_HZ)])
     bands = bands / (bands.sum() + 1e-12)
     sections = segment_sections(y, int(sr), beats, duration)
     return {

@@ -42,10 +42,15 @@ def generation_run_task(generation_id: int) -> None:
     One stage per message: each has the full time limit, and a killed worker loses at most the
     stage it was running (finished stages are persisted and skipped).
     """
-    from generation.services.pipeline import generation_advance, next_stage
+    from generation.services.pipeline import claim_wait_ms, generation_advance, next_stage
 
     name = generation_advance(generation_id=generation_id)
-    if name is not None and next_stage(generation_id) is not None:
+    if name is None:
+        wait_ms = claim_wait_ms(generation_id)  # a killed worker's claim: look again when it lapses
+        if wait_ms is not None:
+            transaction.on_commit(lambda: generation_run_task.send_with_options(args=(generation_id,), delay=wait_ms))
+        return
+    if next_stage(generation_id) is not None:
         transaction.on_commit(lambda: generation_run_task.send(generation_id))
 
 

@@ -92,6 +92,7 @@ def _slots_context(upload_set: UploadSet) -> dict[str, Any]:
         "is_identifying": any(u.status == Upload.Status.IDENTIFYING for u in uploads),
         "readiness": _readiness(upload_set),
         "active_generation": latest if latest is not None and latest.status in ACTIVE_STATUSES else None,
+        "finished_generation": latest if latest is not None and latest.status == Generation.Status.SUCCEEDED else None,
     }
 
 

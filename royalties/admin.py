@@ -24,6 +24,7 @@ from royalties.models import (
     SplitSheet,
     SplitSheetLine,
     Statement,
+    StatementUpload,
     Transaction,
 )
 from royalties.payouts import payout_run_approve
@@ -73,6 +74,24 @@ class StatementAdmin(ReadOnlyAdmin):
     search_fields = ("reference", "sha256")
     list_select_related = ("imported_by",)
     readonly_fields = ("reference", "sha256", "line_count", "group_count", "totals", "imported_by", "created_at")
+
+
+@admin.register(StatementUpload)
+class StatementUploadAdmin(ReadOnlyAdmin):
+    list_display = ("reference", "status", "original_name", "statement", "uploaded_by", "created_at")
+    list_filter = ("status",)
+    search_fields = ("reference", "original_name")
+    list_select_related = ("statement", "uploaded_by")
+    readonly_fields = (
+        "reference",
+        "original_name",
+        "status",
+        "error",
+        "statement",
+        "uploaded_by",
+        "path",
+        "created_at",
+    )
 
 
 class SuspenseReasonFilter(admin.SimpleListFilter):

@@ -14,7 +14,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAdminUser, IsAuthenticated
@@ -25,8 +25,10 @@ from rest_framework.views import APIView
 
 from royalties.documents import csv_rows, holder_statement_csv, holder_statement_pdf
 from royalties.imports import statement_import_upload
+from royalties.models import StatementUpload
 from royalties.payouts import PERIOD
 from royalties.selectors import holder_earnings, holder_statements, payouts_for
+from royalties.uploads import statement_upload_create
 
 LIST_PARAMETERS = [
     OpenApiParameter("period", OpenApiTypes.STR, description="Only this period (YYYY-MM)."),
@@ -233,3 +235,62 @@ class StatementImportApi(APIView):
             }
         ).data
         return Response(data, status=status.HTTP_201_CREATED if result.is_created else status.HTTP_200_OK)
+
+
+class StatementUploadOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    reference = serializers.CharField()
+    original_name = serializers.CharField()
+    status = serializers.CharField()
+    error = serializers.JSONField()
+    statement_id = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class StatementUploadCreateApi(APIView):
+    """Staff upload of a large statement, imported in the background (poll the upload for its status)."""
+
+    permission_classes = [IsAdminUser]
+    parser_classes = [MultiPartParser]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "statements"
+
+    class StatementUploadInputSerializer(serializers.Serializer):
+        file = serializers.FileField()
+        reference = serializers.CharField(required=False, max_length=255)
+
+    @extend_schema(
+        operation_id="royalties_statement_upload_create",
+        request={"multipart/form-data": StatementUploadInputSerializer},
+        responses={202: StatementUploadOutputSerializer},
+        summary="Queue a CSV/TSV statement for import in the background (staff).",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.StatementUploadInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        upload_file = serializer.validated_data["file"]
+        upload = statement_upload_create(
+            file=upload_file,
+            name=upload_file.name,
+            reference=serializer.validated_data.get("reference"),
+            by_id=request.user.pk,
+        )
+        return Response(StatementUploadOutputSerializer(upload).data, status=status.HTTP_202_ACCEPTED)
+
+
+class StatementUploadDetailApi(APIView):
+    permission_classes = [IsAdminUser]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "statements"
+
+    @extend_schema(
+        operation_id="royalties_statement_upload_detail",
+        responses={200: StatementUploadOutputSerializer},
+        summary="Status of a queued statement import: queued, running, done or failed (with the line).",
+    )
+    def get(self, request: Request, upload_id: int) -> Response:
+        upload = StatementUpload.objects.filter(pk=upload_id).first()
+        if upload is None:
+            raise NotFound(f"No statement upload {upload_id}.")
+        return Response(StatementUploadOutputSerializer(upload).data)

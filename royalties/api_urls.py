@@ -14,4 +14,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("royalties/earnings/", api.EarningListApi.as_view(), name="royalties-earnings"),
     path("royalties/payouts/", api.PayoutListApi.as_view(), name="royalties-payouts"),
     path("royalties/imports/", api.StatementImportApi.as_view(), name="royalties-import"),
+    path("royalties/uploads/", api.StatementUploadCreateApi.as_view(), name="royalties-upload"),
+    path("royalties/uploads/<int:upload_id>/", api.StatementUploadDetailApi.as_view(), name="royalties-upload-detail"),
 ]

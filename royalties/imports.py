@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from django.db import DataError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 
 from royalties import allocation, ledger
 from royalties.errors import StatementConflict, StatementInvalid
@@ -127,9 +127,23 @@ def statement_import(*, path: Path, reference: str | None = None, by_id: int | N
     """
     reference = reference or path.name
     sha256 = file_sha256(path)
-    existing = Statement.objects.filter(sha256=sha256).first()
+    existing = _already_imported(sha256, reference)
     if existing is not None:
         return ImportResult(existing, False)
+    try:
+        return _import(path, reference, sha256, by_id)
+    except IntegrityError:
+        # A concurrent import of the same file or reference committed first.
+        existing = _already_imported(sha256, reference)
+        if existing is None:
+            raise
+        return ImportResult(existing, False)
+
+
+def _already_imported(sha256: str, reference: str) -> Statement | None:
+    existing = Statement.objects.filter(sha256=sha256).first()
+    if existing is not None:
+        return existing
     clash = Statement.objects.filter(reference=reference).first()
     if clash is not None:
         raise StatementConflict(
@@ -137,6 +151,10 @@ def statement_import(*, path: Path, reference: str | None = None, by_id: int | N
             "a statement is never replaced. Import corrections under a new reference.",
             extra={"reference": reference, "statement_id": clash.pk, "sha256": sha256},
         )
+    return None
+
+
+def _import(path: Path, reference: str, sha256: str, by_id: int | None) -> ImportResult:
     names, delimiter = _read_header(path)
     clock = _Clock(reference)
     with transaction.atomic():

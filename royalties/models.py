@@ -99,6 +99,41 @@ class Statement(models.Model):
         return self.reference
 
 
+class StatementUpload(models.Model):
+    """A statement file received through the API and imported by a background job."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Importing"
+        DONE = "done", "Imported"
+        FAILED = "failed", "Refused"
+
+    ALLOWED = {
+        Status.QUEUED: {Status.RUNNING},
+        Status.RUNNING: {Status.DONE, Status.FAILED, Status.RUNNING},
+        Status.DONE: set(),
+        Status.FAILED: set(),
+    }
+
+    path = models.CharField(max_length=500, help_text="Where the file waits on the import host's disk.")
+    original_name = models.CharField(max_length=255)
+    reference = models.CharField(max_length=255)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    error = models.JSONField(default=dict, blank=True)
+    statement = models.ForeignKey(Statement, null=True, blank=True, on_delete=models.PROTECT, related_name="uploads")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.reference} ({self.status})"
+
+
 class LineGroup(models.Model):
     """All lines of a statement with the same (isrc, period, store, territory, currency).
 

@@ -231,11 +231,13 @@ def build_corpus(
     extra: list[tuple[dict[str, object], list[int]]] | None = None,
     processes: int = 1,
     time_budget_s: float | None = None,
+    max_files: int | None = None,
 ) -> dict[str, object]:
     """Tokenise ``sources`` (plus ``extra`` pre-tokenised items) into ``out_dir``.
 
     Writes tokens.npy (uint16, all items concatenated), items.json (manifest with offsets) and
-    returns a summary. Files that fail to parse are skipped and counted.
+    returns a summary. Files that fail to parse are skipped and counted. ``max_files`` keeps the
+    first files of the round-robin order (a deterministic subset); ``time_budget_s`` stops early.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -251,7 +253,7 @@ def build_corpus(
         all_items.append(item)
         chunks.append(np.asarray(tokens, dtype=np.uint16))
 
-    jobs = list(iter_jobs(sources))
+    jobs = list(iter_jobs(sources))[:max_files]
     with ProcessPoolExecutor(max_workers=max(1, processes)) as pool:
         for n, (items, token_lists, failed) in enumerate(pool.map(_convert_file, jobs, chunksize=1)):
             failures += failed

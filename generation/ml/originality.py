@@ -36,9 +36,7 @@ def melody_line(notes: Iterable[Note], *, role: int | None = None) -> list[Note]
 
 def symbols(line: Sequence[Note]) -> list[Symbol]:
     """(interval, inter-onset ticks) between consecutive notes: len(line) - 1 symbols."""
-    return [
-        (max(-24, min(24, b.pitch - a.pitch)), min(96, b.start - a.start)) for a, b in itertools.pairwise(line)
-    ]
+    return [(max(-24, min(24, b.pitch - a.pitch)), min(96, b.start - a.start)) for a, b in itertools.pairwise(line)]
 
 
 def melody_symbols(piece: Piece) -> list[Symbol]:

@@ -216,5 +216,22 @@ def generation_run(*, generation_id: int, stop_after: str | None = None) -> Gene
     return Generation.objects.get(pk=generation_id)
 
 
+def claim_wait_ms(generation_id: int) -> int | None:
+    """Milliseconds until another worker's claim on the next stage lapses, or None if none is held.
+
+    A worker killed mid-stage leaves its claim behind; the job re-checks once it lapses.
+    """
+    if not Generation.objects.filter(pk=generation_id, status__in=ACTIVE).exists():
+        return None
+    name = next_stage(generation_id)
+    row = GenerationStage.objects.filter(
+        generation_id=generation_id, name=name, status=GenerationStage.Status.RUNNING
+    ).first()
+    if row is None or row.claimed_until is None:
+        return None
+    remaining = (row.claimed_until - timezone.now()).total_seconds()
+    return int(max(0.0, remaining) * 1000) + 1000
+
+
 def unfinished_generation_ids() -> list[int]:
     return list(Generation.objects.filter(status__in=ACTIVE).order_by("pk").values_list("pk", flat=True))

@@ -167,9 +167,9 @@ def line_chart(
     lines = [(str(name), [float(v) for v in values]) for name, values in series]
     if not x_labels or not lines:
         return format_html('<p class="muted">No figures to chart yet.</p>')
-    width, height, left, bottom, top_pad = 640, 240, 70, 30, 10
+    width, height, left, right, bottom, top_pad = 640, 240, 96, 36, 30, 10
     top = max((max(values, default=0.0) for _, values in lines), default=0.0) or 1.0
-    plot_w, plot_h = width - left - 10, height - bottom - top_pad
+    plot_w, plot_h = width - left - right, height - bottom - top_pad
     step = plot_w / max(len(x_labels) - 1, 1)
     chart_id = f"l-{id(lines)}"
     parts = [
@@ -182,7 +182,10 @@ def line_chart(
         f"{_fmt(top, value_format)}</text>"
         f'<text x="{left - 6}" y="{top_pad + plot_h}" text-anchor="end" class="chart-value">0</text>'
     ]
+    every = math.ceil(len(x_labels) / 6)  # at most about six period labels, so they never overlap
     for index, label in enumerate(x_labels):
+        if index % every:
+            continue
         parts.append(
             f'<text x="{left + index * step:.1f}" y="{height - 8}" text-anchor="middle" class="chart-label">'
             f"{escape(str(label))}</text>"

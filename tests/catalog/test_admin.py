@@ -152,3 +152,40 @@ def test_share_history_is_read_only(client, staff, recording, holders):
         client.post(reverse("admin:catalog_sharechange_delete", args=[change.id]), {"post": "yes"}).status_code == 403
     )
     assert ShareChange.objects.count() == 1
+
+
+def test_staff_add_a_recording_with_its_shares(client, staff, holders):
+    label, writer, _ = holders
+    data = {
+        "external_id": "desk-1",
+        "provider": "local",
+        "title": "Café Nights",
+        "artist": "Zoë Example",
+        "album": "",
+        "isrc": "GBAYE0601499",
+        "genre": "Jazz",
+        "shares-TOTAL_FORMS": "2",
+        "shares-INITIAL_FORMS": "0",
+        "shares-MIN_NUM_FORMS": "0",
+        "shares-MAX_NUM_FORMS": "1000",
+        "shares-0-side": "master",
+        "shares-0-holder": str(label.id),
+        "shares-0-share_bps": "10000",
+        "shares-1-side": "publishing",
+        "shares-1-holder": str(writer.id),
+        "shares-1-share_bps": "10000",
+        "share_changes-TOTAL_FORMS": "0",
+        "share_changes-INITIAL_FORMS": "0",
+        "share_changes-MIN_NUM_FORMS": "0",
+        "share_changes-MAX_NUM_FORMS": "1000",
+    }
+    response = client.post(reverse("admin:catalog_recording_add"), data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    recording = Recording.objects.get(external_id="desk-1")
+    assert (recording.title, recording.isrc, recording.search_text, recording.rights_status) == (
+        "Café Nights",
+        "GBAYE0601499",
+        "cafe nights zoe example",
+        "complete",
+    )
+    assert ShareChange.objects.filter(recording=recording, changed_by=staff).count() == 2

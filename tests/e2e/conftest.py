@@ -28,8 +28,11 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "e2e"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
+    """One browser per test module: Playwright's sync API runs an event loop in the main thread while it
+    is open, which would break later tests that call ``asyncio.run`` (e.g. shazamio's), so it is closed
+    after each module rather than kept for the session."""
     if not CHROMIUM.exists():
         skip_or_fail(f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright

@@ -93,6 +93,7 @@ def test_from_sign_up_to_a_published_song(browser_page, shoot, run_jobs, tmp_pat
 
     page = browser_page
     excerpts = tiny_catalog(tmp_path)
+    run_jobs("indexing")  # the catalog hands its new audio to the fingerprint index
     corrupt = tmp_path / "corrupt.mp3"
     corrupt.write_bytes(b"ID3" + b"\x00 this is not really audio" * 40)
     eleventh = tmp_path / "eleventh.wav"
@@ -102,7 +103,7 @@ def test_from_sign_up_to_a_published_song(browser_page, shoot, run_jobs, tmp_pat
     page.get_by_role("navigation").get_by_role("link", name="My songs").click()
     page.get_by_role("button", name="New song").click()
     page.wait_for_url(re.compile(r"/songs/sets/\d+/$"))
-    shoot(page, "04-new-song-empty")
+    shoot(page, "journey-04-new-song-empty")
 
     # refusal: a corrupt file gets a readable message and takes no slot
     page.locator("#id_file").set_input_files([str(corrupt)])
@@ -126,7 +127,7 @@ def test_from_sign_up_to_a_published_song(browser_page, shoot, run_jobs, tmp_pat
     page.wait_for_function("document.querySelectorAll('.slot-identifying').length === 10")
     assert page.locator("#generate-button").is_disabled()
     assert "wait for identification to finish" in page.locator("#generate-reason").inner_text()
-    shoot(page, "05-new-song-identifying")
+    shoot(page, "journey-05-new-song-identifying")
 
     set_url = page.url
     page.goto("/songs/")  # a page that does not poll while the worker writes (see run_jobs)
@@ -136,7 +137,7 @@ def test_from_sign_up_to_a_published_song(browser_page, shoot, run_jobs, tmp_pat
     assert page.locator(".slot-identifying").count() == 0
 
     # anything the engine could not match is found by hand through the search panel
-    shoot(page, "05-new-song-identified")
+    shoot(page, "journey-05-new-song-identified")
     for upload in Upload.objects.exclude(status=Upload.Status.MATCHED).order_by("id"):
         assert page.locator("#generate-button").is_disabled()
         pick_by_hand(page, upload.original_name, "Find the recording for")
@@ -147,7 +148,7 @@ def test_from_sign_up_to_a_published_song(browser_page, shoot, run_jobs, tmp_pat
     assert page.get_by_text(f"Deleted {excerpts[9].name}.").is_visible()
     assert page.locator("#generate-button").is_disabled()
     assert "Upload 1 more song(s)" in page.locator("#generate-reason").inner_text()
-    shoot(page, "05-new-song-not-ready")
+    shoot(page, "journey-05-new-song-not-ready")
     page.locator("#id_file").set_input_files([str(excerpts[9])])
     page.wait_for_function("document.querySelectorAll('.upload-row.done').length === 1")
     page.goto("/songs/")
@@ -161,19 +162,19 @@ def test_from_sign_up_to_a_published_song(browser_page, shoot, run_jobs, tmp_pat
     assert Upload.objects.get(original_name=excerpts[3].name).match_method == Upload.Method.MANUAL
 
     assert Upload.objects.filter(status=Upload.Status.MATCHED).count() == 10
-    for upload in Upload.objects.select_related("recording"):
-        assert upload.recording.external_id == f"journey-{upload.original_name[8:10]}"
+    matches = dict(Upload.objects.values_list("original_name", "recording__external_id"))
+    assert matches == {path.name: f"journey-{path.name[8:10]}" for path in excerpts}
     page.reload()
     assert page.locator(".slot-matched").count() == 10
     generate = page.locator("#generate-button")
     assert generate.is_enabled()
-    shoot(page, "05-new-song-matched")
+    shoot(page, "journey-05-new-song-matched")
 
     generate.click()
     page.wait_for_url(re.compile(r"/songs/\d+/$"))
     assert page.get_by_role("heading", name="Generating your song").is_visible()
     assert page.locator("#progress-bar").is_visible()
-    shoot(page, "06-generating")
+    shoot(page, "journey-06-generating")
     started = Generation.objects.get()
 
     # leaving and coming back shows the same job
@@ -188,10 +189,10 @@ def test_from_sign_up_to_a_published_song(browser_page, shoot, run_jobs, tmp_pat
     generation = finished_generation(UploadSet.objects.get())
     page.goto(f"/songs/{generation.pk}/")
     assert page.get_by_text("Journey Song 00").first.is_visible()
-    shoot(page, "07-song")
+    shoot(page, "journey-07-song")
     page.get_by_role("link", name="Publish").click()
     page.get_by_label("Artist name").fill("Journey")
-    shoot(page, "08-publish")
+    shoot(page, "journey-08-publish")
     page.get_by_role("button", name="Publish").click()
     assert page.get_by_text("is published (ISRC").is_visible()
     release_url = page.url
@@ -199,6 +200,6 @@ def test_from_sign_up_to_a_published_song(browser_page, shoot, run_jobs, tmp_pat
     run_jobs("distribution")  # the outbox distributor delivers the release
     page.goto(release_url)
     assert page.locator("#release-status").inner_text() != "Queued for delivery"
-    shoot(page, "09-release")
+    shoot(page, "journey-09-release")
     assert get_user_model().objects.get(email="journey@example.com").upload_sets.count() == 1
-    print(f"identification matched {automatic} of 10 automatically")  # noqa: T201
+    print(f"identification matched {automatic} of 10 automatically")

@@ -147,3 +147,32 @@ def test_the_actor_chains_every_stage(
     generation.refresh_from_db()
     assert generation.status == Generation.Status.SUCCEEDED
     assert GenerationStage.objects.filter(generation=generation, status="done").count() == len(STAGE_NAMES)
+
+
+def test_a_stage_left_running_by_a_killed_worker_is_retaken_after_its_claim_lapses(
+    ready_set: Any, engine_settings: Any, fake_audio: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from generation.services.pipeline import claim_wait_ms, generation_advance
+
+    generation = _start(ready_set, django_capture_on_commit_callbacks)
+    GenerationStage.objects.create(
+        generation=generation,
+        name="analyse",
+        status=GenerationStage.Status.RUNNING,
+        attempts=1,
+        claimed_until=timezone.now() + timedelta(minutes=5),
+    )
+    assert generation_advance(generation_id=generation.pk) is None
+    assert fake_audio.analysed == []
+    wait = claim_wait_ms(generation.pk)
+    assert wait is not None
+    assert 290_000 < wait <= 301_000
+
+    GenerationStage.objects.filter(generation=generation).update(claimed_until=timezone.now() - timedelta(seconds=1))
+    assert generation_advance(generation_id=generation.pk) == "analyse"
+    assert len(fake_audio.analysed) == 10
+    assert GenerationStage.objects.get(generation=generation, name="analyse").attempts == 2

@@ -39,7 +39,9 @@ def test_loading_twice_changes_nothing_and_links_catalog_items(tmp_path: Path) -
     assert training_manifest_load(manifest_path=path) == 2
     first = list(TrainingRecording.objects.values_list("source_id", "token_count", "recording_id", "updated_at"))
     assert training_manifest_load(manifest_path=path) == 2
-    assert list(TrainingRecording.objects.values_list("source_id", "token_count", "recording_id", "updated_at")) == first
+    assert (
+        list(TrainingRecording.objects.values_list("source_id", "token_count", "recording_id", "updated_at")) == first
+    )
     assert TrainingRecording.objects.get(source_id="catalog:demo-00001").recording_id == recording.pk
     assert TrainingRecording.objects.get(source_id="music21:essen/x#0").is_commercial_ok is False
 

@@ -71,3 +71,8 @@ def line(isrc: str = "QZS8F2600001", revenue: str = "1.00", **overrides: Any) ->
     }
     row.update(overrides)
     return row
+
+
+@pytest.fixture(autouse=True)
+def _statement_uploads_in_tmp(settings: Any, tmp_path: Path) -> None:
+    settings.DATA_DIR = tmp_path / "data"

@@ -220,3 +220,17 @@ def test_an_expired_form_gets_a_readable_page(owner):
     response = client.post(reverse("generation:upload_set_new"))
     assert response.status_code == 403
     assert "This form has expired" in response.content.decode()
+
+
+def test_a_page_whose_service_is_missing_says_so(owner_client, matched_set, monkeypatch):
+    monkeypatch.setattr("generation.views.UPLOAD_SET_READINESS", "generation.not_deployed.readiness")
+    html = owner_client.get(reverse("generation:upload_set_detail", args=[matched_set.pk])).content.decode()
+    assert "Checking whether the ten songs are ready is not available on this server yet." in html
+    assert 'id="generate-button" disabled' in html
+
+
+def test_the_set_page_leads_to_the_finished_song(owner_client, matched_set):
+    generation = finished_generation(matched_set)
+    html = owner_client.get(reverse("generation:upload_set_detail", args=[matched_set.pk])).content.decode()
+    assert reverse("generation:generation_detail", args=[generation.pk]) in html
+    assert "Generate another" in html

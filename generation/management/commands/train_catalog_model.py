@@ -23,6 +23,9 @@ class Command(BaseCommand):
         parser.add_argument("--corpus-dir", type=Path, default=None, help="default: DATA_DIR/ml/corpus")
         parser.add_argument("--rebuild-corpus", action="store_true", help="re-tokenise even if the corpus exists")
         parser.add_argument("--processes", type=int, default=2)
+        parser.add_argument(
+            "--corpus-max-files", type=int, default=None, help="first N corpus files in round-robin order"
+        )
         parser.add_argument("--out", type=Path, default=WEIGHTS_DIR)
         parser.add_argument("--layers", type=int, default=4)
         parser.add_argument("--heads", type=int, default=4)
@@ -49,7 +52,9 @@ class Command(BaseCommand):
         torch.set_num_threads(options["threads"])
         corpus_dir: Path = options["corpus_dir"] or settings.DATA_DIR / "ml" / "corpus"
         if options["rebuild_corpus"] or not (corpus_dir / "tokens.npy").exists():
-            summary = corpus.build_corpus(corpus_dir, processes=options["processes"])
+            summary = corpus.build_corpus(
+                corpus_dir, processes=options["processes"], max_files=options["corpus_max_files"]
+            )
             self.stdout.write(f"corpus: {summary}")
         plan = catalog_training.TrainingPlan(
             n_layer=options["layers"],
