@@ -236,7 +236,7 @@ def main() -> None:
     if args.reuse and Release.objects.exists():
         with connection.cursor() as cursor:
             cursor.execute(
-                "TRUNCATE royalties_payout, royalties_payoutrun, royalties_entry, royalties_transaction, "
+                "TRUNCATE royalties_statementupload, royalties_payout, royalties_payoutrun, royalties_entry, royalties_transaction, "
                 "royalties_linegroup, royalties_statement, royalties_account"
             )
         isrcs = list(Release.objects.order_by("pk").values_list("isrc", flat=True))

@@ -9,7 +9,7 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from generation.forms import RecordingSearchForm
+from catalog.forms import CatalogSearchForm
 from songforge.errors import DomainError
 from songforge.pages import HtmxHttpRequest, service
 
@@ -19,7 +19,7 @@ RECORDING_SEARCH = "catalog.selectors.recording_search"
 @login_required
 @require_GET
 def search(request: HtmxHttpRequest) -> HttpResponse:
-    form = RecordingSearchForm(request.GET or None)
+    form = CatalogSearchForm(request.GET or None)
     results: list[Any] = []
     error = ""
     query = form.cleaned_data["q"] if form.is_valid() else ""

@@ -72,13 +72,7 @@ def _readiness(upload_set: UploadSet) -> Readiness:
         )
     except DomainError as error:
         return Readiness(is_ready=False, reasons=[error.message])
-    if isinstance(result, dict):
-        is_ready = bool(result.get("is_ready"))
-        reasons = result.get("reasons") or result.get("problems") or []
-    else:
-        is_ready = bool(getattr(result, "is_ready", False))
-        reasons = getattr(result, "reasons", None) or getattr(result, "problems", None) or []
-    return Readiness(is_ready=is_ready, reasons=[str(reason) for reason in reasons])
+    return Readiness(is_ready=bool(result.is_ready), reasons=[str(reason) for reason in result.reasons])
 
 
 def _slots_context(upload_set: UploadSet) -> dict[str, Any]:
@@ -254,39 +248,74 @@ class Influence:
     share: float
 
 
-def _influences(generation: Generation) -> list[Influence]:
-    """Names the report's measured influence shares after the uploads' recordings."""
-    entries = generation.report.get("influence") or []
-    uploads = {u.pk: u for u in generation.upload_set.uploads.select_related("recording")}
-    rows: list[Influence] = []
-    for entry in entries:
-        upload = uploads.get(entry.get("upload_id"))
-        if upload is not None and upload.recording is not None:
-            label = f"{upload.recording.artist} – {upload.recording.title}"
-        elif upload is not None:
-            label = upload.original_name
-        else:
-            label = f"Upload {entry.get('upload_id')}"
-        rows.append(Influence(label=label, share=float(entry.get("share") or 0.0)))
-    return rows
+def _source_labels(generation: Generation) -> dict[int, str]:
+    """Each upload of the set named by its matched recording (or its file name)."""
+    labels = {}
+    for upload in generation.upload_set.uploads.select_related("recording"):
+        recording = upload.recording
+        labels[upload.pk] = f"{recording.artist} – {recording.title}" if recording else upload.original_name
+    return labels
 
 
-def _first(report: dict[str, Any], *keys: str) -> Any:
-    for key in keys:
-        if report.get(key) not in (None, ""):
-            return report[key]
-    return None
+def _influences(generation: Generation, labels: dict[int, str]) -> list[Influence]:
+    """The report's measured influence shares, named after the uploads' recordings."""
+    return [
+        Influence(
+            label=labels.get(entry.get("upload_id"), f"Upload {entry.get('upload_id')}"),
+            share=float(entry.get("share") or 0.0),
+        )
+        for entry in generation.report.get("influence") or []
+    ]
+
+
+def _key_name(key: Any) -> str:
+    """The report's key as words: {"name": "A", "mode": "minor"} or "A minor" -> "A minor"."""
+    if isinstance(key, dict):
+        return " ".join(str(key[part]) for part in ("name", "mode") if key.get(part))
+    return "" if key in (None, "unknown") else str(key)
 
 
 def _report_facts(report: dict[str, Any]) -> dict[str, Any]:
-    """Picks the report's figures for display (the synthesis report names them)."""
+    """The figures the song page shows; measured values from synthesis win over the composed ones."""
+    synthesis = report.get("synthesis") or {}
+
+    def pick(name: str) -> Any:
+        value = synthesis.get(name)
+        return report.get(name) if value is None else value
+
     return {
-        "tempo_bpm": _first(report, "tempo_bpm", "tempo", "measured_tempo_bpm"),
-        "key": _first(report, "key", "key_name"),
-        "length_s": _first(report, "length_s", "duration_s", "length_seconds"),
-        "loudness_lufs": _first(report, "loudness_lufs", "integrated_lufs", "lufs"),
-        "true_peak_dbtp": _first(report, "true_peak_dbtp", "true_peak_db"),
+        "tempo_bpm": pick("tempo_bpm"),
+        "key": _key_name(synthesis.get("key")) or _key_name(report.get("key")),
+        "length_s": pick("length_s"),
+        "loudness_lufs": synthesis.get("integrated_lufs", report.get("loudness_lufs")),
+        "true_peak_dbtp": synthesis.get("true_peak_dbtp", report.get("true_peak_dbtp")),
     }
+
+
+@dataclass(frozen=True)
+class Originality:
+    longest_shared_notes: Any
+    threshold: Any
+    with_catalog: Any
+    attempts: int
+    per_source: list[tuple[str, Any]]
+
+
+def _originality(generation: Generation, labels: dict[int, str]) -> Originality | None:
+    """The guard's figures (generation.ml.originality), with each source named."""
+    figures = generation.report.get("originality") or {}
+    if not figures:
+        return None
+    per_upload = figures.get("longest_shared_with_uploads") or {}
+    return Originality(
+        longest_shared_notes=figures.get("longest_shared_notes"),
+        threshold=figures.get("max_shared_notes_threshold"),
+        with_catalog=figures.get("longest_shared_with_catalog"),
+        attempts=len(figures.get("attempts") or []),
+        per_source=[
+            (labels.get(int(upload_id), f"Upload {upload_id}"), notes) for upload_id, notes in per_upload.items()
+        ],
+    )
 
 
 def _audio_url(generation: Generation) -> str:
@@ -339,11 +368,12 @@ def generation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = _generation_context(generation)
     if generation.status != Generation.Status.SUCCEEDED:
         return render(request, "generation/generating.html", context)
-    influences = _influences(generation)
+    labels = _source_labels(generation)
+    influences = _influences(generation, labels)
     context.update(
         {
             "facts": _report_facts(generation.report),
-            "originality": generation.report.get("originality") or {},
+            "originality": _originality(generation, labels),
             "influences": influences,
             "influence_items": [(row.label, row.share) for row in influences],
             "release": getattr(generation, "release", None) if hasattr(generation, "release") else None,

@@ -249,7 +249,7 @@ def _load_postgres(path: Path, names: list[str], delimiter: str, staging: str, g
                                 THEN line_no END) AS bad_line
                 FROM (SELECT line_no, isrc, period, store, territory, currency,
                              units::bigint AS units, net_revenue::numeric AS revenue
-                      FROM {staging} OFFSET 0) s
+                      FROM {staging}) s
                 GROUP BY isrc, period, store, territory, currency
                 """  # noqa: S608 - generated table names
             )

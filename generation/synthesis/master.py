@@ -95,13 +95,19 @@ def loudness_master(audio: FloatArray) -> tuple[FloatArray, dict[str, Any]]:
     mastered, loudness, peak = audio, -70.0, 0.0
     envelope = true_peak_envelope(audio)
     passes = 0
+    previous: tuple[float, float] | None = None  # (gain_db, loudness) of the last pass
     for passes in range(1, MAX_PASSES + 1):
         gain = 10 ** (gain_db / 20)
         mastered = true_peak_limit(audio * gain, ceiling_dbtp=working_ceiling, peak_envelope=envelope * gain)
         mastered -= mastered.mean(axis=1, keepdims=True)
         loudness = integrated_lufs(mastered)
         if abs(loudness - TARGET_LUFS) > LOUDNESS_AIM and passes < MAX_PASSES:
-            gain_db += TARGET_LUFS - loudness
+            # Secant step: under limiting, 1 dB more gain buys less than 1 dB of loudness.
+            slope = 1.0
+            if previous is not None and abs(gain_db - previous[0]) > 1e-3:
+                slope = float(np.clip((loudness - previous[1]) / (gain_db - previous[0]), 0.3, 1.0))
+            previous = (gain_db, loudness)
+            gain_db += (TARGET_LUFS - loudness) / slope
             continue
         peak = true_peak_dbtp(mastered)
         if peak <= CEILING_DBTP - 0.05:

@@ -129,12 +129,24 @@ def finished_generation(upload_set: UploadSet, *, is_original: bool | None = Tru
         started_at=now - datetime.timedelta(seconds=95),
         finished_at=now,
         report={
-            "tempo_bpm": 118.0,
-            "key": "A minor",
-            "length_s": 152.4,
-            "loudness_lufs": -14.1,
-            "true_peak_dbtp": -1.2,
-            "originality": {"longest_shared_notes": 5, "threshold_notes": 8},
+            "tempo_bpm": 120.0,
+            "key": {"tonic": 9, "name": "A", "mode": "minor"},
+            "length_s": 150.0,
+            "synthesis": {
+                "tempo_bpm": 118.0,
+                "key": "A minor",
+                "length_s": 152.4,
+                "integrated_lufs": -14.1,
+                "true_peak_dbtp": -1.2,
+            },
+            "originality": {
+                "is_original": True,
+                "longest_shared_notes": 5,
+                "max_shared_notes_threshold": 8,
+                "longest_shared_with_catalog": 4,
+                "longest_shared_with_uploads": {str(u.pk): 5 - index % 3 for index, u in enumerate(uploads)},
+                "attempts": [{"seed": 1, "is_original": True}],
+            },
             "influence": [
                 {"upload_id": u.pk, "recording_id": u.recording_id, "share": share}
                 for u, share in zip(uploads, shares, strict=True)

@@ -132,6 +132,8 @@ def test_song_page_shows_report_influence_and_originality(owner_client, matched_
     assert "2:32" in html
     assert "-14.1 LUFS" in html
     assert "Passed." in html
+    assert "<dt>Longest run of notes shared with a source</dt><dd>5</dd>" in html
+    assert "<dt>Allowed at most</dt><dd>8</dd>" in html
     assert "Band A – Tiny Song 00" in html
     assert "19.0%" in html
     assert "<svg" in html

@@ -74,6 +74,8 @@ class Command(BaseCommand):
             raise CommandError(f"the demo catalog has {len(recordings)} songs with audio; 10 are needed")
         upload_set = uploads.upload_set_create(owner_id=owner_id, title=f"Demo set {timezone.now():%Y-%m-%d %H:%M}")
         for index, recording in enumerate(recordings):
+            if index == 9:
+                self.refusals(upload_set.pk, owner_id, "refused, leaving the set unchanged:", corrupt_files())
             data = excerpt_as_mp3(recording.audio.path, start_s=5.0 + index, seconds=15.0)
             upload = uploads.upload_add(
                 upload_set_id=upload_set.pk,
@@ -81,19 +83,10 @@ class Command(BaseCommand):
                 file=ContentFile(data, name=f"my-rip-{index + 1:02d}.mp3"),
             )
             self.say(f"uploaded {upload.original_name} ({len(data) // 1024} KB mp3, cut from '{recording.title}')")
-
-        self.say("refusals, each leaving the set unchanged:")
-        for label, name, payload in (
-            ("an 11th song", "eleventh.mp3", excerpt_as_mp3(recordings[0].audio.path, start_s=1.0, seconds=8.0)),
-            ("a corrupt mp3", "broken.mp3", b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\x00garbage" * 64),
-            ("a text file named .mp3", "notes.mp3", b"these are lyrics, not audio\n" * 8),
-        ):
-            try:
-                uploads.upload_add(upload_set_id=upload_set.pk, owner_id=owner_id, file=ContentFile(payload, name=name))
-            except DomainError as error:
-                self.say(f"  {label}: refused ({error.code}): {error.message}")
-            else:
-                raise CommandError(f"{label} was accepted; it must be refused")
+        eleventh = excerpt_as_mp3(recordings[0].audio.path, start_s=1.0, seconds=8.0)
+        self.refusals(
+            upload_set.pk, owner_id, "and once the set is full:", [("an 11th song", "eleventh.mp3", eleventh)]
+        )
 
         self.wait_for(
             "identification",
@@ -194,6 +187,18 @@ class Command(BaseCommand):
         call_command("ledger_check", stdout=self.stdout)
 
     # --- helpers ----------------------------------------------------------
+    def refusals(self, upload_set_id: int, owner_id: int, title: str, files: list[tuple[str, str, bytes]]) -> None:
+        from generation import uploads
+
+        self.say(title)
+        for label, name, payload in files:
+            try:
+                uploads.upload_add(upload_set_id=upload_set_id, owner_id=owner_id, file=ContentFile(payload, name=name))
+            except DomainError as error:
+                self.say(f"  {label}: {error.code}: {error.message}")
+            else:
+                raise CommandError(f"{label} was accepted; it must be refused")
+
     def demo_artist(self) -> Any:
         user_model = get_user_model()
         user, _ = user_model.objects.get_or_create(
@@ -228,6 +233,13 @@ def excerpt_as_mp3(path: str, *, start_s: float, seconds: float) -> bytes:
         target = Path(folder) / "excerpt.mp3"
         encode(target, np.stack([mono, mono]), container="mp3", codec="mp3", bit_rate=128_000)
         return target.read_bytes()
+
+
+def corrupt_files() -> list[tuple[str, str, bytes]]:
+    return [
+        ("a corrupt mp3", "broken.mp3", b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x00garbage" * 64),
+        ("a text file named .mp3", "notes.mp3", b"these are lyrics, not audio\n" * 8),
+    ]
 
 
 def write_demo_statement(path: Path, *, period: str, isrc: str) -> None:
