@@ -236,8 +236,8 @@ def main() -> None:
     if args.reuse and Release.objects.exists():
         with connection.cursor() as cursor:
             cursor.execute(
-                "TRUNCATE royalties_statementupload, royalties_payout, royalties_payoutrun, royalties_entry, royalties_transaction, "
-                "royalties_linegroup, royalties_statement, royalties_account"
+                "TRUNCATE royalties_statementupload, royalties_payout, royalties_payoutrun, royalties_entry, "
+                "royalties_transaction, royalties_linegroup, royalties_statement, royalties_account"
             )
         isrcs = list(Release.objects.order_by("pk").values_list("isrc", flat=True))
     else:
@@ -309,6 +309,11 @@ def main() -> None:
         "ledger_balanced": check.is_balanced,
         "totals": result.statement.totals,
         "cores": os.cpu_count(),
+        "notes": (
+            "postgres_backend_cpu_s counts the session's backend only, not parallel query workers "
+            "(the aggregation runs in parallel), so lines_per_cpu_s is an upper bound; wall times depend on "
+            "the machine's load (load_average_before_after)"
+        ),
     }
     width = max(len(k) for k in figures)
     print(f"{'metric':<{width}}  value")

@@ -212,9 +212,14 @@ def sources_from_report(report: Mapping[str, Any]) -> list[tuple[int, Fraction]]
         recording_id = item.get("recording_id")
         if recording_id is None:
             continue
-        result.append(
-            (int(recording_id), Fraction(repr(item["share"])) if item.get("share") is not None else Fraction(0))
-        )
+        share = item.get("share")
+        if share is None:
+            weight = Fraction(0)
+        elif isinstance(share, float):
+            weight = Fraction(repr(share))  # the decimal that was written, not the binary float
+        else:
+            weight = Fraction(share)  # int, Fraction or a decimal string like "0.25"
+        result.append((int(recording_id), weight))
     return result
 
 

@@ -125,6 +125,8 @@ def landmarks(peaks: Peaks, *, fan_out: int = FAN_OUT) -> tuple[HashArray, TimeA
         a = np.arange(n - k)
         b = a + k
         dt = time[b] - time[a]
+        if dt.min() > MAX_DT:  # time-sorted: every later k is out of the target zone too
+            break
         df = freq[b] - freq[a]
         valid = (dt >= MIN_DT) & (dt <= MAX_DT) & (np.abs(df) <= MAX_DF) & (taken[a] < fan_out)
         a, b, dt, df = a[valid], b[valid], dt[valid], df[valid]

@@ -22,8 +22,7 @@ on the offset make a full-length upload robust to a noisy intro or an outro miss
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +32,7 @@ from catalog.fingerprint.index import FingerprintIndex
 
 SPEEDS: tuple[float, ...] = (1.0, 0.99, 1.01, 0.98, 1.02, 0.97, 1.03)
 WINDOW_SECONDS = 10.0
+OFFSET_AGREEMENT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -96,40 +96,44 @@ class Matcher:
         """The best-aligned (recording, offset) for one set of query hashes, or None without any hit."""
         if hashes.size == 0:
             return None
+        order = np.argsort(hashes, kind="stable")  # sorted needles read the memory-mapped index in order
+        hashes, times = hashes[order], times[order]
         hits = self.index.lookup(hashes)
         if hits.docs.size == 0:
             return None
         recordings = self.index.recording_of(hits.docs)
-        diff = hits.times.astype(np.int64) - times[hits.query].astype(np.int64)
+        anchor_times = times[hits.query].astype(np.int64)
+        diff = hits.times.astype(np.int64) - anchor_times
         keys = recordings * (1 << 18) + (diff + (1 << 17))
-        # Count distinct query anchor times per cell, not hashes: a chord onset fires many peaks at one
-        # instant, and a song in the same key at the same tempo shares those bursts of hashes by chance;
-        # a true match instead aligns anchors spread over the whole clip.
         if self.distinct_anchors:
-            anchor_times = times[hits.query]
-            order = np.lexsort((anchor_times, keys))
-            keys, anchor_times = keys[order], anchor_times[order]
-            first = np.ones(keys.size, dtype=np.bool_)
-            first[1:] = (keys[1:] != keys[:-1]) | (anchor_times[1:] != anchor_times[:-1])
-            keys = keys[first]
-        unique, counts = np.unique(keys, return_counts=True)
-        top = np.argsort(counts)[::-1][:32]
+            # Count distinct query anchor times per cell, not hashes: a chord onset fires many peaks at one
+            # instant, and a song in the same key at the same tempo shares those bursts of hashes by chance;
+            # a true match instead aligns anchors spread over the whole clip. One sort of (cell, anchor).
+            cell_anchor = np.unique((keys << 16) | (anchor_times & 0xFFFF))
+            keys = cell_anchor >> 16
+        else:
+            keys = np.sort(keys)
+        boundaries = np.flatnonzero(np.diff(keys)) + 1
+        starts = np.concatenate(([0], boundaries))
+        unique = keys[starts]
+        counts = np.diff(np.concatenate((starts, [keys.size])))
+        top = np.argpartition(counts, -32)[-32:] if counts.size > 32 else np.arange(counts.size)
+        aligned = counts[top]
+        if self.tolerance:
+            cumulative = np.concatenate(([0], np.cumsum(counts)))
+            lo = np.searchsorted(unique, unique[top] - self.tolerance, side="left")
+            hi = np.searchsorted(unique, unique[top] + self.tolerance, side="right")
+            aligned = cumulative[hi] - cumulative[lo]
         best_by_recording: dict[int, tuple[int, int]] = {}
-        for position in top:
-            key = int(unique[position])
-            aligned = int(counts[position])
-            if self.tolerance:
-                lo = np.searchsorted(unique, key - self.tolerance, side="left")
-                hi = np.searchsorted(unique, key + self.tolerance, side="right")
-                aligned = int(counts[lo:hi].sum())
+        for key, score in zip(unique[top].tolist(), aligned.tolist(), strict=True):
             recording = key >> 18
             offset = (key & ((1 << 18) - 1)) - (1 << 17)
-            if aligned > best_by_recording.get(recording, (-1, 0))[0]:
-                best_by_recording[recording] = (aligned, offset)
+            if score > best_by_recording.get(recording, (-1, 0))[0]:
+                best_by_recording[recording] = (score, offset)
         ranked = sorted(best_by_recording.items(), key=lambda item: (-item[1][0], item[0]))
-        recording, (aligned, offset) = ranked[0]
+        recording, (best, offset) = ranked[0]
         runner_up = ranked[1][1][0] if len(ranked) > 1 else 0
-        return Candidate(int(recording), int(offset), aligned, runner_up, int(hashes.size), speed)
+        return Candidate(int(recording), int(offset), int(best), int(runner_up), int(hashes.size), speed)
 
     def is_verified(self, candidate: Candidate) -> bool:
         if not self.verify:
@@ -189,7 +193,7 @@ class Matcher:
         count = min(self.max_windows, math.ceil(seconds / WINDOW_SECONDS))
         starts = np.linspace(0.0, seconds - WINDOW_SECONDS, count)
         frames = WINDOW_SECONDS / landmarks.FRAME_SECONDS
-        votes: dict[tuple[int, int], list[Candidate]] = defaultdict(list)
+        verified: list[tuple[float, Candidate]] = []  # (song offset of the upload's start, window candidate)
         for start_s in starts:
             start = start_s / landmarks.FRAME_SECONDS
             inside = (peaks.time >= start) & (peaks.time < start + frames)
@@ -197,27 +201,28 @@ class Matcher:
             candidate = self.match_peaks(window)
             if candidate is None or not self.is_verified(candidate):
                 continue
-            # Song offset of the upload's start, in half-second cells, so agreeing windows pool.
-            song_offset = candidate.offset_s - start_s * candidate.speed
-            shifted = Candidate(
-                candidate.recording_id,
-                round(song_offset / landmarks.FRAME_SECONDS),
-                candidate.aligned,
-                candidate.runner_up,
-                candidate.query_hashes,
-                candidate.speed,
-            )
-            votes[(candidate.recording_id, round(song_offset * 2))].append(shifted)
-        if not votes:
+            verified.append((candidate.offset_s - start_s * candidate.speed, candidate))
+        if not verified:
             return None
-        pooled: dict[int, list[Candidate]] = defaultdict(list)
-        for (recording, _cell), found in votes.items():
-            pooled[recording].extend(found)
-        recording, found = max(pooled.items(), key=lambda item: (len(item[1]), sum(c.aligned for c in item[1])))
-        strongest = max(found, key=lambda c: c.aligned)
-        if len(found) < 2 and strongest.aligned < self.thresholds.strong_aligned and count > 2:
+        # Windows of one true match agree on the recording *and* on where the upload starts in it (±1 s);
+        # chance matches against a similar song land at unrelated offsets.
+        best_group: list[Candidate] = []
+        for offset, candidate in verified:
+            group = [
+                other
+                for other_offset, other in verified
+                if other.recording_id == candidate.recording_id and abs(other_offset - offset) <= OFFSET_AGREEMENT_S
+            ]
+            key = (len(group), sum(c.aligned for c in group))
+            if key > (len(best_group), sum(c.aligned for c in best_group)):
+                best_group = group
+        strongest = max(best_group, key=lambda c: c.aligned)
+        if len(best_group) < 2 and strongest.aligned < self.thresholds.strong_aligned and count > 2:
             return None
-        return self._as_match(strongest, votes=len(found), total=count)
+        upload_offset = next(offset for offset, candidate in verified if candidate is strongest)
+        return replace(
+            self._as_match(strongest, votes=len(best_group), total=count), offset_s=round(max(upload_offset, 0.0), 2)
+        )
 
     def _as_single(self, candidate: Candidate | None) -> Match | None:
         if candidate is None or not self.is_verified(candidate):

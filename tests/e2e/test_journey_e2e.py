@@ -188,7 +188,8 @@ def test_from_sign_up_to_a_published_song(browser_page, shoot, run_jobs, tmp_pat
     # the model itself is exercised by the generation tests; a finished song stands in for it here
     generation = finished_generation(UploadSet.objects.get())
     page.goto(f"/songs/{generation.pk}/")
-    assert page.get_by_text("Journey Song 00").first.is_visible()
+    influence = page.get_by_role("region", name=re.compile("How much each of your ten songs"))
+    assert influence.get_by_role("cell", name="Band A – Journey Song 00").is_visible()
     shoot(page, "journey-07-song")
     page.get_by_role("link", name="Publish").click()
     page.get_by_label("Artist name").fill("Journey")

@@ -178,3 +178,11 @@ def test_the_command_imports_and_reports_errors(world, statement_file, capsys):
     bad = statement_file([line(units="x")], name="bad.csv")
     with pytest.raises(CommandError, match="Line 2: units"):
         call_command("royalties_import", str(bad))
+
+
+def test_the_reapply_command_reports_what_it_moved(world, statement_file, capsys):
+    statement_import(path=statement_file([line(isrc="QZS8F2633333")]))
+    release = ReleaseFactory.create(isrc="QZS8F2633333")
+    split_sheet_create(release_id=release.pk, sources=[], training=[])
+    call_command("royalties_reapply")
+    assert "Re-applied 1 groups; 0 remain in suspense." in capsys.readouterr().out

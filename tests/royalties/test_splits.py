@@ -136,6 +136,13 @@ def test_it_reads_influence_from_the_generation_report():
         ]
     }
     assert sources_from_report(report) == [(5, Fraction(1, 10))]
+    assert sources_from_report(
+        {"influence": [{"recording_id": 7, "share": "0.25"}, {"recording_id": 8, "share": 1}]}
+    ) == [
+        (7, Fraction(1, 4)),
+        (8, Fraction(1)),
+    ]
+    assert sources_from_report({}) == []
 
 
 @pytest.fixture
