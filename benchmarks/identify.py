@@ -248,6 +248,53 @@ def calibrate(index: FingerprintIndex, catalog: np.ndarray, count: int, rng: np.
     print("0 dB positives (aligned, runner_up, correct), weakest first:", positives[:30])
 
 
+def demo_check(manifest: Path, holdout: int, rng: np.random.Generator) -> dict[str, Any]:
+    """A small check on catalog/demo_build.py audio (music21 tunes, GM soundfont): index all but ``holdout``
+    entries, query clips of the indexed ones under each condition, and whole held-out entries as negatives."""
+    import tempfile
+
+    entries = json.loads(manifest.read_text())["entries"]
+    songs = [audio.decode(manifest.parent / e["audio"], sample_rate=SOURCE_RATE) for e in entries]
+    indexed, held = songs[:-holdout], songs[-holdout:]
+    index = FingerprintIndex(Path(tempfile.mkdtemp(prefix="songforge-demo-index-")))
+    index.add(
+        Entry(i, *landmarks.fingerprint(audio.resample(x, SOURCE_RATE)), x.size / SOURCE_RATE)
+        for i, x in enumerate(indexed)
+    )
+    matcher = Matcher(index)
+    n = int(CLIP_SECONDS * SOURCE_RATE)
+    rows: dict[str, dict[str, int]] = {}
+    for condition in ("clean", "noise_10db", "noise_0db", "mp3_64k", "speed_+3%", "speed_-3%"):
+        row = rows.setdefault(condition, {"n": 0, "correct": 0, "wrong": 0})
+        for i, full in enumerate(indexed):
+            speed = {"speed_+3%": 1.03, "speed_-3%": 0.97}.get(condition, 1.0)
+            length = int(n * speed) + 16
+            if full.size <= length:
+                continue
+            start = int(rng.integers(0, full.size - length))
+            clip = change_speed(full[start : start + length], speed)[:n] if speed != 1.0 else full[start : start + n]
+            if condition.startswith("noise"):
+                clip = add_noise(clip, 10 if condition == "noise_10db" else 0, rng)
+            elif condition == "mp3_64k":
+                clip = mp3_round_trip(clip)[:n]
+            match = matcher.match_clip(audio.resample(clip, SOURCE_RATE))
+            row["n"] += 1
+            row["correct"] += int(match is not None and match.recording_id == i)
+            row["wrong"] += int(match is not None and match.recording_id != i)
+    negative = rows.setdefault("not_in_catalog", {"n": 0, "correct": 0, "wrong": 0})
+    for full in held:
+        for start in range(0, max(full.size - n, 1), n):
+            match = matcher.match_clip(audio.resample(full[start : start + n], SOURCE_RATE))
+            negative["n"] += 1
+            negative["wrong"] += int(match is not None)
+    print(f"demo catalog check ({len(indexed)} indexed, {holdout} held out as negatives, {manifest}):")
+    for condition, row in rows.items():
+        value = row["wrong"] if condition == "not_in_catalog" else row["correct"]
+        label = "false matches" if condition == "not_in_catalog" else "correct"
+        print(f"  {condition:<16} {value}/{row['n']} {label}")
+    return {"manifest": str(manifest), "indexed": len(indexed), "held_out": holdout, "conditions": rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=1000, help="catalog recordings (default 1000)")
@@ -256,10 +303,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny smoke run (100 songs, 40 queries)")
     parser.add_argument("--calibrate", action="store_true", help="print threshold calibration data and stop")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "identify.json")
+    parser.add_argument(
+        "--demo-manifest", type=Path, help="also check a catalog/demo_build.py manifest (last --demo-holdout held out)"
+    )
+    parser.add_argument("--demo-holdout", type=int, default=20)
+    parser.add_argument("--demo-only", action="store_true", help="run only the demo manifest check")
     args = parser.parse_args()
     if args.quick:
         args.size, args.queries = 100, 40
     rng = np.random.default_rng(20261126)
+    if args.demo_only:
+        result = demo_check(args.demo_manifest, args.demo_holdout, rng)
+        (args.out.parent / "identify-demo.json").write_text(json.dumps(result, indent=2))
+        return
     bench_dir = ROOT / "data" / "bench" / "identify"
     cache = bench_dir / f"index-{args.size}x{int(args.seconds)}s"
     started = time.perf_counter()
@@ -287,6 +343,8 @@ def main() -> None:
         report["matchers"][name] = evaluate(matcher, queries)
         print(f"{name}: {time.perf_counter() - started:.1f} s")
     print_table(report)
+    if args.demo_manifest:
+        report["demo_catalog"] = demo_check(args.demo_manifest, args.demo_holdout, rng)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print(f"wrote {args.out}")

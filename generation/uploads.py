@@ -101,8 +101,10 @@ def check_decodes(path: Path, audio_format: str) -> float:
         raise
     except (av.FFmpegError, ValueError, IndexError) as exc:
         where = f" after {decoded:.1f} s" if decoded else ""
+        # FFmpeg's message names our temporary file; the artist only needs the reason.
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
         raise CorruptAudioError(
-            f"The {name} file is damaged{where} ({exc}). Export the song again and re-upload it.",
+            f"The {name} file is damaged{where} ({reason}). Export the song again and re-upload it.",
             extra={"decoded_seconds": round(decoded, 1)},
         ) from exc
     if decoded < MIN_AUDIO_SECONDS:
@@ -345,7 +347,7 @@ def upload_identify(*, upload_id: int, now: datetime.datetime | None = None) -> 
     step such as Shazam is temporarily unreachable; the claim is released so the retry can take it.
     """
     from catalog.fingerprint.audio import AudioDecodeError
-    from catalog.identify import IdentificationUnavailable, default_chain
+    from catalog.identify import default_chain
 
     now = now or timezone.now()
     claim = Upload.objects.filter(
@@ -360,11 +362,13 @@ def upload_identify(*, upload_id: int, now: datetime.datetime | None = None) -> 
     try:
         with local_copy(upload.audio) as path:
             result = default_chain().identify(path)
-    except IdentificationUnavailable:
-        Upload.objects.filter(pk=upload_id, identify_claimed_at=now).update(identify_claimed_at=None)
-        raise
     except (AudioDecodeError, OSError) as exc:
         fields = {"status": Upload.Status.FAILED, "failure_reason": f"The audio could not be read: {exc}"[:2000]}
+    except BaseException:
+        # IdentificationUnavailable (retryable) or an unexpected crash: release the claim so that the
+        # retry, or the resumer after a restart, can take the upload at once instead of in 15 minutes.
+        Upload.objects.filter(pk=upload_id, identify_claimed_at=now).update(identify_claimed_at=None)
+        raise
     else:
         if result is None:
             fields = {"status": Upload.Status.UNMATCHED, "failure_reason": ""}

@@ -43,7 +43,7 @@ class Thresholds:
     releases of one master), whose scores tie, and a margin rule would turn those into misses.
     """
 
-    min_aligned: int = 15  # at speed 1.0: ≤ 0.4 % of non-catalog queries reach it
+    min_aligned: int = 17  # at speed 1.0: none of 300 procedural and 40 demo-catalog strangers reached it
     off_speed_min_aligned: int = 24  # six more speeds = six more chances for a chance alignment
     min_ratio: float = 0.006  # of the query's hashes, for long or dense queries
     min_margin: float = 0.0  # best ≥ margin × runner-up; 0 disables it

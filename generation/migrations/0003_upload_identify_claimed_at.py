@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('generation', '0002_uploadfeatures_generationstage_trainingrecording'),
+        ("generation", "0002_uploadfeatures_generationstage_trainingrecording"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='upload',
-            name='identify_claimed_at',
-            field=models.DateTimeField(blank=True, help_text='When an identification run claimed this upload (stale claims are retaken).', null=True),
+            model_name="upload",
+            name="identify_claimed_at",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="When an identification run claimed this upload (stale claims are retaken).",
+                null=True,
+            ),
         ),
     ]

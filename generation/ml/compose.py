@@ -51,6 +51,7 @@ class ComposeRequest:
     temperature: float = 0.95
     top_k: int = 24
     section_bars: int | None = None  # None: derived from seconds and tempo
+    melody_center: int | None = None  # median melody pitch of the sources; None: the default range
 
 
 @dataclass
@@ -79,11 +80,18 @@ def diatonic_chords(tonic: int, mode: str) -> set[str]:
     return out
 
 
-def make_mask_hook(tonic: int, mode: str, *, bars: int):  # type: ignore[no-untyped-def]
-    """Keep pitches in the key and each role's range, chords diatonic, and exactly ``bars`` full bars."""
+def make_mask_hook(tonic: int, mode: str, *, bars: int, melody_center: int | None = None):  # type: ignore[no-untyped-def]
+    """Keep pitches in the key and each role's range, chords diatonic, and exactly ``bars`` full bars.
+
+    With ``melody_center`` the melody stays within an octave of the sources' median melody pitch.
+    """
     scale = scale_pitch_classes(tonic, mode)
-    pitch_ok = {role: np.zeros(128, dtype=bool) for role in RANGES}
-    for role, (lo, hi) in RANGES.items():
+    ranges = dict(RANGES)
+    if melody_center is not None:
+        center = min(max(melody_center, 52), 88)
+        ranges[MELODY] = (center - 12, center + 12)
+    pitch_ok = {role: np.zeros(128, dtype=bool) for role in ranges}
+    for role, (lo, hi) in ranges.items():
         for p in range(lo, hi + 1):
             pitch_ok[role][p] = p % 12 in scale
     chord_ok = np.zeros(CHORD_RANGE[1] - CHORD_RANGE[0], dtype=bool)
@@ -128,7 +136,7 @@ def sample_section(
         context_bars = tail.count(BAR)
         prompt = prompt + tail
     grammar = Grammar(max_bars=context_bars + bars, allow_roles=(MELODY, CHORDS, BASS)).feed(prompt)
-    hook = make_mask_hook(request.tonic, request.mode, bars=context_bars + bars)
+    hook = make_mask_hook(request.tonic, request.mode, bars=context_bars + bars, melody_center=request.melody_center)
     budget = bars * 160
     tokens = sample(
         model,

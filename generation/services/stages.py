@@ -180,6 +180,12 @@ def stage_finetune(generation: Generation, outputs: Outputs) -> dict[str, Any]:
     }
 
 
+def _melody_center(generation: Generation) -> int | None:
+    """Median pitch of the songs' transcribed melodies (the register the piece should sit in)."""
+    pitches = [n.pitch for _, tokens in _song_tokens(generation) for n in tokenizer.decode(tokens).notes if n.role == 0]
+    return int(np.median(pitches)) if pitches else None
+
+
 def _compose(generation: Generation, outputs: Outputs, seed: int) -> tuple[Any, dict[str, Any]]:
     device = _torch_setup()
     model = load_tuned(outputs, device)
@@ -191,6 +197,7 @@ def _compose(generation: Generation, outputs: Outputs, seed: int) -> tuple[Any, 
         seconds=float(generation.report.get("requested_seconds") or settings.GENERATION_SECONDS),
         seed=seed,
         section_bars=settings.GENERATION_SECTION_BARS or None,
+        melody_center=_melody_center(generation),
     )
     started = time.monotonic()
     composition = compose(model, request)

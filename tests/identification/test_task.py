@@ -120,3 +120,25 @@ def test_identify_again_requeues_a_finished_upload(stub_broker, stub_worker, ind
     run_queue(stub_broker, stub_worker)
     upload.refresh_from_db()
     assert upload.status == "unmatched"
+
+
+def test_an_unexpected_crash_releases_the_claim_for_the_retry(stub_broker, indexed_catalog, upload_set, monkeypatch):
+    import catalog.identify
+
+    upload = add_clip(upload_set.pk, excerpt(2, 0.0, 5.0))
+    stub_broker.flush_all()
+
+    class Crashing:
+        def identify(self, path):
+            raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(catalog.identify, "default_chain", lambda: Crashing())
+    with pytest.raises(RuntimeError):
+        uploads.upload_identify(upload_id=upload.pk)
+    upload.refresh_from_db()
+    assert upload.status == "identifying"
+    assert upload.identify_claimed_at is None
+    monkeypatch.undo()
+    assert uploads.upload_identify(upload_id=upload.pk) is True
+    upload.refresh_from_db()
+    assert upload.status == "matched"

@@ -83,6 +83,7 @@ def test_a_corrupt_mp3_is_refused_with_the_reason_and_not_stored(upload_set, set
         uploads.upload_add(upload_set_id=upload_set.pk, file=uploaded("broken.mp3", corrupt))
     assert "MP3 file" in raised.value.message
     assert "Export the song again" in raised.value.message
+    assert "songforge-upload-" not in raised.value.message  # no server paths shown to the artist
     assert Upload.objects.count() == 0
     assert stored_files(settings) == []
 
