@@ -5,73 +5,123 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('catalog', '0003_search_indexes_postgres'),
-        ('generation', '0001_initial'),
+        ("catalog", "0003_search_indexes_postgres"),
+        ("generation", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='UploadFeatures',
+            name="UploadFeatures",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('audio_sha256', models.CharField(max_length=64)),
-                ('features', models.JSONField(blank=True, default=dict)),
-                ('tokens', models.JSONField(blank=True, default=list)),
-                ('token_count', models.PositiveIntegerField(default=0)),
-                ('transcription_midi', models.FileField(blank=True, upload_to='features/')),
-                ('analysed_at', models.DateTimeField(blank=True, null=True)),
-                ('transcribed_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('upload', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='features', to='generation.upload')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("audio_sha256", models.CharField(max_length=64)),
+                ("features", models.JSONField(blank=True, default=dict)),
+                ("tokens", models.JSONField(blank=True, default=list)),
+                ("token_count", models.PositiveIntegerField(default=0)),
+                ("transcription_midi", models.FileField(blank=True, upload_to="features/")),
+                ("analysed_at", models.DateTimeField(blank=True, null=True)),
+                ("transcribed_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "upload",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="features", to="generation.upload"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['upload_id'],
+                "ordering": ["upload_id"],
             },
         ),
         migrations.CreateModel(
-            name='GenerationStage',
+            name="GenerationStage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(choices=[('analyse', 'Analyse'), ('transcribe', 'Transcribe'), ('finetune', 'Fine-tune'), ('compose', 'Compose'), ('guard', 'Originality guard'), ('synthesise', 'Synthesise'), ('master', 'Master'), ('report', 'Report')], max_length=16)),
-                ('status', models.CharField(choices=[('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], default='running', max_length=16)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('output', models.JSONField(blank=True, default=dict)),
-                ('artefact', models.FileField(blank=True, upload_to='generations/stages/')),
-                ('error', models.TextField(blank=True)),
-                ('claimed_until', models.DateTimeField(blank=True, null=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('generation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='stages', to='generation.generation')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "name",
+                    models.CharField(
+                        choices=[
+                            ("analyse", "Analyse"),
+                            ("transcribe", "Transcribe"),
+                            ("finetune", "Fine-tune"),
+                            ("compose", "Compose"),
+                            ("guard", "Originality guard"),
+                            ("synthesise", "Synthesise"),
+                            ("master", "Master"),
+                            ("report", "Report"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("running", "Running"), ("done", "Done"), ("failed", "Failed")],
+                        default="running",
+                        max_length=16,
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("output", models.JSONField(blank=True, default=dict)),
+                ("artefact", models.FileField(blank=True, upload_to="generations/stages/")),
+                ("error", models.TextField(blank=True)),
+                ("claimed_until", models.DateTimeField(blank=True, null=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "generation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="stages", to="generation.generation"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['generation_id', 'created_at', 'id'],
-                'constraints': [models.UniqueConstraint(fields=('generation', 'name'), name='one_row_per_generation_stage')],
+                "ordering": ["generation_id", "created_at", "id"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("generation", "name"), name="one_row_per_generation_stage")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='TrainingRecording',
+            name="TrainingRecording",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source_id', models.CharField(max_length=300, unique=True)),
-                ('title', models.CharField(blank=True, max_length=300)),
-                ('collection', models.CharField(max_length=100)),
-                ('licence', models.TextField()),
-                ('is_commercial_ok', models.BooleanField()),
-                ('token_count', models.PositiveIntegerField()),
-                ('is_held_out', models.BooleanField(default=False, help_text='Held out for evaluation: not trained on.')),
-                ('model_version', models.CharField(help_text='sha256 prefix of the checkpoint it trained.', max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('recording', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='training_items', to='catalog.recording')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("source_id", models.CharField(max_length=300, unique=True)),
+                ("title", models.CharField(blank=True, max_length=300)),
+                ("collection", models.CharField(max_length=100)),
+                ("licence", models.TextField()),
+                ("is_commercial_ok", models.BooleanField()),
+                ("token_count", models.PositiveIntegerField()),
+                (
+                    "is_held_out",
+                    models.BooleanField(default=False, help_text="Held out for evaluation: not trained on."),
+                ),
+                (
+                    "model_version",
+                    models.CharField(help_text="sha256 prefix of the checkpoint it trained.", max_length=64),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "recording",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="training_items",
+                        to="catalog.recording",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['source_id'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('token_count__gte', 1)), name='training_item_has_tokens')],
+                "ordering": ["source_id"],
+                "constraints": [
+                    models.CheckConstraint(condition=models.Q(("token_count__gte", 1)), name="training_item_has_tokens")
+                ],
             },
         ),
     ]

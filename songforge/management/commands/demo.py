@@ -53,6 +53,8 @@ class Command(BaseCommand):
             stdout=self.stdout,
         )
         self.say(f"catalog ready in {time.monotonic() - step:.0f} s")
+        self.say("the catalog model's training manifest (the 33% pool is paid pro rata to its tokens):")
+        call_command("train_catalog_model", manifest_only=True, stdout=self.stdout)
 
         artist = self.demo_artist()
         upload_set_id = self.step_uploads(artist.pk)
@@ -260,5 +262,22 @@ def write_demo_statement(path: Path, *, period: str, isrc: str) -> None:
 
 
 def summarise_report(report: dict[str, Any]) -> dict[str, Any]:
-    keys = ("tempo_bpm", "key", "length_s", "integrated_lufs", "true_peak_dbtp", "originality", "influence", "timings")
-    return {key: report[key] for key in keys if key in report} or report
+    """The figures an artist reads on the song page, without the per-attempt detail."""
+    originality = report.get("originality", {})
+    synthesis = report.get("synthesis", {})
+    summary: dict[str, Any] = {"tempo_bpm_composed": report.get("tempo_bpm"), "key": report.get("key")}
+    summary["measured_master"] = {
+        key: synthesis[key]
+        for key in ("tempo_bpm_measured", "length_s", "integrated_lufs", "true_peak_dbtp", "key")
+        if key in synthesis
+    }
+    summary["originality"] = {
+        key: originality[key]
+        for key in ("is_original", "longest_shared_notes", "max_shared_notes_threshold", "longest_shared_with_catalog")
+        if key in originality
+    }
+    summary["influence_bps_by_upload"] = {
+        str(item["upload_id"]): item.get("share_bps", round(item["share"] * 10_000))
+        for item in report.get("influence", [])
+    }
+    return summary
