@@ -37,7 +37,7 @@ pytest: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	SONGFORGE_TESTING=1 $(PY) manage.py makemigrations --check --dry-run
+	SONGFORGE_TESTING=1 DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run
 	SONGFORGE_TESTING=1 $(BIN)/mypy .
 	SONGFORGE_TESTING=1 $(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 

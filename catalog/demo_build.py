@@ -555,23 +555,19 @@ _WORKS_CACHE: dict[int, list[Work]] = {}
 _PEOPLE_CACHE: dict[tuple[int, int], tuple[list[Artist], list[str]]] = {}
 
 
-def build_entry(job: EntryJob) -> dict[str, Any]:
-    """Render entry ``job.index`` (or reuse it when already built); returns its record."""
-    record_path = job.out_dir / "entries" / f"{entry_id(job.index)}.json"
-    key = build_key(
-        seed=job.seed, index=job.index, seconds=job.seconds, sample_rate=job.sample_rate, audio_format=job.audio_format
-    )
-    if record_path.exists():
-        record: dict[str, Any] = json.loads(record_path.read_text())
-        if record.get("build_key") == key and (job.out_dir / record["entry"]["audio"]).exists():
-            return record
-    works = _WORKS_CACHE.get(job.seed)
+def _works_and_artists(seed: int, size: int) -> tuple[list[Work], list[Artist]]:
+    works = _WORKS_CACHE.get(seed)
     if works is None:
-        works = _WORKS_CACHE[job.seed] = corpus_works(job.seed)
-    people = _PEOPLE_CACHE.get((job.seed, job.size))
+        works = _WORKS_CACHE[seed] = corpus_works(seed)
+    people = _PEOPLE_CACHE.get((seed, size))
     if people is None:
-        people = _PEOPLE_CACHE[(job.seed, job.size)] = demo_people(job.seed, job.size)
-    artists, _ = people
+        people = _PEOPLE_CACHE[(seed, size)] = demo_people(seed, size)
+    return works, people[0]
+
+
+def _arrange_job(job: EntryJob) -> tuple[Work, Piece, Arrangement, random.Random]:
+    """The entry's work, parsed piece and arrangement, and its rng positioned just after arranging."""
+    works, _ = _works_and_artists(job.seed, job.size)
     rng = random.Random(f"entry:{job.seed}:{job.index}")
     last_error = ""
     for attempt in range(ATTEMPTS_PER_ENTRY):
@@ -584,27 +580,26 @@ def build_entry(job: EntryJob) -> dict[str, Any]:
         break
     else:
         raise RuntimeError(f"{entry_id(job.index)}: no usable corpus work ({last_error})")
-    arrangement = arrange(piece, rng, seconds=job.seconds)
-    audio = render(arrangement, seconds=job.seconds, sample_rate=job.sample_rate)
-    audio = add_room(
-        audio, sample_rate=job.sample_rate, room_seconds=arrangement.room_seconds, wet=arrangement.room_wet, rng=rng
-    )
-    audio = finish(audio, sample_rate=job.sample_rate)
-    relative = f"audio/{entry_id(job.index)}.{job.audio_format}"
-    _write_audio(job.out_dir / relative, audio, job.sample_rate, job.audio_format)
+    return work, piece, arrange(piece, rng, seconds=job.seconds), rng
 
+
+def _entry_metadata(
+    job: EntryJob, work: Work, piece: Piece, arrangement: Arrangement, rng: random.Random
+) -> dict[str, Any]:
+    """The manifest entry; ``rng`` must be where rendering leaves it (after the room's draw)."""
+    _, artists = _works_and_artists(job.seed, job.size)
     artist = artists[rng.randrange(len(artists))]
     title = _clean_title(piece.title) or f"{rng.choice(ADJECTIVES)} {rng.choice(NOUNS)}"
     if len(title) > 80:
         title = title[:80].rsplit(" ", 1)[0]
     composer = piece.composer or "Traditional"
-    entry = {
+    return {
         "id": entry_id(job.index),
         "title": title,
         "artist": artist.name,
         "album": rng.choice(artist.albums),
         "isrc": f"{DEMO_ISRC_PREFIX}{job.index + 1:05d}" if job.index < 99_999 else None,
-        "audio": relative,
+        "audio": f"audio/{entry_id(job.index)}.{job.audio_format}",
         "genre": GENRES[arrangement.style],
         "year": 1990 + rng.randrange(36),
         "duration_ms": round(job.seconds * 1000),
@@ -613,19 +608,90 @@ def build_entry(job: EntryJob) -> dict[str, Any]:
         "license": work.license,
         "rights": demo_rights(artist, rng),
     }
-    record = {
-        "build_key": key,
-        "entry": entry,
-        "arrangement": {
-            "style": arrangement.style,
-            "tempo": arrangement.tempo,
-            "key": arrangement.key,
-            "transpose": arrangement.transpose,
-            "programs": arrangement.programs,
-            "room_seconds": arrangement.room_seconds,
-            "room_wet": arrangement.room_wet,
-        },
+
+
+def _arrangement_record(arrangement: Arrangement) -> dict[str, Any]:
+    return {
+        "style": arrangement.style,
+        "tempo": arrangement.tempo,
+        "key": arrangement.key,
+        "transpose": arrangement.transpose,
+        "programs": arrangement.programs,
+        "room_seconds": arrangement.room_seconds,
+        "room_wet": arrangement.room_wet,
     }
+
+
+def arrangement_midi(arrangement: Arrangement, *, beats_per_bar: float) -> Any:
+    """The arrangement as a ``pretty_midi.PrettyMIDI``: one instrument per channel, named by role.
+
+    Instrument names: ``melody`` (channel 0), ``chords`` (1), ``bass`` (2), ``voice`` (3+, the
+    other polyphonic voices) and ``drums`` (channel 10); tempo and metre are the arrangement's.
+    """
+    import pretty_midi
+
+    midi = pretty_midi.PrettyMIDI(initial_tempo=arrangement.tempo)
+    if float(beats_per_bar).is_integer():
+        numerator, denominator = int(beats_per_bar), 4
+    else:
+        numerator, denominator = round(beats_per_bar * 2), 8
+    midi.time_signature_changes.append(pretty_midi.TimeSignature(numerator, denominator, 0.0))
+    names = {0: "melody", 1: "chords", 2: "bass", 9: "drums"}
+    instruments: dict[int, pretty_midi.Instrument] = {}
+    sounding: dict[tuple[int, int], list[tuple[float, int]]] = {}
+    for time, is_on, channel, key, velocity in arrangement.events:
+        if is_on:
+            sounding.setdefault((channel, key), []).append((time, velocity))
+            continue
+        started = sounding.get((channel, key))
+        if not started:
+            continue
+        start, on_velocity = started.pop(0)
+        if channel not in instruments:
+            instruments[channel] = pretty_midi.Instrument(
+                program=arrangement.programs.get(channel, 0), is_drum=channel == 9, name=names.get(channel, "voice")
+            )
+        instruments[channel].notes.append(pretty_midi.Note(on_velocity, key, start, max(time, start + 0.01)))
+    midi.instruments.extend(instruments[c] for c in sorted(instruments))
+    return midi
+
+
+def arrange_entry(index: int, seed: int = 0, *, size: int = 500, seconds: float = 45.0) -> tuple[Any, dict[str, Any]]:
+    """Entry ``index`` (0-based) of the demo catalog as symbolic MIDI, without rendering audio.
+
+    Returns ``(pretty_midi.PrettyMIDI, record)`` where ``record`` holds the manifest ``entry``
+    (identical to what ``build_demo_catalog(..., size, seconds, seed)`` writes, audio format ogg)
+    and the ``arrangement`` choices. Deterministic for (index, seed, size, seconds).
+    """
+    job = EntryJob(
+        out_dir=Path("."), index=index, size=size, seconds=seconds, seed=seed, sample_rate=22050, audio_format="ogg"
+    )
+    work, piece, arrangement, rng = _arrange_job(job)
+    rng.getrandbits(32)  # the draw add_room makes when rendering, so the metadata matches the built entry
+    entry = _entry_metadata(job, work, piece, arrangement, rng)
+    record = {"entry": entry, "arrangement": _arrangement_record(arrangement)}
+    return arrangement_midi(arrangement, beats_per_bar=piece.beats_per_bar), record
+
+
+def build_entry(job: EntryJob) -> dict[str, Any]:
+    """Render entry ``job.index`` (or reuse it when already built); returns its record."""
+    record_path = job.out_dir / "entries" / f"{entry_id(job.index)}.json"
+    key = build_key(
+        seed=job.seed, index=job.index, seconds=job.seconds, sample_rate=job.sample_rate, audio_format=job.audio_format
+    )
+    if record_path.exists():
+        record: dict[str, Any] = json.loads(record_path.read_text())
+        if record.get("build_key") == key and (job.out_dir / record["entry"]["audio"]).exists():
+            return record
+    work, piece, arrangement, rng = _arrange_job(job)
+    audio = render(arrangement, seconds=job.seconds, sample_rate=job.sample_rate)
+    audio = add_room(
+        audio, sample_rate=job.sample_rate, room_seconds=arrangement.room_seconds, wet=arrangement.room_wet, rng=rng
+    )
+    audio = finish(audio, sample_rate=job.sample_rate)
+    entry = _entry_metadata(job, work, piece, arrangement, rng)
+    _write_audio(job.out_dir / entry["audio"], audio, job.sample_rate, job.audio_format)
+    record = {"build_key": key, "entry": entry, "arrangement": _arrangement_record(arrangement)}
     record_path.parent.mkdir(parents=True, exist_ok=True)
     temporary = record_path.with_suffix(".tmp")
     temporary.write_text(json.dumps(record, ensure_ascii=False, indent=1))

@@ -6,6 +6,7 @@ transformer and writes the checkpoint, the training manifest and the model card.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -18,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from generation.ml.corpus import Item, load_corpus
-from generation.ml.model import ModelConfig, MusicTransformer, save_checkpoint
+from generation.ml.corpus import Item, load_corpus, score_source
+from generation.ml.model import ModelConfig, MusicTransformer, load_checkpoint, save_checkpoint
 from generation.ml.originality import NgramIndex
 from generation.ml.tokenizer import VOCAB_SIZE
 from generation.ml.train import TokenSource, evaluate, pick_device, seed_everything, train
@@ -54,6 +55,10 @@ class TrainingPlan:
     seed: int = 1234
     lr: float = 1e-3
     include_noncommercial: bool = True
+    continue_from: Path | None = None  # start from this checkpoint (its architecture wins)
+    demo_dir: Path | None = None  # tokenised demo-catalog arrangements (demo_corpus.build_demo_corpus)
+    demo_fraction: float = 0.5  # share of each batch's rows drawn from the demo arrangements
+    warmup_steps: int | None = None
 
 
 def select_items(items: list[Item], *, include_noncommercial: bool) -> list[Item]:
@@ -66,25 +71,63 @@ def concat(tokens: np.ndarray, items: list[Item]) -> np.ndarray:
     return np.concatenate([tokens[i.offset : i.offset + i.token_count] for i in items]).astype(np.int64)
 
 
+def merge_corpora(
+    first: tuple[np.ndarray, list[Item]], second: tuple[np.ndarray, list[Item]]
+) -> tuple[np.ndarray, list[Item]]:
+    """One token array and item list (the second corpus's offsets shifted past the first)."""
+    tokens_a, items_a = first
+    tokens_b, items_b = second
+    shift = int(tokens_a.size)
+    moved = [dataclasses.replace(i, offset=i.offset + shift) for i in items_b]
+    return np.concatenate([tokens_a, tokens_b]).astype(np.uint16), [*items_a, *moved]
+
+
 def run_training(corpus_dir: Path, weights_dir: Path, plan: TrainingPlan, *, command: str) -> dict[str, object]:
-    """Train from ``corpus_dir`` into ``weights_dir``; returns the summary written to the card."""
+    """Train from ``corpus_dir`` (plus ``plan.demo_dir``) into ``weights_dir``; returns the card's summary."""
     started = time.monotonic()
     seed_everything(plan.seed)
     tokens, items = load_corpus(corpus_dir)
+    demo_keys: set[str] = set()
+    if plan.demo_dir is not None:
+        from generation.ml.demo_corpus import load_demo_corpus
+
+        demo = load_demo_corpus(plan.demo_dir)
+        demo_keys = {i.source_id for i in demo[1]}
+        tokens, items = merge_corpora((tokens, items), demo)
     chosen = select_items(items, include_noncommercial=plan.include_noncommercial)
     train_items = [i for i in chosen if not is_held_out(i.source_id)]
     val_items = [i for i in chosen if is_held_out(i.source_id)]
-    train_source = TokenSource(concat(tokens, train_items))
-    val_source = TokenSource(concat(tokens, val_items))
+    corpus_train = [i for i in train_items if i.source_id not in demo_keys]
+    demo_train = [i for i in train_items if i.source_id in demo_keys]
+    train_source = TokenSource(concat(tokens, corpus_train))
+    val_source = TokenSource(concat(tokens, [i for i in val_items if i.source_id not in demo_keys]))
+    demo_train_source = TokenSource(concat(tokens, demo_train)) if demo_train else None
+    demo_val_items = [i for i in val_items if i.source_id in demo_keys]
+    demo_val_source = TokenSource(concat(tokens, demo_val_items)) if demo_val_items else None
     device = pick_device()
-    config = ModelConfig(
-        vocab_size=VOCAB_SIZE,
-        n_layer=plan.n_layer,
-        n_head=plan.n_head,
-        n_embd=plan.n_embd,
-        block_size=plan.block_size,
-    )
-    model = MusicTransformer(config).to(device)
+    if plan.continue_from is not None:
+        model, _ = load_checkpoint(str(plan.continue_from), device=device)
+        config = model.config
+        model.train()
+    else:
+        config = ModelConfig(
+            vocab_size=VOCAB_SIZE,
+            n_layer=plan.n_layer,
+            n_head=plan.n_head,
+            n_embd=plan.n_embd,
+            block_size=plan.block_size,
+        )
+        model = MusicTransformer(config).to(device)
+
+    def held_out(source: TokenSource | None) -> float | None:
+        if source is None:
+            return None
+        return evaluate(model, source, batches=25, batch_size=plan.batch_size, seed=plan.seed + 7)
+
+    before = {"corpus": held_out(val_source), "demo": held_out(demo_val_source)} if plan.continue_from else {}
+    if before:
+        logger.info("held-out loss before: %s", before)
+    demo_rows = round(plan.batch_size * plan.demo_fraction) if demo_train_source is not None else 0
     weights_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = weights_dir / CHECKPOINT_NAME
     partial = weights_dir / (CHECKPOINT_NAME + ".partial")
@@ -107,8 +150,12 @@ def run_training(corpus_dir: Path, weights_dir: Path, plan: TrainingPlan, *, com
         val_source=val_source,
         eval_every=250,
         on_checkpoint=lambda step: save_checkpoint(model, str(partial), extra={"step": step}),
+        mix_source=demo_train_source,
+        mix_rows=demo_rows,
+        warmup_steps=plan.warmup_steps,
     )
     held_out_loss = evaluate(model, val_source, batches=25, batch_size=plan.batch_size, seed=plan.seed + 7)
+    demo_held_out_loss = held_out(demo_val_source)
     summary: dict[str, object] = {
         "architecture": config.to_dict(),
         "parameters": model.num_parameters(),
@@ -116,11 +163,11 @@ def run_training(corpus_dir: Path, weights_dir: Path, plan: TrainingPlan, *, com
         "steps": result.steps,
         "batch_size": plan.batch_size,
         "tokens_seen": result.tokens_seen,
-        "train_tokens": int(train_source.tokens.size),
+        "train_tokens": int(train_source.tokens.size) + (demo_train_source.tokens.size if demo_train_source else 0),
         "held_out_tokens": int(val_source.tokens.size),
-        "train_items": len(train_items),
-        "held_out_items": len(val_items),
-        "epochs": round(result.tokens_seen / max(1, train_source.tokens.size), 2),
+        "train_items": len(corpus_train),
+        "held_out_items": len(val_items) - len(demo_val_items),
+        "epochs": round(result.tokens_seen * (1 - demo_rows / plan.batch_size) / max(1, train_source.tokens.size), 2),
         "final_train_loss": round(result.final_train_loss, 4),
         "held_out_loss": round(held_out_loss, 4),
         "held_out_perplexity": round(math.exp(held_out_loss), 3),
@@ -135,6 +182,22 @@ def run_training(corpus_dir: Path, weights_dir: Path, plan: TrainingPlan, *, com
         "machine": platform.machine(),
         "command": command,
     }
+    if plan.continue_from is not None:
+        summary["continued_from"] = str(plan.continue_from)
+        summary["held_out_before"] = {k: (round(v, 4) if v is not None else None) for k, v in before.items()}
+        summary["lr"] = plan.lr
+    if demo_train_source is not None:
+        summary["demo"] = {
+            "train_items": len(demo_train),
+            "train_tokens": int(demo_train_source.tokens.size),
+            "held_out_items": len(demo_val_items),
+            "held_out_tokens": int(demo_val_source.tokens.size) if demo_val_source else 0,
+            "rows_per_batch": demo_rows,
+            "tokens_seen": result.steps * demo_rows * config.block_size,
+            "epochs": round(result.steps * demo_rows * config.block_size / max(1, demo_train_source.tokens.size), 2),
+            "held_out_loss": round(demo_held_out_loss, 4) if demo_held_out_loss is not None else None,
+            "held_out_perplexity": round(math.exp(demo_held_out_loss), 3) if demo_held_out_loss is not None else None,
+        }
     save_checkpoint(model, str(checkpoint), extra={"summary": {k: v for k, v in summary.items() if k != "history"}})
     partial.unlink(missing_ok=True)
     write_manifest(weights_dir / MANIFEST_NAME, chosen, held_out={i.source_id for i in val_items})
@@ -174,6 +237,7 @@ def write_manifest(path: Path, items: list[Item], *, held_out: set[str]) -> None
             "token_count": i.token_count,
             "recording_id": i.recording_id,
             "held_out": i.source_id in held_out,
+            **({"score_source": score} if (score := score_source(i.source_id)) else {}),
         }
         for i in items
     ]
@@ -181,10 +245,10 @@ def write_manifest(path: Path, items: list[Item], *, held_out: set[str]) -> None
 
 
 def write_model_card(path: Path, summary: dict[str, object], items: list[Item]) -> None:
-    collections: dict[str, dict[str, object]] = {}
-    for i in items:
+    collections: dict[tuple[str, str], dict[str, object]] = {}
+    for i in items:  # one row per collection and licence (a collection can mix licences)
         row = collections.setdefault(
-            i.collection, {"items": 0, "tokens": 0, "licence": i.licence, "commercial": i.is_commercial_ok}
+            (i.collection, i.licence), {"items": 0, "tokens": 0, "licence": i.licence, "commercial": i.is_commercial_ok}
         )
         row["items"] = int(str(row["items"])) + 1
         row["tokens"] = int(str(row["tokens"])) + i.token_count
@@ -193,15 +257,16 @@ def write_model_card(path: Path, summary: dict[str, object], items: list[Item]) 
     lines = [
         "# SongForge catalog model",
         "",
-        "A decoder-only transformer over our REMI-style tokens (generation/ml/tokenizer.py), trained from "
-        "scratch on CPU. It is the base model that every generation fine-tunes a copy of.",
+        "A decoder-only transformer over our REMI-style tokens (generation/ml/tokenizer.py), trained "
+        + ("from scratch" if "continued_from" not in summary else "from scratch, then continued")
+        + " on CPU. It is the base model that every generation fine-tunes a copy of.",
         "",
         "## Data and licences",
         "",
         "| collection | items | tokens | commercial use | licence |",
         "|---|---:|---:|---|---|",
     ]
-    for name, row in sorted(collections.items()):
+    for (name, _), row in sorted(collections.items()):
         lines.append(
             f"| {name} | {row['items']} | {row['tokens']} | {'yes' if row['commercial'] else 'no'} | {row['licence']} |"
         )
@@ -231,6 +296,7 @@ def write_model_card(path: Path, summary: dict[str, object], items: list[Item]) 
         f"(~{CATALOG_SAMPLE_TOKENS} tokens of whole training items)",
         f"- held-out loss: {summary['held_out_loss']} nats/token, perplexity {summary['held_out_perplexity']}",
         "",
+        *_continued_lines(summary),
         "## Rebuild",
         "",
         "```",
@@ -239,3 +305,37 @@ def write_model_card(path: Path, summary: dict[str, object], items: list[Item]) 
         "",
     ]
     path.write_text("\n".join(lines))
+
+
+def _continued_lines(summary: dict[str, object]) -> list[str]:
+    """Card lines on the demo-catalog mix and the held-out figures before/after continued training."""
+    demo = summary.get("demo")
+    before = summary.get("held_out_before")
+    lines: list[str] = []
+    if isinstance(demo, dict):
+        lines += [
+            "### Demo-catalog arrangements",
+            "",
+            f"- {demo['train_items']} arrangements ({demo['train_tokens']} tokens) trained on, "
+            f"{demo['held_out_items']} ({demo['held_out_tokens']} tokens) held out by the same id hash; "
+            f"{demo['rows_per_batch']} of every {summary['batch_size']} batch rows were demo windows "
+            f"({demo['tokens_seen']} demo tokens seen, {demo['epochs']} epochs)",
+            "",
+        ]
+    if isinstance(before, dict):
+        after = {
+            "corpus": summary.get("held_out_loss"),
+            "demo": demo.get("held_out_loss") if isinstance(demo, dict) else None,
+        }
+        lines += [
+            f"Continued from `{summary.get('continued_from')}` at peak LR {summary.get('lr')}:",
+            "",
+            "| held-out set | loss before | perplexity before | loss after | perplexity after |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for name, label in (("corpus", "music21 corpus (2% of items)"), ("demo", "demo-catalog arrangements (2%)")):
+            b, a = before.get(name), after.get(name)
+            if isinstance(b, float) and isinstance(a, float):
+                lines.append(f"| {label} | {b:.4f} | {math.exp(b):.3f} | {a:.4f} | {math.exp(a):.3f} |")
+        lines.append("")
+    return lines

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -287,3 +289,35 @@ def load_corpus(corpus_dir: Path) -> tuple[np.ndarray, list[Item]]:
 
 def item_dict(item: Item) -> dict[str, object]:
     return asdict(item)
+
+
+_ABC_X = re.compile(r"^X:\s*(\d+)", re.MULTILINE)
+
+
+@lru_cache(maxsize=256)
+def _abc_numbers(relative_path: str) -> tuple[int, ...]:
+    path = music21_corpus_dir() / relative_path
+    if not path.exists():
+        return ()
+    return tuple(int(n) for n in _ABC_X.findall(path.read_text(errors="replace")))
+
+
+def score_source(source_id: str) -> str | None:
+    """A corpus item's id in the form catalog recordings use for their score (``Recording.source``).
+
+    Corpus ids count the scores of a file from 0 (``music21:<path>#<index>``); the demo catalog names
+    a tune of a multi-tune ABC file by its ``X:`` number and a single-score file by its path alone
+    (``catalog.demo_build.Work.source``). music21 reads the tunes of an ABC file in file order, so
+    index i is the i-th ``X:`` number. None for ids that are not music21 corpus items.
+    """
+    if not source_id.startswith("music21:") or "#" not in source_id:
+        return None
+    relative, _, index_text = source_id[len("music21:") :].rpartition("#")
+    if not index_text.isdigit():
+        return None
+    index = int(index_text)
+    if relative.endswith(".abc"):
+        numbers = _abc_numbers(relative)
+        if len(numbers) > 1:
+            return f"music21:{relative}#{numbers[index]}" if index < len(numbers) else None
+    return f"music21:{relative}" if index == 0 else None

@@ -325,8 +325,11 @@ def assign_roles(instruments: Sequence[tuple[bool, int, Sequence[int]]]) -> list
     return [r if r >= 0 else ROLES.index("chords") for r in roles]
 
 
-def from_pretty_midi(midi: object, *, with_chords: bool = True) -> Piece:
-    """Quantise a ``pretty_midi.PrettyMIDI`` to the tick grid using its first tempo and metre."""
+def from_pretty_midi(midi: object, *, with_chords: bool = True, roles: Sequence[int] | None = None) -> Piece:
+    """Quantise a ``pretty_midi.PrettyMIDI`` to the tick grid using its first tempo and metre.
+
+    ``roles`` (one ROLES index per instrument) overrides the guess of :func:`assign_roles`.
+    """
     import pretty_midi
 
     assert isinstance(midi, pretty_midi.PrettyMIDI)
@@ -338,7 +341,8 @@ def from_pretty_midi(midi: object, *, with_chords: bool = True) -> Piece:
     else:
         ts = (4, 4)
     seconds_per_tick = 60.0 / tempo / TICKS_PER_BEAT
-    roles = assign_roles([(i.is_drum, i.program, [n.pitch for n in i.notes]) for i in midi.instruments])
+    if roles is None:
+        roles = assign_roles([(i.is_drum, i.program, [n.pitch for n in i.notes]) for i in midi.instruments])
     notes = []
     for inst, role in zip(midi.instruments, roles, strict=True):
         for n in inst.notes:

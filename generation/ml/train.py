@@ -179,11 +179,15 @@ def train(
     eval_every: int = 200,
     on_checkpoint: Callable[[int], None] | None = None,
     checkpoint_every_s: float = 300.0,
+    mix_source: TokenSource | None = None,
+    mix_rows: int = 0,
+    warmup_steps: int | None = None,
 ) -> TrainResult:
     """Pretrain ``model`` on windows of ``train_source``.
 
     With ``time_budget_s`` and no ``steps``, the step count is fixed after 10 calibration steps
     so the cosine schedule ends inside the budget (the resulting step count is reported).
+    With ``mix_source``, ``mix_rows`` of every batch's rows are windows of it instead.
     """
     seed_everything(seed)
     device = next(model.parameters()).device.type
@@ -192,6 +196,9 @@ def train(
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.1)
     total = steps if steps is not None else 10_000_000
     warmup = 100 if steps is None or steps > 400 else max(1, steps // 10)
+    if warmup_steps is not None:
+        warmup = max(1, warmup_steps)
+    n_mix = min(batch_size, mix_rows) if mix_source is not None else 0
     model.train()
     started = time.monotonic()
     last_checkpoint = started
@@ -201,7 +208,10 @@ def train(
     while step < total:
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, total, peak=lr, warmup=warmup)
-        x, y = make_batch([train_source.window(rng, length, augment=True) for _ in range(batch_size)], length, device)
+        windows = [train_source.window(rng, length, augment=True) for _ in range(batch_size - n_mix)]
+        if mix_source is not None:
+            windows += [mix_source.window(rng, length, augment=True) for _ in range(n_mix)]
+        x, y = make_batch(windows, length, device)
         with autocast_context(device):
             _, loss, _ = model(x, y)
         assert loss is not None

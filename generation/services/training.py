@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -13,11 +14,17 @@ from django.conf import settings
 from django.db import transaction
 
 from generation.errors import ModelMissingError
-from generation.ml.catalog_training import CATALOG_NGRAMS_NAME, CATALOG_SAMPLE_NAME, GUARD_WINDOW_SYMBOLS
+from generation.ml.catalog_training import (
+    CATALOG_NGRAMS_NAME,
+    CATALOG_SAMPLE_NAME,
+    GUARD_WINDOW_SYMBOLS,
+    MANIFEST_NAME,
+)
 from generation.ml.model import MusicTransformer, load_checkpoint
 from generation.ml.originality import NgramIndex
 from generation.models import TrainingRecording
 
+logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 
 
@@ -70,21 +77,52 @@ def catalog_ngram_index() -> NgramIndex | None:
         return _catalog_index(str(path))
 
 
+def _recording_links(rows: list[dict[str, object]], recording_ids: list[int] | None = None) -> dict[str, int]:
+    """source_id -> catalog Recording id for manifest rows that name a catalog recording.
+
+    ``catalog:<external_id>`` names the recording by its external id; a music21 item links to the
+    recording whose ``source`` (the score it was arranged from, e.g. ``music21:essenFolksong/lux.abc#222``)
+    equals the item's ``score_source`` (or, without one, its source id). ``recording_ids`` limits the lookup.
+    """
+    from catalog.models import Recording
+
+    by_external: dict[str, str] = {}
+    by_score: dict[str, list[str]] = {}
+    for row in rows:
+        source_id = str(row["source_id"])
+        if source_id.startswith("catalog:"):
+            by_external[source_id.split(":", 1)[1]] = source_id
+        elif source_id.startswith("music21:"):
+            # score_source is the canonical form; a bare corpus id counts tunes from 0 and would
+            # name another tune of the same file, so it is compared only when there is no score_source
+            by_score.setdefault(str(row.get("score_source") or source_id), []).append(source_id)
+    recordings = Recording.objects.all()
+    if recording_ids is not None:
+        recordings = recordings.filter(pk__in=recording_ids)
+    links: dict[str, int] = {}
+    for start in range(0, len(by_external), 500):
+        chunk = list(by_external)[start : start + 500]
+        for external_id, pk in recordings.filter(external_id__in=chunk).values_list("external_id", "id"):
+            links[by_external[external_id]] = pk
+    scores = list(by_score)
+    for start in range(0, len(scores), 500):
+        chunk = scores[start : start + 500]
+        for source, pk in recordings.filter(source__in=chunk).order_by("id").values_list("source", "id"):
+            for source_id in by_score[source]:
+                links.setdefault(source_id, pk)  # several recordings of one score: the oldest
+    return links
+
+
 @transaction.atomic
 def training_manifest_load(*, manifest_path: Path) -> int:
     """Upsert every manifest item as a TrainingRecording; remove rows no longer in it.
 
-    Idempotent: loading the same manifest twice changes nothing. Items whose source id names a
-    catalog recording (``catalog:<external_id>``) are linked to it.
+    Idempotent: loading the same manifest twice changes nothing. Items that name a catalog
+    recording are linked to it (see ``_recording_links``); the rest stay unlinked (escrow).
     """
-    from catalog.models import Recording
-
     data = json.loads(manifest_path.read_text())
     version = checkpoint_version(manifest_path.parent / "catalog_model.pt")
-    external_ids = [
-        row["source_id"].split(":", 1)[1] for row in data["items"] if row["source_id"].startswith("catalog:")
-    ]
-    recordings = dict(Recording.objects.filter(external_id__in=external_ids).values_list("external_id", "id"))
+    links = _recording_links(data["items"])
     seen = []
     existing = {r.source_id: r for r in TrainingRecording.objects.all()}
     to_create = []
@@ -93,8 +131,8 @@ def training_manifest_load(*, manifest_path: Path) -> int:
         source_id = row["source_id"]
         seen.append(source_id)
         recording_id = row.get("recording_id")
-        if recording_id is None and source_id.startswith("catalog:"):
-            recording_id = recordings.get(source_id.split(":", 1)[1])
+        if recording_id is None:
+            recording_id = links.get(source_id)
         values = {
             "title": row["title"][:300],
             "collection": row["collection"],
@@ -133,3 +171,50 @@ def training_manifest_load(*, manifest_path: Path) -> int:
     for start in range(0, len(stale), 500):
         TrainingRecording.objects.filter(pk__in=stale[start : start + 500]).delete()
     return len(seen)
+
+
+def training_recordings_link(recording_ids: list[int]) -> int:
+    """Link unlinked TrainingRecording rows to the given (newly imported) recordings; returns rows linked.
+
+    Registered with ``catalog.indexing.on_recordings_imported`` (generation/apps.py), so a catalog
+    imported after the manifest was loaded still receives its share of the training pool. Idempotent.
+    The committed manifest's ``score_source`` is read for music21 items.
+    """
+    unlinked = TrainingRecording.objects.filter(recording__isnull=True)
+    rows: list[dict[str, object]] = [{"source_id": s} for s in unlinked.values_list("source_id", flat=True)]
+    if not rows:
+        return 0
+    scores = _manifest_score_sources()
+    for row in rows:
+        if row["source_id"] in scores:
+            row["score_source"] = scores[str(row["source_id"])]
+    links = _recording_links(rows, recording_ids=recording_ids)
+    linked = 0
+    with transaction.atomic():
+        for source_id, pk in links.items():
+            linked += TrainingRecording.objects.filter(source_id=source_id, recording__isnull=True).update(
+                recording_id=pk
+            )
+    return linked
+
+
+def _manifest_score_sources() -> dict[str, str]:
+    path = Path(settings.GENERATION_CHECKPOINT).parent / MANIFEST_NAME
+    if not path.exists():
+        return {}
+    return {
+        row["source_id"]: row["score_source"]
+        for row in json.loads(path.read_text())["items"]
+        if row.get("score_source")
+    }
+
+
+def link_imported_recordings(recording_ids: list[int]) -> None:
+    """``on_recordings_imported`` callback: never lets a linking failure break a catalog import."""
+    try:
+        linked = training_recordings_link(recording_ids)
+    except Exception:
+        logger.exception("linking training items to recordings %s failed", recording_ids[:20])
+        return
+    if linked:
+        logger.info("linked %d training items to newly imported recordings", linked)

@@ -36,6 +36,21 @@ class Command(BaseCommand):
         parser.add_argument("--time-budget-min", type=float, default=50.0)
         parser.add_argument("--threads", type=int, default=1)
         parser.add_argument("--seed", type=int, default=1234)
+        parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+        parser.add_argument("--warmup", type=int, default=None, help="warm-up steps (default 100)")
+        parser.add_argument(
+            "--continue-from", type=Path, default=None, help="continue training this checkpoint (keeps its architecture)"
+        )
+        parser.add_argument(
+            "--demo-catalog",
+            type=int,
+            default=0,
+            metavar="N",
+            help="also train on the symbolic arrangements of demo-catalog entries demo-00001..N (no audio rendered)",
+        )
+        parser.add_argument("--demo-seed", type=int, default=0, help="demo catalog seed (the default catalog is 0)")
+        parser.add_argument("--demo-dir", type=Path, default=None, help="default: DATA_DIR/ml/demo_corpus")
+        parser.add_argument("--demo-fraction", type=float, default=0.5, help="share of batch rows from the demo")
         parser.add_argument("--skip-manifest-load", action="store_true")
         parser.add_argument(
             "--manifest-only", action="store_true", help="only load the committed manifest into TrainingRecording"
@@ -56,6 +71,16 @@ class Command(BaseCommand):
                 corpus_dir, processes=options["processes"], max_files=options["corpus_max_files"]
             )
             self.stdout.write(f"corpus: {summary}")
+        demo_dir: Path | None = None
+        if options["demo_catalog"]:
+            from generation.ml import demo_corpus
+
+            demo_dir = options["demo_dir"] or settings.DATA_DIR / "ml" / "demo_corpus"
+            if not demo_corpus.demo_corpus_matches(demo_dir, count=options["demo_catalog"], seed=options["demo_seed"]):
+                demo_summary = demo_corpus.build_demo_corpus(
+                    demo_dir, count=options["demo_catalog"], seed=options["demo_seed"], processes=options["processes"]
+                )
+                self.stdout.write(f"demo corpus: {demo_summary}")
         plan = catalog_training.TrainingPlan(
             n_layer=options["layers"],
             n_head=options["heads"],
@@ -66,6 +91,11 @@ class Command(BaseCommand):
             time_budget_s=None if options["steps"] else options["time_budget_min"] * 60,
             seed=options["seed"],
             include_noncommercial=settings.ALLOW_NONCOMMERCIAL_TRAINING,
+            lr=options["lr"],
+            warmup_steps=options["warmup"],
+            continue_from=options["continue_from"],
+            demo_dir=demo_dir,
+            demo_fraction=options["demo_fraction"],
         )
         command = "python manage.py train_catalog_model " + " ".join(sys.argv[2:])
         result = catalog_training.run_training(corpus_dir, options["out"], plan, command=command.strip())
