@@ -471,13 +471,20 @@ class Artist:
     writers: tuple[str, ...]
 
 
-def demo_people(seed: int, size: int) -> tuple[list[Artist], list[str]]:
-    """Invented artists (each with a home label, albums and writers) and the writer pool, from ``seed``."""
+ARTIST_POOL = 100
+
+
+def demo_people(seed: int) -> tuple[list[Artist], list[str]]:
+    """Invented artists (each with a home label, albums and writers) and the writer pool, from ``seed``.
+
+    The pool does not depend on the catalog's size, so entry N has the same artist and rights
+    holders in a 50-entry demo as in the 500-entry catalog the model was trained on.
+    """
     rng = random.Random(f"people:{seed}")
     writers = sorted({f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}" for _ in range(40)})
     names: set[str] = set()
     artists: list[Artist] = []
-    for _ in range(max(8, size // 5)):
+    for _ in range(ARTIST_POOL):
         for _attempt in range(50):
             kind = rng.random()
             if kind < 0.4:
@@ -552,26 +559,26 @@ class EntryJob:
 
 
 _WORKS_CACHE: dict[int, list[Work]] = {}
-_PEOPLE_CACHE: dict[tuple[int, int], tuple[list[Artist], list[str]]] = {}
+_PEOPLE_CACHE: dict[int, tuple[list[Artist], list[str]]] = {}
 
 
-def _works_and_artists(seed: int, size: int) -> tuple[list[Work], list[Artist]]:
+def _works_and_artists(seed: int) -> tuple[list[Work], list[Artist]]:
     works = _WORKS_CACHE.get(seed)
     if works is None:
         works = _WORKS_CACHE[seed] = corpus_works(seed)
-    people = _PEOPLE_CACHE.get((seed, size))
+    people = _PEOPLE_CACHE.get(seed)
     if people is None:
-        people = _PEOPLE_CACHE[(seed, size)] = demo_people(seed, size)
+        people = _PEOPLE_CACHE[seed] = demo_people(seed)
     return works, people[0]
 
 
 def _arrange_job(job: EntryJob) -> tuple[Work, Piece, Arrangement, random.Random]:
     """The entry's work, parsed piece and arrangement, and its rng positioned just after arranging."""
-    works, _ = _works_and_artists(job.seed, job.size)
+    works, _ = _works_and_artists(job.seed)
     rng = random.Random(f"entry:{job.seed}:{job.index}")
     last_error = ""
     for attempt in range(ATTEMPTS_PER_ENTRY):
-        work = works[(job.index + attempt * max(job.size, 1)) % len(works)]
+        work = works[(job.index + attempt * 7919) % len(works)]  # a fallback that ignores size
         try:
             piece = parse_work(work)
         except Exception as exc:
@@ -587,7 +594,7 @@ def _entry_metadata(
     job: EntryJob, work: Work, piece: Piece, arrangement: Arrangement, rng: random.Random
 ) -> dict[str, Any]:
     """The manifest entry; ``rng`` must be where rendering leaves it (after the room's draw)."""
-    _, artists = _works_and_artists(job.seed, job.size)
+    _, artists = _works_and_artists(job.seed)
     artist = artists[rng.randrange(len(artists))]
     title = _clean_title(piece.title) or f"{rng.choice(ADJECTIVES)} {rng.choice(NOUNS)}"
     if len(title) > 80:
@@ -761,7 +768,7 @@ def build_demo_catalog(
     holders = (
         [{"name": name, "kind": "label"} for name in LABELS]
         + [{"name": name, "kind": "publisher"} for name in PUBLISHERS]
-        + [{"name": name, "kind": "writer"} for name in demo_people(seed, size)[1]]
+        + [{"name": name, "kind": "writer"} for name in demo_people(seed)[1]]
     )
     manifest = {"is_demo": True, "holders": holders, "entries": entries}
     path = out / "manifest.json"

@@ -10,10 +10,9 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from catalog.forms import CatalogSearchForm
+from catalog.selectors import recording_search
 from songforge.errors import DomainError
-from songforge.pages import HtmxHttpRequest, service
-
-RECORDING_SEARCH = "catalog.selectors.recording_search"
+from songforge.pages import HtmxHttpRequest
 
 
 @login_required
@@ -25,7 +24,7 @@ def search(request: HtmxHttpRequest) -> HttpResponse:
     query = form.cleaned_data["q"] if form.is_valid() else ""
     if query:
         try:
-            results = list(service(RECORDING_SEARCH, what="Catalog search")(query=query, limit=25))
+            results = list(recording_search(query=query, limit=25))
         except DomainError as exc:
             error = exc.message
     context = {"form": form, "results": results, "error": error, "query": query}

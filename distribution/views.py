@@ -19,17 +19,12 @@ from django.views.decorators.http import require_GET, require_http_methods
 from catalog.models import RightsHolder
 from distribution.forms import PublishForm
 from distribution.models import Release
+from distribution.selectors import release_get_for_owner, release_status, releases_for_owner
+from distribution.services import release_publish, release_split_preview
 from generation.models import Generation
+from royalties.splits import split_sheet_as_json
 from songforge.errors import DomainError, NotFound
-from songforge.pages import service
-
-RELEASE_PUBLISH = "distribution.services.release_publish"
-SPLIT_INPUTS = "distribution.selectors.generation_split_inputs"
-SPLIT_COMPUTE = "royalties.splits.split_sheet_compute"
-SPLIT_SHEET_JSON = "royalties.splits.split_sheet_as_json"
-RELEASE_FOR_OWNER = "distribution.selectors.release_get_for_owner"
-RELEASE_STATUS = "distribution.selectors.release_status"
-RELEASES_FOR_OWNER = "distribution.selectors.releases_for_owner"
+from songforge.pages import owner_id
 
 PPB = 1_000_000_000
 
@@ -83,8 +78,7 @@ def _split_view(lines: list[dict[str, Any]], source_share_bps: int) -> SplitView
 def _preview(generation: Generation) -> tuple[SplitView | None, str]:
     """The split the release would get if published now, or why it cannot be shown."""
     try:
-        sources, training = service(SPLIT_INPUTS, what="The rights split preview")(generation=generation)
-        data = service(SPLIT_COMPUTE, what="The rights split preview")(sources=sources, training=training)
+        data = release_split_preview(generation_id=generation.pk)
     except DomainError as error:
         return None, error.message
     holders = RightsHolder.objects.in_bulk([line.holder_id for line in data.lines])
@@ -106,7 +100,7 @@ def _stored_split(release: Release) -> tuple[SplitView | None, str]:
     if sheet is None:
         return None, "The split sheet is stored when the release is published."
     try:
-        data = service(SPLIT_SHEET_JSON, what="The split sheet")(sheet)
+        data = split_sheet_as_json(sheet)
     except DomainError as error:
         return None, error.message
     return _split_view(list(data["lines"]), int(data["source_share_bps"])), ""
@@ -116,7 +110,7 @@ def _stored_split(release: Release) -> tuple[SplitView | None, str]:
 @require_GET
 def release_list(request: HttpRequest) -> HttpResponse:
     try:
-        releases = list(service(RELEASES_FOR_OWNER, what="Your releases")(owner_id=request.user.pk))
+        releases = list(releases_for_owner(owner_id=owner_id(request)))
     except DomainError as error:
         messages.error(request, error.message)
         releases = []
@@ -127,7 +121,7 @@ def release_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def publish(request: HttpRequest, generation_pk: int) -> HttpResponse:
     generation = get_object_or_404(
-        Generation.objects.select_related("upload_set"), pk=generation_pk, upload_set__owner_id=request.user.pk
+        Generation.objects.select_related("upload_set"), pk=generation_pk, upload_set__owner_id=owner_id(request)
     )
     existing = Release.objects.filter(generation_id=generation.pk).first()
     if existing is not None:
@@ -135,9 +129,9 @@ def publish(request: HttpRequest, generation_pk: int) -> HttpResponse:
     form = PublishForm(request.POST or None, request.FILES or None, initial={"title": generation.title})
     if request.method == "POST" and form.is_valid():
         try:
-            release = service(RELEASE_PUBLISH, what="Publishing")(
+            release = release_publish(
                 generation_id=generation.pk,
-                owner_id=request.user.pk,
+                owner_id=owner_id(request),
                 title=form.cleaned_data["title"],
                 artist_name=form.cleaned_data["artist_name"],
                 genre=form.cleaned_data["genre"],
@@ -162,8 +156,8 @@ def publish(request: HttpRequest, generation_pk: int) -> HttpResponse:
 @require_GET
 def release_detail(request: HttpRequest, pk: int) -> HttpResponse:
     try:
-        release = service(RELEASE_FOR_OWNER, what="Release status")(release_id=pk, owner_id=request.user.pk)
-        status = service(RELEASE_STATUS, what="Release status")(release=release)
+        release = release_get_for_owner(release_id=pk, owner_id=owner_id(request))
+        status = release_status(release=release)
     except NotFound as error:
         raise Http404(error.message) from None
     except DomainError as error:

@@ -15,13 +15,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from distribution.selectors import releases_for_owner
+from royalties.selectors import earnings_by_period, earnings_by_store, earnings_by_territory
 from songforge.errors import DomainError
-from songforge.pages import service
-
-RELEASES_FOR_OWNER = "distribution.selectors.releases_for_owner"
-EARNINGS_BY_PERIOD = "royalties.selectors.earnings_by_period"
-EARNINGS_BY_STORE = "royalties.selectors.earnings_by_store"
-EARNINGS_BY_TERRITORY = "royalties.selectors.earnings_by_territory"
+from songforge.pages import owner_id
 
 
 @dataclass
@@ -93,13 +90,12 @@ def earnings(request: HttpRequest) -> HttpResponse:
     releases: list[Any] = []
     boards: list[CurrencyDashboard] = []
     try:
-        releases = list(service(RELEASES_FOR_OWNER, what="Your releases")(owner_id=request.user.pk))
+        releases = list(releases_for_owner(owner_id=owner_id(request)))
         if releases:
             ids = [release.pk for release in releases]
-            by_period = service(EARNINGS_BY_PERIOD, what="Earnings")
-            per_release = {f"{r.title} ({r.isrc})": list(by_period(release_ids=[r.pk])) for r in releases}
-            stores = list(service(EARNINGS_BY_STORE, what="Earnings")(release_ids=ids))
-            territories = list(service(EARNINGS_BY_TERRITORY, what="Earnings")(release_ids=ids))
+            per_release = {f"{r.title} ({r.isrc})": list(earnings_by_period(release_ids=[r.pk])) for r in releases}
+            stores = list(earnings_by_store(release_ids=ids))
+            territories = list(earnings_by_territory(release_ids=ids))
             boards = _dashboards(per_release, stores, territories)
     except DomainError as exc:
         error = exc.message

@@ -63,6 +63,13 @@ def has_service(dotted: str) -> bool:
     return True
 
 
+def owner_id(request: HttpRequest) -> int:
+    """The signed-in artist's id (views calling this are behind ``login_required``)."""
+    if not request.user.is_authenticated:
+        raise PermissionError("owner_id() needs a signed-in user; decorate the view with login_required")
+    return int(request.user.pk)
+
+
 def error_redirect(request: HttpRequest, error: DomainError, to: str, *args: Any) -> HttpResponse:
     """Show a refusal as a readable message on the page the artist came from."""
     messages.error(request, error.message)

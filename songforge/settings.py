@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -145,6 +146,15 @@ DATABASES: dict[str, dict[str, Any]] = {"default": dict(dj_database_url.parse(_d
 if _database_scheme == "sqlite":
     DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    if TESTING:
+        # A file (one per process) in WAL mode, not Django's shared-cache in-memory default: there a worker
+        # thread writing while a live-server thread reads gets "database table is locked" (shared-cache
+        # table locks never wait). With a file each thread has its own connection; readers never block the
+        # writer and writers wait up to "timeout" for each other, as in production.
+        DATABASES["default"]["OPTIONS"]["init_command"] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF"
+        DATABASES["default"]["TEST"] = {
+            "NAME": str(Path(tempfile.gettempdir()) / f"songforge-test-{os.getpid()}.sqlite3")
+        }
 IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -59,6 +59,7 @@ class TrainingPlan:
     demo_dir: Path | None = None  # tokenised demo-catalog arrangements (demo_corpus.build_demo_corpus)
     demo_fraction: float = 0.5  # share of each batch's rows drawn from the demo arrangements
     warmup_steps: int | None = None
+    stop_after: int | None = None  # end at this step, LR schedule still planned for ``steps``
 
 
 def select_items(items: list[Item], *, include_noncommercial: bool) -> list[Item]:
@@ -153,6 +154,7 @@ def run_training(corpus_dir: Path, weights_dir: Path, plan: TrainingPlan, *, com
         mix_source=demo_train_source,
         mix_rows=demo_rows,
         warmup_steps=plan.warmup_steps,
+        stop_after=plan.stop_after,
     )
     held_out_loss = evaluate(model, val_source, batches=25, batch_size=plan.batch_size, seed=plan.seed + 7)
     demo_held_out_loss = held_out(demo_val_source)
@@ -283,8 +285,8 @@ def write_model_card(path: Path, summary: dict[str, object], items: list[Item]) 
         f"- {summary['steps']} steps of {summary['batch_size']} x {arch['block_size']} tokens "
         f"({summary['tokens_seen']} tokens seen, {summary['epochs']} epochs), AdamW, cosine LR, bf16 autocast on CPU, "
         "random transposition -5..+6 semitones",
-        f"- training tokens: {summary['train_tokens']} ({summary['train_items']} items); held out (2% of items by "
-        f"id hash): {summary['held_out_tokens']} tokens ({summary['held_out_items']} items)",
+        f"- training tokens: {summary['train_tokens']} (corpus: {summary['train_items']} items); held out (2% of "
+        f"corpus items by id hash): {summary['held_out_tokens']} tokens ({summary['held_out_items']} items)",
         f"- wall time: {summary['train_wall_time_s']} s training, {summary['total_wall_time_s']} s total on "
         f"{summary['threads']} CPU thread(s) ({summary['device']}, torch {summary['torch']}), seed {summary['seed']}",
         "",

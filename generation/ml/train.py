@@ -182,12 +182,14 @@ def train(
     mix_source: TokenSource | None = None,
     mix_rows: int = 0,
     warmup_steps: int | None = None,
+    stop_after: int | None = None,
 ) -> TrainResult:
     """Pretrain ``model`` on windows of ``train_source``.
 
     With ``time_budget_s`` and no ``steps``, the step count is fixed after 10 calibration steps
     so the cosine schedule ends inside the budget (the resulting step count is reported).
     With ``mix_source``, ``mix_rows`` of every batch's rows are windows of it instead.
+    ``stop_after`` ends the run at that step without changing the LR schedule (replays a cut-short run).
     """
     seed_everything(seed)
     device = next(model.parameters()).device.type
@@ -227,6 +229,8 @@ def train(
             logger.info("train: calibrated %.2f s/step -> %d steps", elapsed / 10, total)
         if step % 20 == 0:
             logger.info("train: step %d/%d loss %.4f (%.0f s)", step, total, loss_value, elapsed)
+        if stop_after is not None and step >= stop_after:
+            total = step
         if time_budget_s is not None and elapsed > 1.3 * time_budget_s:
             logger.warning("train: stopping at step %d, 30%% over the time budget", step)
             total = step

@@ -76,3 +76,12 @@ def test_the_command_imports_the_demo_as_demo_data(tiny_demo, capsys):
     assert Recording.objects.filter(is_demo=True).count() == 3
     assert not RightsHolder.objects.filter(is_demo=False).exclude(kind="escrow").exists()
     assert set(RightsHolder.objects.values_list("kind", flat=True)) <= {"label", "publisher", "writer"}
+
+
+def test_an_entry_has_the_same_artist_and_rights_whatever_the_catalog_size():
+    """The model's training manifest links demo-NNNNN ids; their holders must not change with --size."""
+    from catalog.demo_build import arrange_entry
+
+    small = arrange_entry(3, 0, size=20, seconds=10.0)[1]["entry"]
+    large = arrange_entry(3, 0, size=500, seconds=10.0)[1]["entry"]
+    assert small == large

@@ -6,7 +6,7 @@ with apt). Screenshots go to artifacts/e2e/ for a reviewer.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +56,9 @@ def browser_page(chromium: Any, live_server: Any) -> Iterator[Any]:
 def run_jobs(stub_broker: dramatiq.Broker) -> Any:
     """run_jobs("identify", ...) processes what the pages enqueued on those queues, then returns.
 
-    Call it while the browser sits on a page that does not poll: with SQLite's shared in-memory
-    test database a worker thread writing while a live-server thread reads gets "database table
-    is locked" (SQLite's shared-cache table locks do not wait), which PostgreSQL never does.
-    The generation queue ("ml") is never run here: the real model is too slow for a browser test.
+    The browser may keep polling meanwhile: the SQLite test database is a WAL-mode file (see
+    songforge/settings.py), so the worker thread and the live server's threads each have their
+    own connection, as they do on PostgreSQL.
     """
 
     def _run(*queue_names: str) -> None:
@@ -73,6 +72,27 @@ def run_jobs(stub_broker: dramatiq.Broker) -> Any:
             worker.stop()
 
     return _run
+
+
+@pytest.fixture
+def background_worker(stub_broker: dramatiq.Broker) -> Iterator[Callable[..., dramatiq.Worker]]:
+    """background_worker("ml") starts a worker thread on those queues and returns at once.
+
+    The worker runs the enqueued jobs (and the messages they enqueue in turn) while the test
+    drives the browser, as the embedded or a separate worker does in production; it is
+    stopped when the test ends.
+    """
+    workers: list[dramatiq.Worker] = []
+
+    def _start(*queue_names: str) -> dramatiq.Worker:
+        worker = dramatiq.Worker(stub_broker, queues=set(queue_names), worker_threads=1, worker_timeout=100)
+        worker.start()
+        workers.append(worker)
+        return worker
+
+    yield _start
+    for worker in workers:
+        worker.stop()
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """End-to-end in Chromium: accounts, the song page, publishing, and refusals between artists.
 
-The finished generation is created in the database (the real model is too slow for
-a browser test); everything else goes through the pages.
+The finished generation is created in the database so that each page can be checked in a
+few seconds; test_journey_e2e.py has the real pipeline produce a song through the pages.
 """
 
 from __future__ import annotations

@@ -39,7 +39,10 @@ class Command(BaseCommand):
         parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
         parser.add_argument("--warmup", type=int, default=None, help="warm-up steps (default 100)")
         parser.add_argument(
-            "--continue-from", type=Path, default=None, help="continue training this checkpoint (keeps its architecture)"
+            "--continue-from",
+            type=Path,
+            default=None,
+            help="continue training this checkpoint (keeps its architecture)",
         )
         parser.add_argument(
             "--demo-catalog",
@@ -51,6 +54,9 @@ class Command(BaseCommand):
         parser.add_argument("--demo-seed", type=int, default=0, help="demo catalog seed (the default catalog is 0)")
         parser.add_argument("--demo-dir", type=Path, default=None, help="default: DATA_DIR/ml/demo_corpus")
         parser.add_argument("--demo-fraction", type=float, default=0.5, help="share of batch rows from the demo")
+        parser.add_argument(
+            "--stop-after", type=int, default=None, help="end at this step; the LR schedule still spans --steps"
+        )
         parser.add_argument("--skip-manifest-load", action="store_true")
         parser.add_argument(
             "--manifest-only", action="store_true", help="only load the committed manifest into TrainingRecording"
@@ -93,6 +99,7 @@ class Command(BaseCommand):
             include_noncommercial=settings.ALLOW_NONCOMMERCIAL_TRAINING,
             lr=options["lr"],
             warmup_steps=options["warmup"],
+            stop_after=options["stop_after"],
             continue_from=options["continue_from"],
             demo_dir=demo_dir,
             demo_fraction=options["demo_fraction"],
