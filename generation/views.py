@@ -22,37 +22,38 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRefresh
 
+from catalog.selectors import recording_search
 from generation.forms import RecordingSearchForm, UploadForm
 from generation.models import Generation, GenerationStage, Upload, UploadSet
+from generation.services import generation_cancel, generation_start
 from generation.streaming import ranged_file_response
+from generation.uploads import (
+    upload_add,
+    upload_delete,
+    upload_identify_again,
+    upload_match_manually,
+    upload_set_create,
+    upload_set_readiness,
+)
 from songforge.errors import DomainError
-from songforge.pages import HtmxHttpRequest, error_redirect, has_service, service, wants_json
+from songforge.pages import HtmxHttpRequest, error_redirect, owner_id, wants_json
 
 # --- services these pages call (owned by the uploads and generation engineers) ---
-UPLOAD_SET_CREATE = "generation.uploads.upload_set_create"
-UPLOAD_ADD = "generation.uploads.upload_add"
-UPLOAD_MATCH = "generation.uploads.upload_match_manually"
-UPLOAD_DELETE = "generation.uploads.upload_delete"
-UPLOAD_SET_READINESS = "generation.uploads.upload_set_readiness"
-UPLOAD_IDENTIFY_AGAIN = "generation.uploads.upload_identify_again"
-GENERATION_START = "generation.services.generation_start"
-GENERATION_CANCEL = "generation.services.generation_cancel"
-RECORDING_SEARCH = "catalog.selectors.recording_search"
 
 ACTIVE_STATUSES = (Generation.Status.QUEUED, Generation.Status.RUNNING)
 
 
 def _owned_set(request: HttpRequest, pk: int) -> UploadSet:
-    return get_object_or_404(UploadSet, pk=pk, owner_id=request.user.pk)
+    return get_object_or_404(UploadSet, pk=pk, owner_id=owner_id(request))
 
 
 def _owned_upload(request: HttpRequest, pk: int) -> Upload:
-    return get_object_or_404(Upload.objects.select_related("upload_set"), pk=pk, upload_set__owner_id=request.user.pk)
+    return get_object_or_404(Upload.objects.select_related("upload_set"), pk=pk, upload_set__owner_id=owner_id(request))
 
 
 def _owned_generation(request: HttpRequest, pk: int) -> Generation:
     return get_object_or_404(
-        Generation.objects.select_related("upload_set"), pk=pk, upload_set__owner_id=request.user.pk
+        Generation.objects.select_related("upload_set"), pk=pk, upload_set__owner_id=owner_id(request)
     )
 
 
@@ -67,9 +68,7 @@ class Readiness:
 def _readiness(upload_set: UploadSet) -> Readiness:
     """Asks the uploads service whether the set can be generated (its rule, not ours)."""
     try:
-        result = service(UPLOAD_SET_READINESS, what="Checking whether the ten songs are ready")(
-            upload_set_id=upload_set.pk, owner_id=upload_set.owner_id
-        )
+        result = upload_set_readiness(upload_set_id=upload_set.pk, owner_id=upload_set.owner_id)
     except DomainError as error:
         return Readiness(is_ready=False, reasons=[error.message])
     return Readiness(is_ready=bool(result.is_ready), reasons=[str(reason) for reason in result.reasons])
@@ -93,7 +92,7 @@ def _slots_context(upload_set: UploadSet) -> dict[str, Any]:
 @login_required
 @require_GET
 def song_list(request: HttpRequest) -> HttpResponse:
-    upload_sets = UploadSet.objects.filter(owner_id=request.user.pk).prefetch_related("generations")
+    upload_sets = UploadSet.objects.filter(owner_id=owner_id(request)).prefetch_related("generations")
     return render(request, "generation/song_list.html", {"upload_sets": upload_sets})
 
 
@@ -101,7 +100,7 @@ def song_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def upload_set_new(request: HttpRequest) -> HttpResponse:
     try:
-        upload_set = service(UPLOAD_SET_CREATE, what="Starting a new song")(owner_id=request.user.pk)
+        upload_set = upload_set_create(owner_id=owner_id(request))
     except DomainError as error:
         return error_redirect(request, error, "generation:song_list")
     return redirect("generation:upload_set_detail", upload_set.pk)
@@ -140,9 +139,8 @@ def upload_create(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("generation:upload_set_detail", upload_set.pk)
     added: list[Upload] = []
     try:
-        upload_add = service(UPLOAD_ADD, what="Uploading songs")
         for file in request.FILES.getlist("file"):
-            added.append(upload_add(upload_set_id=upload_set.pk, file=file, owner_id=request.user.pk))
+            added.append(upload_add(upload_set_id=upload_set.pk, file=file, owner_id=owner_id(request)))
     except DomainError as error:
         if as_json:
             return JsonResponse(error.as_dict(), status=error.http_status)
@@ -167,7 +165,7 @@ def upload_search(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     error = ""
     if form.is_valid() and form.cleaned_data["q"]:
         try:
-            results = list(service(RECORDING_SEARCH, what="Catalog search")(query=form.cleaned_data["q"], limit=10))
+            results = list(recording_search(query=form.cleaned_data["q"], limit=10))
         except DomainError as exc:
             error = exc.message
     context = {"upload": upload, "form": form, "results": results, "error": error, "searched": form.is_valid()}
@@ -188,9 +186,7 @@ def upload_match(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "Pick a recording from the search results.")
         return redirect("generation:upload_set_detail", upload.upload_set_id)
     try:
-        matched = service(UPLOAD_MATCH, what="Matching by hand")(
-            upload_id=upload.pk, recording_id=recording_id, owner_id=request.user.pk
-        )
+        matched = upload_match_manually(upload_id=upload.pk, recording_id=recording_id, owner_id=owner_id(request))
     except DomainError as error:
         return error_redirect(request, error, "generation:upload_set_detail", upload.upload_set_id)
     recording = getattr(matched, "recording", None)
@@ -203,7 +199,7 @@ def upload_match(request: HttpRequest, pk: int) -> HttpResponse:
 def upload_remove(request: HttpRequest, pk: int) -> HttpResponse:
     upload = _owned_upload(request, pk)
     try:
-        service(UPLOAD_DELETE, what="Deleting an upload")(upload_id=upload.pk, owner_id=request.user.pk)
+        upload_delete(upload_id=upload.pk, owner_id=owner_id(request))
     except DomainError as error:
         return error_redirect(request, error, "generation:upload_set_detail", upload.upload_set_id)
     messages.success(request, f"Deleted {upload.original_name}.")
@@ -215,7 +211,7 @@ def upload_remove(request: HttpRequest, pk: int) -> HttpResponse:
 def upload_reidentify(request: HttpRequest, pk: int) -> HttpResponse:
     upload = _owned_upload(request, pk)
     try:
-        service(UPLOAD_IDENTIFY_AGAIN, what="Identifying again")(upload_id=upload.pk, owner_id=request.user.pk)
+        upload_identify_again(upload_id=upload.pk, owner_id=owner_id(request))
     except DomainError as error:
         return error_redirect(request, error, "generation:upload_set_detail", upload.upload_set_id)
     messages.success(request, f"Identifying {upload.original_name} again.")
@@ -227,9 +223,7 @@ def upload_reidentify(request: HttpRequest, pk: int) -> HttpResponse:
 def generation_create(request: HttpRequest, pk: int) -> HttpResponse:
     upload_set = _owned_set(request, pk)
     try:
-        generation = service(GENERATION_START, what="Generating a song")(
-            upload_set_id=upload_set.pk, owner_id=request.user.pk
-        )
+        generation = generation_start(upload_set_id=upload_set.pk, owner_id=owner_id(request))
     except DomainError as error:
         return error_redirect(request, error, "generation:upload_set_detail", upload_set.pk)
     return redirect("generation:generation_detail", generation.pk)
@@ -356,7 +350,7 @@ def _generation_context(generation: Generation) -> dict[str, Any]:
         "stages": _stages(generation),
         "elapsed_s": _elapsed_seconds(generation),
         "is_active": generation.status in ACTIVE_STATUSES,
-        "can_cancel": generation.status in ACTIVE_STATUSES and has_service(GENERATION_CANCEL),
+        "can_cancel": generation.status in ACTIVE_STATUSES,
     }
 
 
@@ -399,9 +393,7 @@ def generation_progress(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def generation_stop(request: HttpRequest, pk: int) -> HttpResponse:
     generation = _owned_generation(request, pk)
     try:
-        service(GENERATION_CANCEL, what="Cancelling a generation")(
-            generation_id=generation.pk, owner_id=request.user.pk
-        )
+        generation_cancel(generation_id=generation.pk, owner_id=owner_id(request))
     except DomainError as error:
         return error_redirect(request, error, "generation:generation_detail", generation.pk)
     messages.success(request, "Generation cancelled.")

@@ -1,16 +1,12 @@
 """Helpers shared by the server-rendered pages (interfaces only, no business rules).
 
-Pages call the apps' services and selectors. While the project is assembled, some
-of those may not exist yet: ``service()`` finds one by dotted path and raises
-``ServiceMissing`` (a ``DomainError``) when it is absent, so a page says plainly
-what is not available instead of failing with a stack trace.
+Pages call the apps' services and selectors directly; these helpers only parse the
+request and turn a ``DomainError`` into a readable message.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -27,40 +23,6 @@ class HtmxHttpRequest(HttpRequest):
     """A request as seen after django-htmx's middleware (for type checking)."""
 
     htmx: HtmxDetails
-
-
-class ServiceMissing(DomainError):
-    code = "service_missing"
-    http_status = 503
-    permanent = False
-
-
-def service(dotted: str, *, what: str) -> Callable[..., Any]:
-    """The callable at ``dotted`` ("app.module.name").
-
-    Raises ``ServiceMissing`` naming ``what`` when the module or the name does not
-    exist; an import error *inside* an existing module is not hidden.
-    """
-    module_name, _, attribute = dotted.rpartition(".")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
-        module = None
-    found = getattr(module, attribute, None) if module is not None else None
-    if not callable(found):
-        logger.warning("page needs %s, which does not exist yet", dotted)
-        raise ServiceMissing(f"{what} is not available on this server yet. Please try again later.")
-    return found  # type: ignore[no-any-return]
-
-
-def has_service(dotted: str) -> bool:
-    try:
-        service(dotted, what=dotted)
-    except ServiceMissing:
-        return False
-    return True
 
 
 def owner_id(request: HttpRequest) -> int:

@@ -11,7 +11,6 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from generation.models import Generation, Upload, UploadSet
-from songforge.pages import ServiceMissing, service
 from tests.web.conftest import PEAKS, finished_generation, make_upload
 
 pytestmark = pytest.mark.django_db
@@ -170,13 +169,6 @@ def test_error_pages_render_without_context():
     assert "You can't do that" in render_to_string("403.html")
 
 
-def test_a_missing_service_is_a_readable_refusal():
-    with pytest.raises(ServiceMissing, match="Frobbing is not available on this server yet"):
-        service("generation.no_such_module.frob", what="Frobbing")
-    with pytest.raises(ServiceMissing):
-        service("generation.models.no_such_function", what="Frobbing")
-
-
 def test_song_list_lists_sets_and_their_songs(owner_client, matched_set):
     generation = finished_generation(matched_set)
     html = owner_client.get(reverse("generation:song_list")).content.decode()
@@ -222,13 +214,6 @@ def test_an_expired_form_gets_a_readable_page(owner):
     response = client.post(reverse("generation:upload_set_new"))
     assert response.status_code == 403
     assert "This form has expired" in response.content.decode()
-
-
-def test_a_page_whose_service_is_missing_says_so(owner_client, matched_set, monkeypatch):
-    monkeypatch.setattr("generation.views.UPLOAD_SET_READINESS", "generation.not_deployed.readiness")
-    html = owner_client.get(reverse("generation:upload_set_detail", args=[matched_set.pk])).content.decode()
-    assert "Checking whether the ten songs are ready is not available on this server yet." in html
-    assert 'id="generate-button" disabled' in html
 
 
 def test_the_set_page_leads_to_the_finished_song(owner_client, matched_set):
