@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
+from playwright.sync_api import expect
 
 from catalog.models import RecordingShare
 from catalog.services import recording_shares_set, recording_upsert, recordings_notify_imported
@@ -101,7 +102,7 @@ def pick_by_hand(page, file_name: str, action: str) -> None:
     search.press("Enter")  # htmx swaps the results in (or, before htmx is ready, the page itself searches)
     page.get_by_role("button", name=f"Pick Journey Song {index:02d} by Band {chr(65 + index)}").click()
     page.wait_for_url(re.compile(r"/songs/sets/\d+/$"))
-    assert page.get_by_text(f"{file_name} is now matched to Band {chr(65 + index)}").is_visible()
+    expect(page.get_by_text(f"{file_name} is now matched to Band {chr(65 + index)}")).to_be_visible()
 
 
 def _measured(report: dict, name: str) -> Any:
@@ -197,7 +198,7 @@ def test_from_sign_up_to_a_published_song(browser_page, shoot, run_jobs, backgro
     # refusal: with a song deleted, Generate is disabled and says why
     page.get_by_role("button", name=f"Delete {excerpts[9].name}").click()
     page.wait_for_url(re.compile(r"/songs/sets/\d+/$"))
-    assert page.get_by_text(f"Deleted {excerpts[9].name}.").is_visible()
+    expect(page.get_by_text(f"Deleted {excerpts[9].name}.")).to_be_visible()
     assert page.locator("#generate-button").is_disabled()
     assert "Upload 1 more song(s)" in page.locator("#generate-reason").inner_text()
     shoot(page, "journey-05-new-song-not-ready")
@@ -223,8 +224,8 @@ def test_from_sign_up_to_a_published_song(browser_page, shoot, run_jobs, backgro
 
     generate.click()
     page.wait_for_url(re.compile(r"/songs/\d+/$"))
-    assert page.get_by_role("heading", name="Generating your song").is_visible()
-    assert page.locator("#progress-bar").is_visible()
+    expect(page.get_by_role("heading", name="Generating your song")).to_be_visible()
+    expect(page.locator("#progress-bar")).to_be_visible()
     assert page.locator("#stage").inner_text() == "waiting for a worker"
     shoot(page, "journey-06-generating")
     started = Generation.objects.get()
@@ -234,7 +235,7 @@ def test_from_sign_up_to_a_published_song(browser_page, shoot, run_jobs, backgro
     page.get_by_role("link", name=re.compile(f"#{started.pk}")).click()
     assert page.url.endswith(f"/songs/{started.pk}/")
     page.get_by_role("button", name="Cancel").click()
-    assert page.get_by_text("Generation cancelled.").is_visible()
+    expect(page.get_by_text("Generation cancelled.")).to_be_visible()
     assert Generation.objects.get().status == Generation.Status.CANCELLED
 
     # generate again; a worker thread now runs the real pipeline while the page polls its progress
@@ -299,7 +300,7 @@ def test_from_sign_up_to_a_published_song(browser_page, shoot, run_jobs, backgro
     page.get_by_label("Artist name").fill("Journey")
     shoot(page, "journey-08-publish")
     page.get_by_role("button", name="Publish").click()
-    assert page.get_by_text("is published (ISRC").is_visible()
+    expect(page.get_by_text("is published (ISRC")).to_be_visible()
     release_url = page.url
     run_jobs("distribution")  # the outbox distributor delivers the release
     page.goto(release_url)

@@ -13,6 +13,7 @@ import pytest
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from distribution.models import Release
 from generation.models import Generation, Upload, UploadSet
@@ -80,12 +81,12 @@ def test_artist_signs_up_verifies_signs_out_and_in(browser_page, shoot, mailoutb
     page.wait_for_load_state()
     if page.get_by_role("button", name="Sign Out").count():  # allauth's confirmation page
         page.get_by_role("button", name="Sign Out").click()
-    assert page.get_by_role("link", name="Sign in", exact=True).is_visible()
+    expect(page.get_by_role("link", name="Sign in", exact=True)).to_be_visible()
     page.goto("/accounts/login/")
     page.locator("#id_login").fill("new.artist@example.com")
     page.locator("#id_password").fill("wrong-password")
     page.get_by_role("button", name="Sign In").click()
-    assert page.get_by_text("not correct").is_visible()
+    expect(page.get_by_text("not correct")).to_be_visible()
     shoot(page, "pages-03-sign-in-error")
     sign_in(page, "new.artist@example.com")
 
@@ -100,28 +101,28 @@ def test_song_page_plays_and_the_song_is_published(browser_page, shoot, tmp_path
     sign_in(page, "owner@example.com")
 
     page.goto(f"/songs/{generation.pk}/")
-    assert page.get_by_role("heading", name="Morning Forge").is_visible()
-    assert page.get_by_text("118.0 BPM").is_visible()
-    assert page.get_by_text("Passed.").is_visible()
-    assert page.evaluate("document.querySelector('.player').classList.contains('has-peaks')")
+    expect(page.get_by_role("heading", name="Morning Forge")).to_be_visible()
+    expect(page.get_by_text("118.0 BPM")).to_be_visible()
+    expect(page.get_by_text("Passed.")).to_be_visible()
+    page.wait_for_function("document.querySelector('.player').classList.contains('has-peaks')")
     ranged = page.request.get(f"/songs/{generation.pk}/audio/mp3", headers={"Range": "bytes=0-3"})
     assert ranged.status == 206
     assert ranged.body() == b"ID3f"
     shoot(page, "pages-06-song")
 
     page.get_by_role("link", name="Publish").click()
-    assert page.get_by_role("cell", name="Tiny Label").is_visible()
+    expect(page.get_by_role("cell", name="Tiny Label")).to_be_visible()
     shoot(page, "pages-07-publish")
     page.get_by_label("Artist name").fill("The Owner")
     page.get_by_role("button", name="Publish").click()
-    assert page.get_by_text("is published (ISRC").is_visible()
-    assert page.get_by_role("heading", name="Distribution status").is_visible()
+    expect(page.get_by_text("is published (ISRC")).to_be_visible()
+    expect(page.get_by_role("heading", name="Distribution status")).to_be_visible()
     shoot(page, "pages-08-release")
 
     page.goto("/songs/")  # no polling page while the statement is imported
     import_statement(Release.objects.get().isrc, tmp_path)
     page.goto("/earnings/")
-    assert page.get_by_text("plays").first.is_visible()
+    expect(page.get_by_text("plays").first).to_be_visible()
     shoot(page, "pages-09-earnings")
 
     page.set_viewport_size({"width": 390, "height": 844})
@@ -139,7 +140,7 @@ def test_another_artists_song_is_not_found(browser_page, shoot):
     sign_in(page, "other@example.com")
     response = page.goto(f"/songs/{generation.pk}/")
     assert response.status == 404
-    assert page.get_by_role("heading", name="Page not found").is_visible()
+    expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
     shoot(page, "pages-11-not-found")
 
 
@@ -155,7 +156,7 @@ def test_new_song_page_shows_each_state_and_the_search_panel(browser_page, shoot
     sign_in(page, "owner@example.com")
     page.goto(f"/songs/sets/{upload_set.pk}/")
     assert page.locator("#generate-button").is_disabled()
-    assert page.locator("#generate-reason").is_visible()
+    expect(page.locator("#generate-reason")).to_be_visible()
     assert page.locator(".slot-empty").count() == 1
 
     # identification finishing elsewhere shows up without a reload (htmx polling)
