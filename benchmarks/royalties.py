@@ -108,10 +108,11 @@ def setup_catalog(releases: int, recordings: int, holders: int, seed: int) -> li
     from django.contrib.auth import get_user_model
 
     from catalog.models import Recording, RecordingShare, RightsHolder
+    from catalog.services import escrow_holder
     from distribution.models import Release
     from generation.models import Generation, UploadSet
     from royalties.models import SplitSheet, SplitSheetLine
-    from royalties.splits import compute_split, escrow_holder
+    from royalties.splits import compute_split
 
     rng = random.Random(seed)
     user = get_user_model().objects.create(username="bench")

@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 ISRC_RE = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
-ESCROW_HOLDER_NAME = "Unclaimed (escrow)"  # the same name royalties.splits uses
+ESCROW_HOLDER_NAME = "Unclaimed (escrow)"
 SIDE_TOTAL_BPS = 10_000
 
 # Fields recording_upsert may set; anything else is a programming error.

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
+from catalog.services import escrow_holder
 from distribution.models import Release
 from royalties import ledger
 from royalties.models import Account, LineGroup, SplitSheet, SplitSheetLine, Transaction
 from royalties.money import split_by_ppb
-from royalties.splits import escrow_holder
 
 
 def allocate_statement(*, statement_id: int, currency: str) -> Transaction | None:

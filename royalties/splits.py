@@ -31,12 +31,11 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from catalog.models import RecordingShare, RightsHolder
+from catalog.models import RecordingShare
+from catalog.services import escrow_holder
 from royalties.errors import SplitSheetConflict, SplitSheetInvalid
 from royalties.models import SplitSheet, SplitSheetLine
 from royalties.money import BPS, PPB, fractions_to_ppb, refuse_float
-
-ESCROW_HOLDER_NAME = "Unclaimed (escrow)"
 
 SOURCE = "source"
 TRAINING = "training"
@@ -170,12 +169,6 @@ def compute_split(
     result = SplitSheetData(tuple(lines), source_share_bps, master_share_bps, influence_split)
     assert result.total_ppb == PPB
     return result
-
-
-def escrow_holder() -> RightsHolder:
-    """The single unclaimed-share holder, created on first use."""
-    holder, _ = RightsHolder.objects.get_or_create(kind=RightsHolder.Kind.ESCROW, defaults={"name": ESCROW_HOLDER_NAME})
-    return holder
 
 
 def split_sheet_compute(
