@@ -19,6 +19,7 @@ from typing import Any
 import dramatiq
 import pytest
 from django.conf import settings as django_settings
+from dramatiq.worker import _WorkerMiddleware
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop lives in the main thread
 
@@ -130,12 +131,24 @@ def s3_storage(settings: Any, s3_endpoint: str) -> str:
     return bucket  # Django resets default_storage whenever STORAGES changes
 
 
+def _forget_stopped_workers(broker: dramatiq.Broker) -> None:
+    """Drop the hooks that earlier tests' workers left on the shared broker.
+
+    ``Worker.stop()`` leaves its ``_WorkerMiddleware`` behind; when a queue is declared later
+    (a delay queue on the first retry, say), that hook gives the *stopped* worker a consumer,
+    which takes messages that no thread will ever process, and ``broker.join`` then hangs.
+    """
+    broker.middleware[:] = [m for m in broker.middleware if not isinstance(m, _WorkerMiddleware)]
+
+
 @pytest.fixture
 def stub_broker() -> Iterator[dramatiq.Broker]:
     broker = dramatiq.get_broker()
+    _forget_stopped_workers(broker)
     broker.flush_all()
     yield broker
     broker.flush_all()
+    _forget_stopped_workers(broker)
 
 
 @pytest.fixture
