@@ -15,11 +15,13 @@ changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
@@ -79,6 +81,23 @@ def _publish_folder(temporary: Path, final: Path) -> None:
             raise
 
 
+@contextlib.contextmanager
+def _staged_folder(final: Path, *, prefix: str) -> Iterator[Path]:
+    """A temporary folder beside ``final``, moved into place only if the block succeeds.
+
+    Outbox readers therefore never see a half-written package; on any error the folder is removed.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(prefix=prefix, dir=final.parent))
+    try:
+        yield temporary
+        os.chmod(temporary, 0o755)  # noqa: S103 - mkdtemp makes it 0700; outbox readers need to list it
+        _publish_folder(temporary, final)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+
+
 class OutboxDistributor:
     name = "outbox"
 
@@ -88,9 +107,7 @@ class OutboxDistributor:
             return DeliveryResult(
                 status="submitted", distributor_release_id=release.isrc, location=str(final), detail="already in outbox"
             )
-        final.parent.mkdir(parents=True, exist_ok=True)
-        temporary = Path(tempfile.mkdtemp(prefix=f".{release.isrc}-", dir=final.parent))
-        try:
+        with _staged_folder(final, prefix=f".{release.isrc}-") as temporary:
             resources = temporary / "resources"
             resources.mkdir()
             with release.open_audio() as source, (resources / release.audio_name).open("wb") as sink:
@@ -106,11 +123,6 @@ class OutboxDistributor:
                 recipient_name=RECIPIENT_NAME,
             )
             _write_checked_message(message, temporary / f"{release.isrc}.xml")
-            os.chmod(temporary, 0o755)  # noqa: S103 - mkdtemp makes it 0700; outbox readers need to list it
-            _publish_folder(temporary, final)
-        except BaseException:
-            shutil.rmtree(temporary, ignore_errors=True)
-            raise
         return DeliveryResult(status="submitted", distributor_release_id=release.isrc, location=str(final))
 
     def status(self, release: ReleasePackage) -> RemoteStatus:
@@ -130,9 +142,7 @@ class OutboxDistributor:
                 location=str(final),
                 detail="already taken down",
             )
-        final.parent.mkdir(parents=True, exist_ok=True)
-        temporary = Path(tempfile.mkdtemp(prefix=f".{release.isrc}-takedown-", dir=final.parent))
-        try:
+        with _staged_folder(final, prefix=f".{release.isrc}-takedown-") as temporary:
             message = ern.build_new_release_message(
                 release,
                 message_id=f"{release.delivery_key}-takedown",
@@ -142,9 +152,4 @@ class OutboxDistributor:
                 takedown=True,
             )
             _write_checked_message(message, temporary / f"{release.isrc}.xml")
-            os.chmod(temporary, 0o755)  # noqa: S103 - mkdtemp makes it 0700; outbox readers need to list it
-            _publish_folder(temporary, final)
-        except BaseException:
-            shutil.rmtree(temporary, ignore_errors=True)
-            raise
         return DeliveryResult(status="taken_down", distributor_release_id=release.isrc, location=str(final))

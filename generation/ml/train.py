@@ -166,6 +166,25 @@ class TrainResult:
     history: list[dict[str, float]]
 
 
+def optimizer_step(
+    model: MusicTransformer,
+    optimizer: torch.optim.Optimizer,
+    windows: Sequence[np.ndarray],
+    length: int,
+    device: str,
+) -> float:
+    """One AdamW step on a batch of token windows (gradients clipped at 1.0); returns the batch loss."""
+    x, y = make_batch(windows, length, device)
+    with autocast_context(device):
+        _, loss, _ = model(x, y)
+    assert loss is not None
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    return float(loss.detach())
+
+
 def train(
     model: MusicTransformer,
     train_source: TokenSource,
@@ -213,15 +232,7 @@ def train(
         windows = [train_source.window(rng, length, augment=True) for _ in range(batch_size - n_mix)]
         if mix_source is not None:
             windows += [mix_source.window(rng, length, augment=True) for _ in range(n_mix)]
-        x, y = make_batch(windows, length, device)
-        with autocast_context(device):
-            _, loss, _ = model(x, y)
-        assert loss is not None
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        loss_value = float(loss.detach())
+        loss_value = optimizer_step(model, optimizer, windows, length, device)
         step += 1
         elapsed = time.monotonic() - started
         if steps is None and step == 10 and time_budget_s is not None:
@@ -306,15 +317,7 @@ def finetune(
             w = catalog.window(rng, length, augment=False)
             catalog_tokens += len(w) - 1
             windows.append(w)
-        x, y = make_batch(windows, length, device)
-        with autocast_context(device):
-            _, loss, _ = model(x, y)
-        assert loss is not None
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        losses.append(float(loss.detach()))
+        losses.append(optimizer_step(model, optimizer, windows, length, device))
         if on_step is not None:
             on_step(step)
     model.eval()
