@@ -118,6 +118,68 @@ def make_set(paths: list[Path], label: str, *, reuse: bool) -> int:
     return int(upload_set.pk)
 
 
+FEATURE_GROUPS = {"all": slice(0, None), "tempo only": slice(0, 1), "without tempo": slice(1, None)}
+
+
+def retrieval_accuracy(queries: list[np.ndarray], candidates: list[np.ndarray], columns: slice) -> float:
+    """Share of queries whose nearest candidate set (z-scored over the candidates) is their own."""
+    if not queries:
+        return 0.0
+    stacked = np.vstack(candidates)[:, columns]
+    scale = stacked.std(axis=0) + 1e-6
+    hits = sum(
+        int(np.argmin(np.linalg.norm((stacked - q[columns]) / scale, axis=1)) == i) for i, q in enumerate(queries)
+    )
+    return hits / len(queries)
+
+
+def ceiling_accuracy(songs_by_set: list[list[np.ndarray]], columns: slice) -> float:
+    """Leave-one-out: how often one source song is retrieved to its own set (the rest of it).
+
+    This bounds what the benchmark can measure: if the sets' own songs can't be told apart,
+    no generated piece can be either.
+    """
+    hits = total = 0
+    for i, songs in enumerate(songs_by_set):
+        for j in range(len(songs)):
+            candidates = [
+                _pooled(s if k != i else [v for m, v in enumerate(s) if m != j]) for k, s in enumerate(songs_by_set)
+            ]
+            stacked = np.vstack(candidates)[:, columns]
+            scale = stacked.std(axis=0) + 1e-6
+            distances = np.linalg.norm((stacked - songs[j][columns]) / scale, axis=1)
+            hits += int(np.argmin(distances) == i)
+            total += 1
+    return hits / max(1, total)
+
+
+def _pooled(vectors: list[np.ndarray]) -> np.ndarray:
+    stacked = np.vstack(vectors)
+    out = stacked.mean(axis=0)
+    out[0] = np.median(stacked[:, 0])
+    return np.asarray(out)
+
+
+def heard_vector(generation: Any, label: str) -> np.ndarray | None:
+    """Style vector of the mastered song as the uploads' own analysis hears it (same code path)."""
+    import tempfile
+
+    from generation.ml import tokenizer
+    from generation.models import Upload
+    from generation.services.features import upload_features_transcribe
+
+    if not generation.master_wav:
+        return None
+    with tempfile.TemporaryDirectory() as work:
+        path = Path(work) / f"generated-{generation.pk}.wav"
+        with generation.master_wav.open("rb") as handle:
+            path.write_bytes(handle.read())
+        probe_set = make_set([path], label, reuse=False)
+    upload = Upload.objects.get(upload_set_id=probe_set)
+    row = upload_features_transcribe(upload_id=upload.pk)
+    return style_vector(tokenizer.decode(row.tokens))
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from unittest import mock
 
@@ -128,14 +190,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from generation.models import UploadFeatures
     from generation.services import generation_run, generation_start
 
-    sets = build_sets(args.sets, args.seconds, ROOT / "data" / "bench" / "generate" / f"demo-{args.seconds}s")
+    cache = ROOT / "data" / "bench" / "generate"
+    if args.set_kind == "artists":
+        from catalog.demo_artists import build_artist_sets
+
+        sets = build_artist_sets(cache / f"artists-{args.seconds}s", sets=args.sets, seconds=args.seconds)
+    else:
+        sets = build_sets(args.sets, args.seconds, cache / f"demo-{args.seconds}s")
     results: list[dict[str, Any]] = []
-    set_vectors: list[np.ndarray] = []
-    generated_vectors: list[np.ndarray] = []
+    songs_by_set: list[list[np.ndarray]] = []
+    symbolic_vectors: list[np.ndarray] = []
+    heard_vectors: list[np.ndarray] = []
     for k, paths in enumerate(sets):
         # Set 0 is always analysed from scratch (it measures end to end); the others may reuse
         # features cached by an earlier run (``--prewarm``), which the pipeline does by design.
-        set_id = make_set(paths, f"bench set {k} ({args.seconds}s)", reuse=k > 0)
+        label = f"bench {args.set_kind} set {k} ({args.seconds}s)"
+        set_id = make_set(paths, label, reuse=k > 0)
         if args.prewarm:
             if k > 0:
                 from generation.models import Upload
@@ -148,8 +218,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         started = time.monotonic()
         with mock.patch("generation.tasks.generation_run_task.send", return_value=None):
             generation = generation_start(upload_set_id=set_id, seed=100 + k, seconds=args.song_seconds)
-        stop_after = None if k == 0 else "guard"
-        generation = generation_run(generation_id=generation.pk, stop_after=stop_after)
+        generation = generation_run(generation_id=generation.pk)
         elapsed = time.monotonic() - started
         stages = {s.name: s for s in generation.stages.all()}
         if "guard" not in stages or stages["guard"].status != "done":
@@ -159,12 +228,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         finetune = stages["finetune"].output
         with default_storage.open(guard["final"]["midi"], "rb") as handle:
             midi = pretty_midi.PrettyMIDI(handle)
-        generated_vectors.append(style_vector(tokenizer.from_pretty_midi(midi, with_chords=False)))
+        symbolic_vectors.append(style_vector(tokenizer.from_pretty_midi(midi, with_chords=False)))
+        heard = heard_vector(generation, f"{label} generated")
+        if heard is not None:
+            heard_vectors.append(heard)
         songs = [
             tokenizer.decode(f.tokens)
             for f in UploadFeatures.objects.filter(upload__upload_set_id=set_id).order_by("upload_id")
         ]
-        set_vectors.append(set_style_vector(songs))
+        songs_by_set.append([style_vector(s) for s in songs])
         stage_seconds = {
             name: round((s.finished_at - s.started_at).total_seconds(), 1)
             for name, s in stages.items()
@@ -183,39 +255,58 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "held_out_ppl_tuned": finetune["held_out_perplexity_tuned"],
                 "longest_shared_notes": guard["longest_shared_notes"],
                 "guard_attempts": len(guard["attempts"]),
+                "tempo_sources_vs_generated": [round(float(np.median([v[0] for v in songs_by_set[-1]])), 3)]
+                + ([round(float(heard[0]), 3)] if heard is not None else []),
                 "influence": generation.report.get("influence") if k == 0 else None,
             }
         )
         print(f"set {k}: {generation.status} {elapsed:.1f} s", flush=True)
-    correct = 0
-    if generated_vectors:
-        stacked = np.vstack(set_vectors)
-        scale = stacked.std(axis=0) + 1e-6
-        for i, vector in enumerate(generated_vectors):
-            distances = np.linalg.norm((stacked - vector) / scale, axis=1)
-            correct += int(np.argmin(distances) == i)
+    set_vectors = [_pooled(v) for v in songs_by_set]
+    retrieval = {
+        name: {
+            "generated_heard": round(retrieval_accuracy(heard_vectors, set_vectors, cols), 3)
+            if len(heard_vectors) == len(set_vectors)
+            else None,
+            "generated_symbolic": round(retrieval_accuracy(symbolic_vectors, set_vectors, cols), 3),
+            "source_songs_ceiling": round(ceiling_accuracy(songs_by_set, cols), 3),
+        }
+        for name, cols in FEATURE_GROUPS.items()
+    }
     done = [r for r in results if "wall_time_s" in r]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "sets": args.sets,
+        "set_kind": args.set_kind,
         "song_seconds_requested": args.song_seconds,
         "upload_seconds": args.seconds,
         "e2e_time_s": results[0].get("wall_time_s") if results else None,
         "e2e_status": results[0].get("status") if results else None,
         "finetune_s_mean": round(float(np.mean([r["finetune_s"] for r in done])), 1) if done else None,
         "peak_memory_mb": round(peak_mb, 1),
-        "style_retrieval_accuracy": round(correct / max(1, len(generated_vectors)), 3),
+        "style_retrieval_accuracy": retrieval["all"]["generated_heard"],
+        "style_retrieval": retrieval,
         "style_retrieval_chance": round(1 / max(1, len(set_vectors)), 3),
         "max_shared_consecutive_notes": max((r["longest_shared_notes"] for r in done), default=None),
         "held_out_ppl_base_mean": round(float(np.mean([r["held_out_ppl_base"] for r in done])), 2) if done else None,
         "held_out_ppl_tuned_mean": round(float(np.mean([r["held_out_ppl_tuned"] for r in done])), 2) if done else None,
         "per_set": results,
+        "vectors": {
+            "sources": [[v.round(4).tolist() for v in songs] for songs in songs_by_set],
+            "generated_symbolic": [v.round(4).tolist() for v in symbolic_vectors],
+            "generated_heard": [v.round(4).tolist() for v in heard_vectors],
+        },
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", type=int, default=10)
+    parser.add_argument(
+        "--set-kind",
+        choices=("artists", "catalog"),
+        default="artists",
+        help="artists: each set is one demo artist's ten coherent songs; catalog: ten consecutive catalog entries",
+    )
     parser.add_argument("--seconds", type=float, default=30.0, help="length of each demo upload")
     parser.add_argument("--song-seconds", type=int, default=150, help="requested length of each generated song")
     parser.add_argument("--prewarm", action="store_true", help="only analyse and transcribe sets 1.. (cached)")

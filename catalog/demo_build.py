@@ -146,6 +146,24 @@ class Piece:
         return math.ceil(end / self.beats_per_bar) * self.beats_per_bar
 
 
+@dataclass(frozen=True)
+class Persona:
+    """An artist's habits, shared by all their songs: style, tempo, key offset and sounds.
+
+    Real upload sets come from one artist and hang together; demo catalog entries don't (each
+    draws its own style), so benchmarks that need coherent sets arrange works with a persona.
+    """
+
+    style: str
+    tempo: float
+    transpose: int
+    melody_program: int
+    chord_program: int
+    bass_program: int
+    melody_octave: int = 0
+    tempo_spread: int = 4
+
+
 @dataclass
 class Arrangement:
     """Timed MIDI events of one song plus the choices that made it (kept in the entry record)."""
@@ -320,14 +338,25 @@ def _drum_pattern(style: str, beats_per_bar: float) -> list[tuple[float, int, in
     return hits
 
 
-def arrange(piece: Piece, rng: random.Random, *, seconds: float) -> Arrangement:
-    """Loop the piece to ``seconds`` and add chords, bass and drums; all choices come from ``rng``."""
+TEMPO_RANGES = {"chamber": (66, 100), "ballad": (68, 96), "folk": (92, 132), "pop": (90, 128), "dance": (118, 132)}
+
+
+def arrange(piece: Piece, rng: random.Random, *, seconds: float, persona: Persona | None = None) -> Arrangement:
+    """Loop the piece to ``seconds`` and add chords, bass and drums; all choices come from ``rng``.
+
+    With a ``persona`` its style, sounds and key offset are used and the tempo stays within
+    ``persona.tempo_spread`` of its own (the draws without one are unchanged, so catalogs rebuild
+    identically).
+    """
     style = (
         rng.choice(("chamber", "ballad")) if len(piece.voices) > 2 and rng.random() < 0.5 else rng.choice(tuple(STYLES))
     )
-    tempo_range = {"chamber": (66, 100), "ballad": (68, 96), "folk": (92, 132), "pop": (90, 128), "dance": (118, 132)}
-    tempo = float(rng.randint(*tempo_range[style]))
+    style = persona.style if persona else style
+    tempo = float(rng.randint(*TEMPO_RANGES[style]))
     transpose = rng.randint(-5, 6)
+    if persona:
+        tempo = persona.tempo + rng.randint(-persona.tempo_spread, persona.tempo_spread)
+        transpose = persona.transpose
     tonic, mode = estimate_key(piece)
     chords = choose_chords(piece, tonic, mode)
     bpb = piece.beats_per_bar
@@ -349,6 +378,8 @@ def arrange(piece: Piece, rng: random.Random, *, seconds: float) -> Arrangement:
     }
     for channel in range(3, 2 + len(piece.voices)):
         programs[channel] = rng.choice(VOICE_PROGRAMS)
+    if persona:
+        programs.update({0: persona.melody_program, 1: persona.chord_program, 2: persona.bass_program})
     arrangement.programs = programs
     events = arrangement.events
 
@@ -362,6 +393,7 @@ def arrange(piece: Piece, rng: random.Random, *, seconds: float) -> Arrangement:
 
     repeats = math.ceil(total_beats / piece_beats)
     melody_octave = rng.choice((0, 0, 12, -12)) if programs[0] not in (40, 73, 75) else 0
+    melody_octave = persona.melody_octave if persona else melody_octave
     drum_pattern = _drum_pattern(style, bpb)
     comp_beats = [0.0] if style in ("ballad", "chamber") else [float(b) for b in range(max(1, round(bpb)))]
     for repeat in range(repeats):
@@ -617,7 +649,7 @@ def _entry_metadata(
     }
 
 
-def _arrangement_record(arrangement: Arrangement) -> dict[str, Any]:
+def arrangement_record(arrangement: Arrangement) -> dict[str, Any]:
     return {
         "style": arrangement.style,
         "tempo": arrangement.tempo,
@@ -676,7 +708,7 @@ def arrange_entry(index: int, seed: int = 0, *, size: int = 500, seconds: float 
     work, piece, arrangement, rng = _arrange_job(job)
     rng.getrandbits(32)  # the draw add_room makes when rendering, so the metadata matches the built entry
     entry = _entry_metadata(job, work, piece, arrangement, rng)
-    record = {"entry": entry, "arrangement": _arrangement_record(arrangement)}
+    record = {"entry": entry, "arrangement": arrangement_record(arrangement)}
     return arrangement_midi(arrangement, beats_per_bar=piece.beats_per_bar), record
 
 
@@ -697,8 +729,8 @@ def build_entry(job: EntryJob) -> dict[str, Any]:
     )
     audio = finish(audio, sample_rate=job.sample_rate)
     entry = _entry_metadata(job, work, piece, arrangement, rng)
-    _write_audio(job.out_dir / entry["audio"], audio, job.sample_rate, job.audio_format)
-    record = {"build_key": key, "entry": entry, "arrangement": _arrangement_record(arrangement)}
+    write_audio(job.out_dir / entry["audio"], audio, job.sample_rate, job.audio_format)
+    record = {"build_key": key, "entry": entry, "arrangement": arrangement_record(arrangement)}
     record_path.parent.mkdir(parents=True, exist_ok=True)
     temporary = record_path.with_suffix(".tmp")
     temporary.write_text(json.dumps(record, ensure_ascii=False, indent=1))
@@ -706,7 +738,7 @@ def build_entry(job: EntryJob) -> dict[str, Any]:
     return record
 
 
-def _write_audio(path: Path, audio: np.ndarray, sample_rate: int, audio_format: str) -> None:
+def write_audio(path: Path, audio: np.ndarray, sample_rate: int, audio_format: str) -> None:
     import soundfile
 
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from generation.ml.groove import SLOT_TICKS, Groove
 from generation.ml.model import MusicTransformer
 from generation.ml.sample import sample
 from generation.ml.tokenizer import (
@@ -52,6 +53,7 @@ class ComposeRequest:
     top_k: int = 24
     section_bars: int | None = None  # None: derived from seconds and tempo
     melody_center: int | None = None  # median melody pitch of the sources; None: the default range
+    groove: Groove | None = None  # where the sources' chords and bass strike; None: a fixed pattern
 
 
 @dataclass
@@ -183,20 +185,38 @@ def _chord_pitches(label: str) -> tuple[int, list[int]]:
     return root, [(root + i) % 12 for i in CHORD_QUALITIES[quality]]
 
 
-def accompaniment(piece: Piece, *, bars: int, kind: str, tonic: int, mode: str, rng: np.random.Generator) -> list[Note]:
-    """Rule-based pads, bass and drums for a section; pads/bass only where the model left them thin."""
+def _grooved_part(
+    timeline: list[tuple[int, int, str]], *, bars: int, slots: list[int], role: int, loud: int, move: int
+) -> list[Note]:
+    """Pads or bass struck on ``slots`` of every bar, each held until the next strike."""
     notes: list[Note] = []
-    timeline = chord_timeline(piece, bars, tonic, mode)
-    has_chords = sum(1 for n in piece.notes if n.role == CHORDS) >= bars * 2
-    has_bass = sum(1 for n in piece.notes if n.role == BASS) >= bars
-    loud = {"intro": 0, "verse": 1, "chorus": 2, "bridge": 1, "outro": 0}[kind]
+    starts = [bar * BAR_TICKS + slot * SLOT_TICKS for bar in range(bars) for slot in slots]
+    for index, start in enumerate(starts):
+        end = starts[index + 1] if index + 1 < len(starts) else bars * BAR_TICKS
+        end = min(end, (start // BAR_TICKS + 1) * BAR_TICKS)  # never across a bar line
+        label = next(lab for s, e, lab in timeline if s <= start < e)
+        root, pcs = _chord_pitches(label)
+        if role == CHORDS:
+            for pc in pcs[:3]:
+                notes.append(Note(start, max(1, end - start - 1), 52 + (pc - 52) % 12, 56 + 8 * loud, CHORDS))
+            continue
+        bass_pitch = 36 + (root - 36) % 12
+        chord_start = next(s for s, e, _ in timeline if s <= start < e)
+        leap = move and start != chord_start and index % 2 == 1
+        pitch = bass_pitch + move if leap and bass_pitch + move <= 57 else bass_pitch
+        notes.append(Note(start, max(1, end - start - 1), pitch, 80 + 4 * loud, BASS))
+    return notes
+
+
+def _fixed_part(timeline: list[tuple[int, int, str]], *, loud: int, chords: bool, bass: bool) -> list[Note]:
+    """Half-bar pads and a root bass (root-fifth eighths in choruses): the pattern without a groove."""
+    notes: list[Note] = []
     for start, end, label in timeline:
         root, pcs = _chord_pitches(label)
-        if not has_chords:
+        if chords:
             for pc in pcs[:3]:
-                pitch = 52 + (pc - 52) % 12
-                notes.append(Note(start, end - start, pitch, 56 + 8 * loud, CHORDS))
-        if not has_bass:
+                notes.append(Note(start, end - start, 52 + (pc - 52) % 12, 56 + 8 * loud, CHORDS))
+        if bass:
             bass_pitch = 36 + (root - 36) % 12
             if loud == 2:
                 for k in range(4):
@@ -204,6 +224,36 @@ def accompaniment(piece: Piece, *, bars: int, kind: str, tonic: int, mode: str, 
                     notes.append(Note(start + k * 6, 6, p, 88, BASS))
             else:
                 notes.append(Note(start, end - start - 1, bass_pitch, 80, BASS))
+    return notes
+
+
+def accompaniment(
+    piece: Piece,
+    *,
+    bars: int,
+    kind: str,
+    tonic: int,
+    mode: str,
+    rng: np.random.Generator,
+    groove: Groove | None = None,
+) -> list[Note]:
+    """Pads, bass and drums for a section; pads/bass only where the model left them thin.
+
+    With a ``groove`` pads and bass strike where the uploads' chords and bass do (more of their
+    positions in louder sections); without one they follow a fixed pop pattern.
+    """
+    notes: list[Note] = []
+    timeline = chord_timeline(piece, bars, tonic, mode)
+    has_chords = sum(1 for n in piece.notes if n.role == CHORDS) >= bars * 2
+    has_bass = sum(1 for n in piece.notes if n.role == BASS) >= bars
+    loud = {"intro": 0, "verse": 1, "chorus": 2, "bridge": 1, "outro": 0}[kind]
+    if groove is not None:
+        for role, present in ((CHORDS, has_chords), (BASS, has_bass)):
+            if not present:
+                slots = groove.strikes(role, loud)
+                notes += _grooved_part(timeline, bars=bars, slots=slots, role=role, loud=loud, move=groove.bass_move)
+    else:
+        notes += _fixed_part(timeline, loud=loud, chords=not has_chords, bass=not has_bass)
     for bar in range(bars):
         b0 = bar * BAR_TICKS
         if bar == 0 and kind in ("chorus", "bridge"):
@@ -263,7 +313,9 @@ def compose(model: MusicTransformer, request: ComposeRequest) -> Composition:
             body = [n for n in shifted if 0 <= n.start < length * BAR_TICKS]
             source = Piece(source.tempo_bpm, (4, 4), body, {t - offset: c for t, c in source.chords.items()})
         section = Piece(request.tempo_bpm, (4, 4), body, dict(source.chords))
-        band = accompaniment(section, bars=length, kind=kind, tonic=request.tonic, mode=request.mode, rng=rng)
+        band = accompaniment(
+            section, bars=length, kind=kind, tonic=request.tonic, mode=request.mode, rng=rng, groove=request.groove
+        )
         fade = 1.0
         for n in body + band:
             if kind == "outro":
@@ -290,5 +342,6 @@ def compose(model: MusicTransformer, request: ComposeRequest) -> Composition:
             "total_bars": cursor // BAR_TICKS,
             "seconds": round(cursor / TICKS_PER_BEAT * 60.0 / request.tempo_bpm, 2),
             "sampled_notes_by_role": roles_sampled,
+            "groove": request.groove.as_dict() if request.groove else None,
         },
     )

@@ -27,6 +27,7 @@ from django.core.files.storage import default_storage
 from generation.errors import NotOriginalError, StageUnavailableError
 from generation.ml import tokenizer
 from generation.ml.compose import ComposeRequest, compose, header
+from generation.ml.groove import groove_of
 from generation.ml.influence import influence
 from generation.ml.model import MusicTransformer, load_checkpoint, save_checkpoint
 from generation.ml.originality import melody_symbols, originality_report
@@ -180,9 +181,9 @@ def stage_finetune(generation: Generation, outputs: Outputs) -> dict[str, Any]:
     }
 
 
-def _melody_center(generation: Generation) -> int | None:
+def _melody_center(songs: list[tokenizer.Piece]) -> int | None:
     """Median pitch of the songs' transcribed melodies (the register the piece should sit in)."""
-    pitches = [n.pitch for _, tokens in _song_tokens(generation) for n in tokenizer.decode(tokens).notes if n.role == 0]
+    pitches = [n.pitch for piece in songs for n in piece.notes if n.role == 0]
     return int(np.median(pitches)) if pitches else None
 
 
@@ -190,6 +191,7 @@ def _compose(generation: Generation, outputs: Outputs, seed: int) -> tuple[Any, 
     device = _torch_setup()
     model = load_tuned(outputs, device)
     target = outputs["analyse"]
+    songs = [tokenizer.decode(tokens) for _, tokens in _song_tokens(generation)]
     request = ComposeRequest(
         tonic=int(target["key"]["tonic"]),
         mode=str(target["key"]["mode"]),
@@ -197,7 +199,8 @@ def _compose(generation: Generation, outputs: Outputs, seed: int) -> tuple[Any, 
         seconds=float(generation.report.get("requested_seconds") or settings.GENERATION_SECONDS),
         seed=seed,
         section_bars=settings.GENERATION_SECTION_BARS or None,
-        melody_center=_melody_center(generation),
+        melody_center=_melody_center(songs),
+        groove=groove_of(songs),
     )
     started = time.monotonic()
     composition = compose(model, request)
