@@ -9,11 +9,13 @@ by rule (the corpus has none).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from generation.ml.groove import SLOT_TICKS, Groove
+from generation.ml.groove import SLOT_TICKS, Groove, Motion, motion_of
 from generation.ml.model import MusicTransformer
 from generation.ml.sample import sample
 from generation.ml.tokenizer import (
@@ -54,6 +56,10 @@ class ComposeRequest:
     section_bars: int | None = None  # None: derived from seconds and tempo
     melody_center: int | None = None  # median melody pitch of the sources; None: the default range
     groove: Groove | None = None  # where the sources' chords and bass strike; None: a fixed pattern
+    pitch_classes: tuple[float, ...] | None = None  # share of the sources' notes per pitch class
+    motion: Motion | None = None  # the sources' busyness and leaps; picks among section candidates
+    candidates: int = 1  # sections sampled per verse/chorus/bridge (the one closest to ``motion`` wins)
+    rejects: Callable[[Piece], bool] | None = None  # e.g. "copies a source": such candidates lose
 
 
 @dataclass
@@ -82,12 +88,44 @@ def diatonic_chords(tonic: int, mode: str) -> set[str]:
     return out
 
 
-def make_mask_hook(tonic: int, mode: str, *, bars: int, melody_center: int | None = None):  # type: ignore[no-untyped-def]
+PITCH_CLASS_FLOOR = 0.06  # a pitch class outside the key is allowed when the sources give it this share
+PITCH_CLASS_STRENGTH = 1.0  # weight of the log ratio to uniform added to pitch logits
+
+
+def allowed_pitch_classes(tonic: int, mode: str, pitch_classes: tuple[float, ...] | None) -> set[int]:
+    """The key's scale, plus pitch classes the sources use often (modal and blue notes, borrowed chords)."""
+    scale = scale_pitch_classes(tonic, mode)
+    if pitch_classes is None:
+        return scale
+    return scale | {pc for pc, share in enumerate(pitch_classes) if share >= PITCH_CLASS_FLOOR}
+
+
+def pitch_class_bias(pitch_classes: tuple[float, ...] | None, vocab_size: int) -> np.ndarray | None:
+    """Logit bias leaning every pitch token towards the sources' pitch-class distribution."""
+    if pitch_classes is None:
+        return None
+    shares = np.asarray(pitch_classes, dtype=np.float64)
+    weights = PITCH_CLASS_STRENGTH * np.log((shares + 0.01) / (shares.mean() + 0.01))
+    bias = np.zeros(vocab_size, dtype=np.float32)
+    pitches = np.arange(PITCH_RANGE[1] - PITCH_RANGE[0])
+    bias[PITCH_RANGE[0] : PITCH_RANGE[1]] = weights[pitches % 12]
+    return bias
+
+
+def make_mask_hook(  # type: ignore[no-untyped-def]
+    tonic: int,
+    mode: str,
+    *,
+    bars: int,
+    melody_center: int | None = None,
+    pitch_classes: tuple[float, ...] | None = None,
+):
     """Keep pitches in the key and each role's range, chords diatonic, and exactly ``bars`` full bars.
 
-    With ``melody_center`` the melody stays within an octave of the sources' median melody pitch.
+    With ``melody_center`` the melody stays within an octave of the sources' median melody pitch;
+    with ``pitch_classes`` the pitch classes the sources use often are allowed too.
     """
-    scale = scale_pitch_classes(tonic, mode)
+    scale = allowed_pitch_classes(tonic, mode, pitch_classes)
     ranges = dict(RANGES)
     if melody_center is not None:
         center = min(max(melody_center, 52), 88)
@@ -138,7 +176,13 @@ def sample_section(
         context_bars = tail.count(BAR)
         prompt = prompt + tail
     grammar = Grammar(max_bars=context_bars + bars, allow_roles=(MELODY, CHORDS, BASS)).feed(prompt)
-    hook = make_mask_hook(request.tonic, request.mode, bars=context_bars + bars, melody_center=request.melody_center)
+    hook = make_mask_hook(
+        request.tonic,
+        request.mode,
+        bars=context_bars + bars,
+        melody_center=request.melody_center,
+        pitch_classes=request.pitch_classes,
+    )
     budget = bars * 160
     tokens = sample(
         model,
@@ -149,11 +193,44 @@ def sample_section(
         temperature=request.temperature,
         top_k=request.top_k,
         mask_hook=hook,
+        bias=pitch_class_bias(request.pitch_classes, model.config.vocab_size),
     )
     new = tokens[len(prompt) :]
     if new and new[-1] == EOS:
         new = new[:-1]
     return new
+
+
+def best_section(
+    model: MusicTransformer,
+    request: ComposeRequest,
+    *,
+    bars: int,
+    seed: int,
+    context: list[int] | None = None,
+) -> tuple[list[int], list[float | None]]:
+    """The candidate section (of ``request.candidates``) that moves most like the sources.
+
+    Candidates ``request.rejects`` (a copy of a source, say) never win: picking the candidate
+    closest to the sources would otherwise favour the ones that quote them. Returns the tokens
+    and every candidate's motion distance (None: rejected; the first candidate uses ``seed`` itself, so one
+    candidate gives exactly what :func:`sample_section` gives).
+    """
+    count = max(1, request.candidates) if request.motion is not None else 1
+    options = [
+        sample_section(model, request, bars=bars, seed=seed + 100_003 * j, context=context) for j in range(count)
+    ]
+    if count == 1 or request.motion is None:
+        return options[0], []
+    target = request.motion
+    distances = []
+    for tokens in options:
+        piece = section_piece(tokens, request.tempo_bpm)
+        moved = motion_of([piece])
+        rejected = request.rejects is not None and request.rejects(piece)
+        distances.append(math.inf if rejected or moved is None else moved.distance(target))
+    best = min(range(count), key=lambda j: distances[j])  # all rejected: the first, for the guard to judge
+    return options[best], [round(d, 4) if math.isfinite(d) else None for d in distances]
 
 
 def section_piece(tokens: list[int], tempo_bpm: float) -> Piece:
@@ -285,9 +362,9 @@ def section_bars(request: ComposeRequest) -> int:
 def compose(model: MusicTransformer, request: ComposeRequest) -> Composition:
     """Sample verse, chorus and bridge (each continuing the previous one), then arrange the form."""
     bars = section_bars(request)
-    verse = sample_section(model, request, bars=bars, seed=request.seed * 1009 + 1)
-    chorus = sample_section(model, request, bars=bars, seed=request.seed * 1009 + 2, context=verse)
-    bridge = sample_section(model, request, bars=bars, seed=request.seed * 1009 + 3, context=chorus)
+    verse, verse_d = best_section(model, request, bars=bars, seed=request.seed * 1009 + 1)
+    chorus, chorus_d = best_section(model, request, bars=bars, seed=request.seed * 1009 + 2, context=verse)
+    bridge, bridge_d = best_section(model, request, bars=bars, seed=request.seed * 1009 + 3, context=chorus)
     material = {
         "verse": section_piece(verse, request.tempo_bpm),
         "chorus": section_piece(chorus, request.tempo_bpm),
@@ -343,5 +420,7 @@ def compose(model: MusicTransformer, request: ComposeRequest) -> Composition:
             "seconds": round(cursor / TICKS_PER_BEAT * 60.0 / request.tempo_bpm, 2),
             "sampled_notes_by_role": roles_sampled,
             "groove": request.groove.as_dict() if request.groove else None,
+            "motion_target": vars(request.motion) if request.motion else None,
+            "candidate_motion_distances": {"verse": verse_d, "chorus": chorus_d, "bridge": bridge_d},
         },
     )

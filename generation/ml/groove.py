@@ -1,15 +1,18 @@
-"""The uploads' groove: where in a 4/4 bar their chords and bass strike, and how the bass moves.
+"""The uploads' groove and motion: where their chords and bass strike, how busy and leaping they are.
 
 The catalog model writes melody (and sometimes chords and bass); the rest of the band used to be
 one fixed pattern whatever the uploads were, so a ballad artist got the same strummed quarters
 and walking eighths as a dance act. Here the quantised transcriptions of the ten songs say, per
 16th of the bar, how often a chord or a bass note starts there; composition strikes where the
-uploads do (more positions in louder sections) and moves the bass the way theirs moves.
+uploads do (more positions in louder sections) and moves the bass the way theirs moves. Their
+:class:`Motion` (onsets per beat, leaps of the top line) picks, among a few sampled candidates
+for each section, the one that moves most like them.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,7 +21,7 @@ from generation.ml.tokenizer import ROLES, TICKS_PER_BEAT, Piece
 SLOTS = 16  # 16ths of a 4/4 bar
 SLOT_TICKS = TICKS_PER_BEAT // 4
 BAR_TICKS = SLOTS * SLOT_TICKS
-CHORDS, BASS = ROLES.index("chords"), ROLES.index("bass")
+CHORDS, BASS, DRUMS = ROLES.index("chords"), ROLES.index("bass"), ROLES.index("drums")
 # How often (share of bars) a slot must be struck to be played, by section loudness 0..2.
 LOUDNESS_THRESHOLDS = (0.7, 0.5, 0.38)
 MIN_BARS = 8
@@ -92,3 +95,40 @@ def groove_of(pieces: Sequence[Piece]) -> Groove | None:
         bass_move=max(leaps, key=lambda m: leaps[m]) if leaps else 0,
         bars=bars,
     )
+
+
+@dataclass(frozen=True)
+class Motion:
+    """How busy and how leaping the music is: pitched onsets per beat, mean leap of the top line."""
+
+    onsets_per_beat: float
+    mean_leap: float
+
+    def distance(self, other: Motion) -> float:
+        """Log ratio of busyness, so twice as busy counts the same at any tempo.
+
+        Leaps are reported but not compared: the top line of a transcribed mix jumps between
+        melody, harmony and overtones, so its leaps say more about the mix than the tune.
+        """
+        return abs(math.log((self.onsets_per_beat + 0.05) / (other.onsets_per_beat + 0.05)))
+
+
+def motion_of(pieces: Sequence[Piece]) -> Motion | None:
+    """Pooled motion of pieces (onsets over all their beats, leaps over all their top lines)."""
+    onsets = beats = 0
+    leaps: list[int] = []
+    for piece in pieces:
+        starts = sorted({n.start for n in piece.notes if n.role != DRUMS})
+        if len(starts) < 2:
+            continue
+        onsets += len(starts)
+        beats += max(1, (starts[-1] - starts[0]) // TICKS_PER_BEAT + 1)
+        top: dict[int, int] = {}
+        for n in piece.notes:
+            if n.role != DRUMS and n.pitch > top.get(n.start, -1):
+                top[n.start] = n.pitch
+        line = [top[t] for t in starts]
+        leaps += [abs(b - a) for a, b in itertools.pairwise(line)]
+    if not beats or not leaps:
+        return None
+    return Motion(onsets_per_beat=onsets / beats, mean_leap=sum(leaps) / len(leaps))

@@ -24,14 +24,18 @@ def sample(
     temperature: float = 1.0,
     top_k: int = 32,
     mask_hook: MaskHook | None = None,
+    bias: np.ndarray | None = None,
 ) -> list[int]:
     """Continue ``prompt`` (already fed to ``grammar``) until EOS or ``max_new_tokens``.
 
     The grammar mask removes invalid tokens before top-k sampling; ``mask_hook`` may narrow the
     mask further (e.g. keep pitches in a key). When the context fills, the last half block is
-    re-encoded (the grammar state is unaffected). Same model, prompt and seed -> same output.
+    re-encoded (the grammar state is unaffected). ``bias`` (one value per token) is added to
+    the logits before the temperature, e.g. to lean pitches towards the sources' pitch classes.
+    Same model, prompt, bias and seed -> same output.
     """
     model.eval()
+    added = torch.from_numpy(np.asarray(bias, dtype=np.float32)) if bias is not None else None
     device = next(model.parameters()).device.type
     generator = torch.Generator(device="cpu").manual_seed(seed)
     block = model.config.block_size
@@ -47,7 +51,7 @@ def sample(
             narrowed = mask_hook(grammar, mask.copy())
             if narrowed.any():
                 mask = narrowed
-        scores = next_logits / max(temperature, 1e-5)
+        scores = (next_logits if added is None else next_logits + added) / max(temperature, 1e-5)
         scores[~torch.from_numpy(mask)] = float("-inf")
         k = min(top_k, int(mask.sum()))
         values, indices = torch.topk(scores, k)

@@ -27,7 +27,7 @@ from django.core.files.storage import default_storage
 from generation.errors import NotOriginalError, StageUnavailableError
 from generation.ml import tokenizer
 from generation.ml.compose import ComposeRequest, compose, header
-from generation.ml.groove import groove_of
+from generation.ml.groove import groove_of, motion_of
 from generation.ml.influence import influence
 from generation.ml.model import MusicTransformer, load_checkpoint, save_checkpoint
 from generation.ml.originality import melody_symbols, originality_report
@@ -187,6 +187,24 @@ def _melody_center(songs: list[tokenizer.Piece]) -> int | None:
     return int(np.median(pitches)) if pitches else None
 
 
+def _pitch_classes(songs: list[tokenizer.Piece]) -> tuple[float, ...] | None:
+    """Share of the songs' pitched notes in each pitch class (their tonal colour, modes included)."""
+    counts = np.bincount([n.pitch % 12 for piece in songs for n in piece.notes if n.role != 3], minlength=12)
+    return tuple(float(c) for c in counts / counts.sum()) if counts.sum() else None
+
+
+def _copies(songs: list[tokenizer.Piece]) -> Callable[[tokenizer.Piece], bool]:
+    """Whether a sampled section fails the guard's test (a song or the catalog quoted at length)."""
+    references = {str(k): melody_symbols(song) for k, song in enumerate(songs)}
+    catalog = training.catalog_ngram_index()
+    threshold = settings.GENERATION_MAX_SHARED_NOTES
+
+    def copies(piece: tokenizer.Piece) -> bool:
+        return not originality_report(piece, references, catalog=catalog, max_shared=threshold)["is_original"]
+
+    return copies
+
+
 def _compose(generation: Generation, outputs: Outputs, seed: int) -> tuple[Any, dict[str, Any]]:
     device = _torch_setup()
     model = load_tuned(outputs, device)
@@ -201,6 +219,10 @@ def _compose(generation: Generation, outputs: Outputs, seed: int) -> tuple[Any, 
         section_bars=settings.GENERATION_SECTION_BARS or None,
         melody_center=_melody_center(songs),
         groove=groove_of(songs),
+        pitch_classes=_pitch_classes(songs),
+        motion=motion_of(songs),
+        candidates=settings.GENERATION_CANDIDATES,
+        rejects=_copies(songs),
     )
     started = time.monotonic()
     composition = compose(model, request)
