@@ -15,8 +15,8 @@ so both sides are measured the same way ("symbolic" uses the composed MIDI inste
 "source-song ceiling" retrieves each upload against the sets (its own without it): how far the
 sets can be told apart at all. Ablations: tempo only, everything but tempo.
 
-Run: ``nice -n 10 .venv/bin/python benchmarks/generate.py [--sets 10] [--seconds 30]``.
-Writes benchmarks/results/generate.json and prints a table.
+Run: ``nice -n 10 .venv/bin/python benchmarks/generate.py [--sets 10] [--pieces-per-set 2] [--set-kind artists]``.
+Writes benchmarks/results/generate.json (generate-catalog.json for catalog sets) and prints a table.
 """
 
 from __future__ import annotations
@@ -333,7 +333,7 @@ def main() -> None:
     summary = run(args)
     if args.prewarm:
         return
-    out = ROOT / "benchmarks" / "results" / "generate.json"
+    out = ROOT / "benchmarks" / "results" / ("generate.json" if args.set_kind == "artists" else "generate-catalog.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2, default=str))
     rows = [

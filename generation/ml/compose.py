@@ -41,6 +41,7 @@ MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10, 11)  # natural minor plus the leading tone
 RANGES = {MELODY: (57, 86), CHORDS: (45, 76), BASS: (31, 57)}
 FORM = ("intro", "verse", "chorus", "verse", "chorus", "bridge", "chorus", "outro")
+SECTION_LOUDNESS = {"intro": 0, "verse": 1, "chorus": 2, "bridge": 1, "outro": 0}
 BAR_TICKS = 4 * TICKS_PER_BEAT
 
 
@@ -317,13 +318,14 @@ def accompaniment(
     """Pads, bass and drums for a section; pads/bass only where the model left them thin.
 
     With a ``groove`` pads and bass strike where the uploads' chords and bass do (more of their
-    positions in louder sections); without one they follow a fixed pop pattern.
+    positions in louder sections) and the kit follows their feel; without one all follow a fixed
+    pop pattern.
     """
     notes: list[Note] = []
     timeline = chord_timeline(piece, bars, tonic, mode)
     has_chords = sum(1 for n in piece.notes if n.role == CHORDS) >= bars * 2
     has_bass = sum(1 for n in piece.notes if n.role == BASS) >= bars
-    loud = {"intro": 0, "verse": 1, "chorus": 2, "bridge": 1, "outro": 0}[kind]
+    loud = SECTION_LOUDNESS[kind]
     if groove is not None:
         for role, present in ((CHORDS, has_chords), (BASS, has_bass)):
             if not present:
@@ -331,12 +333,38 @@ def accompaniment(
                 notes += _grooved_part(timeline, bars=bars, slots=slots, role=role, loud=loud, move=groove.bass_move)
     else:
         notes += _fixed_part(timeline, loud=loud, chords=not has_chords, bass=not has_bass)
+    notes += drums(bars=bars, kind=kind, feel=groove.feel if groove is not None else "backbeat", rng=rng)
+    return notes
+
+
+def drums(*, bars: int, kind: str, feel: str, rng: np.random.Generator) -> list[Note]:
+    """A kit part for the uploads' feel (:attr:`Groove.feel`); the corpus has no drums to learn from.
+
+    "light": pedal hat on the beats, kick on one, a side stick on three when it gets louder (so
+    a slow ballad isn't heard at double time); "backbeat": kick on one and three, snare on two and
+    four, eighth hats; "four": kick on every beat, off-beat open hats, clap on two and four.
+    """
+    notes: list[Note] = []
+    loud = SECTION_LOUDNESS[kind]
     for bar in range(bars):
         b0 = bar * BAR_TICKS
-        if bar == 0 and kind in ("chorus", "bridge"):
+        if bar == 0 and kind in ("chorus", "bridge") and feel != "light":
             notes.append(Note(b0, 24, 49, 96, DRUMS))
         for beat in range(4):
             t = b0 + beat * TICKS_PER_BEAT
+            if feel == "light":
+                notes.append(Note(t, 3, 44, 48 + 6 * loud, DRUMS))
+                if beat == 0 and (loud >= 1 or bar % 2 == 0):
+                    notes.append(Note(t, 3, 36, 80 + 5 * loud, DRUMS))
+                if beat == 2 and loud >= 1:
+                    notes.append(Note(t, 3, 37, 62 + 6 * loud, DRUMS))
+                continue
+            if feel == "four":
+                notes.append(Note(t, 3, 36, 100 + 4 * loud, DRUMS))
+                notes.append(Note(t + 6, 3, 46 if beat % 2 else 42, 60 + 6 * loud, DRUMS))
+                if beat in (1, 3) and loud >= 1:
+                    notes.append(Note(t, 3, 39, 85 + 5 * loud, DRUMS))
+                continue
             if loud >= 1 or beat % 2 == 0:
                 notes.append(Note(t, 3, 42, 60 + 10 * loud, DRUMS))
             if loud >= 1:
@@ -345,7 +373,7 @@ def accompaniment(
                 notes.append(Note(t, 3, 36, 90 + 5 * loud, DRUMS))
             if beat in (1, 3) and loud >= 1:
                 notes.append(Note(t, 3, 38, 85 + 5 * loud, DRUMS))
-        if loud == 2 and bar % 4 == 3 and rng.random() < 0.8:
+        if feel == "backbeat" and loud == 2 and bar % 4 == 3 and rng.random() < 0.8:
             notes.append(Note(b0 + 3 * TICKS_PER_BEAT + 6, 3, 36, 90, DRUMS))
     return notes
 

@@ -50,8 +50,23 @@ class Groove:
         slots = [s for s, rate in enumerate(rates) if rate >= threshold]
         return sorted({0, *slots})
 
+    @property
+    def feel(self) -> str:
+        """The kit this groove wants: "four" (driving eighths), "light" (sparse beats) or "backbeat".
+
+        Driving: chords and bass start on most off-beat eighths. Light: past the downbeat, chords
+        start on fewer than 60 % of the beats (a ballad or chamber piece that holds its chords).
+        """
+        offbeats = [self.chords[s] for s in (2, 6, 10, 14)] + [self.bass[s] for s in (2, 6, 10, 14)]
+        if sum(offbeats) / len(offbeats) >= 0.6:
+            return "four"
+        if sum(self.chords[s] for s in (4, 8, 12)) / 3 < 0.6:
+            return "light"
+        return "backbeat"
+
     def as_dict(self) -> dict[str, object]:
         return {
+            "feel": self.feel,
             "chords": [round(r, 3) for r in self.chords],
             "bass": [round(r, 3) for r in self.bass],
             "bass_move": self.bass_move,

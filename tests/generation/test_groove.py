@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from generation.ml.compose import BASS, CHORDS, accompaniment
+from generation.ml.compose import BASS, CHORDS, accompaniment, drums
 from generation.ml.groove import BAR_TICKS, SLOT_TICKS, groove_of
 from generation.ml.tokenizer import Note, Piece
 
@@ -56,3 +56,21 @@ def test_accompaniment_follows_the_groove() -> None:
     pads = {name: {n.start for n in notes if n.role == CHORDS} for name, notes in band.items()}
     assert len(pads["dance"]) == 4 * len(pads["ballad"])
     assert all(n.duration < BAR_TICKS for n in band["ballad"] if n.role == CHORDS)  # held, never across a bar line
+
+
+def test_the_kit_follows_the_feel_of_the_songs() -> None:
+    dance = groove_of([_song(chord_slots=tuple(range(0, 16, 2)), bass_slots=tuple(range(0, 16, 2)), bass_leap=12)])
+    pop = groove_of([_song(chord_slots=(0, 4, 8, 12), bass_slots=(0, 8), bass_leap=7)])
+    ballad = groove_of([_song(chord_slots=(0,), bass_slots=(0,), bass_leap=0)])
+    assert dance is not None
+    assert pop is not None
+    assert ballad is not None
+    assert (dance.feel, pop.feel, ballad.feel) == ("four", "backbeat", "light")
+    rng = np.random.default_rng(0)
+    kits = {feel: drums(bars=2, kind="chorus", feel=feel, rng=rng) for feel in ("four", "backbeat", "light")}
+    kicks = {feel: sorted({n.start % BAR_TICKS for n in notes if n.pitch == 36}) for feel, notes in kits.items()}
+    assert kicks["four"] == [0, 12, 24, 36]
+    assert kicks["backbeat"][:2] == [0, 24]
+    assert kicks["light"] == [0]
+    eighth_offbeats = {feel: any(n.start % 12 == 6 for n in notes) for feel, notes in kits.items()}
+    assert eighth_offbeats == {"four": True, "backbeat": True, "light": False}  # no double-time pulse when light
