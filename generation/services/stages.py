@@ -189,7 +189,8 @@ def _melody_center(songs: list[tokenizer.Piece]) -> int | None:
 
 def _pitch_classes(songs: list[tokenizer.Piece]) -> tuple[float, ...] | None:
     """Share of the songs' pitched notes in each pitch class (their tonal colour, modes included)."""
-    counts = np.bincount([n.pitch % 12 for piece in songs for n in piece.notes if n.role != 3], minlength=12)
+    drums = tokenizer.ROLES.index("drums")
+    counts = np.bincount([n.pitch % 12 for piece in songs for n in piece.notes if n.role != drums], minlength=12)
     return tuple(float(c) for c in counts / counts.sum()) if counts.sum() else None
 
 
