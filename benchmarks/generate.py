@@ -132,10 +132,14 @@ def retrieval_accuracy(queries: list[tuple[int, np.ndarray]], candidates: list[n
     """Share of (own set, vector) queries whose nearest candidate set (z-scored over the candidates) is their own."""
     if not queries:
         return 0.0
+    return sum(int(nearest_set(candidates, q, columns) == own) for own, q in queries) / len(queries)
+
+
+def nearest_set(candidates: list[np.ndarray], vector: np.ndarray, columns: slice) -> int:
+    """Index of the candidate nearest to ``vector`` on ``columns``, each z-scored over the candidates."""
     stacked = np.vstack(candidates)[:, columns]
     scale = stacked.std(axis=0) + 1e-6
-    hits = sum(int(np.argmin(np.linalg.norm((stacked - q[columns]) / scale, axis=1)) == own) for own, q in queries)
-    return hits / len(queries)
+    return int(np.argmin(np.linalg.norm((stacked - vector[columns]) / scale, axis=1)))
 
 
 def ceiling_accuracy(songs_by_set: list[list[np.ndarray]], columns: slice) -> float:
@@ -150,10 +154,7 @@ def ceiling_accuracy(songs_by_set: list[list[np.ndarray]], columns: slice) -> fl
             candidates = [
                 _pooled(s if k != i else [v for m, v in enumerate(s) if m != j]) for k, s in enumerate(songs_by_set)
             ]
-            stacked = np.vstack(candidates)[:, columns]
-            scale = stacked.std(axis=0) + 1e-6
-            distances = np.linalg.norm((stacked - songs[j][columns]) / scale, axis=1)
-            hits += int(np.argmin(distances) == i)
+            hits += int(nearest_set(candidates, songs[j], columns) == i)
             total += 1
     return hits / max(1, total)
 

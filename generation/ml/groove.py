@@ -16,6 +16,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from generation.ml.originality import melody_line
 from generation.ml.tokenizer import ROLES, TICKS_PER_BEAT, Piece
 
 SLOTS = 16  # 16ths of a 4/4 bar
@@ -138,12 +139,8 @@ def motion_of(pieces: Sequence[Piece]) -> Motion | None:
             continue
         onsets += len(starts)
         beats += max(1, (starts[-1] - starts[0]) // TICKS_PER_BEAT + 1)
-        top: dict[int, int] = {}
-        for n in piece.notes:
-            if n.role != DRUMS and n.pitch > top.get(n.start, -1):
-                top[n.start] = n.pitch
-        line = [top[t] for t in starts]
-        leaps += [abs(b - a) for a, b in itertools.pairwise(line)]
+        line = melody_line(piece.notes)
+        leaps += [abs(b.pitch - a.pitch) for a, b in itertools.pairwise(line)]
     if not beats or not leaps:
         return None
     return Motion(onsets_per_beat=onsets / beats, mean_leap=sum(leaps) / len(leaps))
