@@ -6,14 +6,14 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 export DJANGO_SETTINGS_MODULE := songforge.settings
 
-.PHONY: install demo test lint types pytest run worker bench migrate clean
+.PHONY: install demo test lint types pytest run serve worker bench migrate deploy-check clean
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-nodeps.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q -r requirements-dev.txt
 	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
 
@@ -39,10 +39,24 @@ test: install
 	$(BIN)/ruff format --check .
 	SONGFORGE_TESTING=1 DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run
 	SONGFORGE_TESTING=1 $(BIN)/mypy .
+	$(MAKE) deploy-check
 	SONGFORGE_TESTING=1 $(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+# Dockerfile, Compose, Kubernetes and Prometheus files, checked without a container engine or cluster.
+deploy-check: install
+	BIN=$(BIN) bash deploy/check.sh
 
 run: migrate
 	DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
+
+# The production server (gunicorn + WhiteNoise, songforge/gunicorn.py) on this machine. Set SECRET_KEY,
+# and DATABASE_URL, DRAMATIQ_BROKER_URL, SONGFORGE_STORAGE=s3 … to use outside services.
+serve: install
+	export SECRET_KEY="$${SECRET_KEY:-$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')}" \
+	  SONGFORGE_STATIC_MANIFEST=1 SONGFORGE_SECURE_COOKIES="$${SONGFORGE_SECURE_COOKIES:-0}" \
+	  SONGFORGE_WEB_BIND="$${SONGFORGE_WEB_BIND:-127.0.0.1:8000}" SONGFORGE_APP_DIR="$(CURDIR)" PYTHON="$(CURDIR)/$(PY)"; \
+	$(PY) manage.py migrate --noinput -v 0 && $(PY) manage.py collectstatic --noinput -v 0 && \
+	exec deploy/entrypoint.sh web
 
 worker: install
 	DEBUG=1 $(PY) manage.py rundramatiq --processes 1 --threads 2
