@@ -134,7 +134,9 @@ scrape_configs:
 
     broker = RedisBroker(url=redis_url)
     target = tmp_path / "echo.txt"
-    echo: Message[Any] = Message(queue_name="default", actor_name="echo_task", args=(str(target), "hi"), kwargs={}, options={})
+    echo: Message[Any] = Message(
+        queue_name="default", actor_name="echo_task", args=(str(target), "hi"), kwargs={}, options={}
+    )
     broker.enqueue(echo)
     _eventually(prometheus, 'sum(songforge_jobs_total{actor="echo_task",outcome="done"})', lambda v: v >= 1)
     assert target.read_text() == "hi"
