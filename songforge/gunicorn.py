@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,7 @@ class JsonAccessLogger(Logger):
         atoms = self.atoms(resp, req, environ, request_time)
         status = str(atoms["s"])
         entry = {
-            "time": self.now().strip("[]"),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),  # as songforge.logging.JsonFormatter
             "level": "INFO",
             "logger": "gunicorn.access",
             "kind": "access",

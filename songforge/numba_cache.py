@@ -53,30 +53,46 @@ COMPILING_MODULES: tuple[str, ...] = (
 )
 LOCK_NAME = ".compile.lock"
 
-_thread_lock = threading.RLock()
-_depth = 0
+# The process holds the file lock while any of its threads is inside a compiling import. Threads of
+# one process do not wait for each other: numba's own compiler lock serialises them, and one process
+# tags its kernels consistently. (Making them wait here could deadlock against Python's per-module
+# import locks, which each thread holds while it runs a loader.)
+_bookkeeping = threading.Lock()
+_holders = 0
 _lock_file: int | None = None
 
 
 @contextlib.contextmanager
 def compile_lock(cache_dir: Path) -> Iterator[None]:
-    """Holds the cache's inter-process lock (re-entrant inside one process, across its threads)."""
-    global _depth, _lock_file
-    with _thread_lock:
-        if _depth == 0:
+    """Holds the cache's inter-process lock while the block runs (shared by the process's threads)."""
+    global _holders, _lock_file
+    with _bookkeeping:
+        if _holders == 0:
             cache_dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(cache_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fcntl.flock(fd, fcntl.LOCK_EX)  # waits for other processes only: nobody here holds it
             _lock_file = fd
-        _depth += 1
-        try:
-            yield
-        finally:
-            _depth -= 1
-            if _depth == 0 and _lock_file is not None:
+        _holders += 1
+    try:
+        yield
+    finally:
+        with _bookkeeping:
+            _holders -= 1
+            if _holders == 0 and _lock_file is not None:
                 fcntl.flock(_lock_file, fcntl.LOCK_UN)
                 os.close(_lock_file)
                 _lock_file = None
+
+
+def _forget_lock_in_child() -> None:
+    """A forked child does not inherit the parent's hold (its copy of the descriptor is closed)."""
+    global _bookkeeping, _holders, _lock_file
+    if _lock_file is not None:
+        os.close(_lock_file)
+    _bookkeeping, _holders, _lock_file = threading.Lock(), 0, None
+
+
+os.register_at_fork(after_in_child=_forget_lock_in_child)
 
 
 class _LockedLoader(importlib.abc.Loader):

@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import free_port, skip_or_fail
 from tests.deploy.conftest import REPO, app_env, entrypoint, wait_http
 
-pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.xdist_group("deploy-serve"), pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.xdist_group("deploy-serve"), pytest.mark.timeout(1800)]
 
 TOKEN = "scrape-test-token"
 
@@ -77,7 +77,7 @@ def test_prometheus_scrapes_web_and_worker_series_that_move(tmp_path: Path, star
     web = start("web", "web")
     worker = start("worker", "worker", "default")
     wait_http(f"http://127.0.0.1:{web_port}/healthz", process=web, timeout=180)
-    wait_http(f"http://127.0.0.1:{worker_port}/metrics", process=worker, timeout=300)
+    wait_http(f"http://127.0.0.1:{worker_port}/metrics", process=worker, timeout=900)
 
     (tmp_path / "token").write_text(TOKEN)
     (tmp_path / "prometheus.yml").write_text(

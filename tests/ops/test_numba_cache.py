@@ -8,6 +8,7 @@ cache is consistent, and processes started afterwards load it.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -23,7 +24,7 @@ import soundfile
 
 from songforge.numba_cache import abi_mismatches
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("numba-cache"), pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.xdist_group("numba-cache")]
 
 REPO = Path(__file__).resolve().parents[2]
 ANALYSIS = """
@@ -96,6 +97,52 @@ def tmp_path() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+HOLD = """
+import sys, time
+from pathlib import Path
+from songforge.numba_cache import compile_lock
+with compile_lock(Path(sys.argv[1])):
+    start = time.monotonic()
+    time.sleep(0.4)
+    print(start, time.monotonic())
+"""
+
+
+def test_the_compile_lock_lets_one_process_in_at_a_time(tmp_path: Path) -> None:
+    processes = [
+        subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    spans = sorted(tuple(map(float, p.communicate(timeout=60)[0].split())) for p in processes)
+    assert all(p.returncode == 0 for p in processes)
+    assert all(earlier[1] <= later[0] for earlier, later in itertools.pairwise(spans)), spans
+
+
+def test_threads_of_one_process_share_the_hold_without_waiting(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from songforge.numba_cache import compile_lock
+
+    inside = threading.Barrier(2, timeout=10)
+
+    def enter() -> None:
+        with compile_lock(tmp_path):
+            inside.wait()  # both threads inside at once: neither waits for the other
+            time.sleep(0.05)
+
+    threads = [threading.Thread(target=enter) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert not any(thread.is_alive() for thread in threads)
+    with compile_lock(tmp_path):  # released: taken again at once
+        pass
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_it_analyses_in_three_fresh_processes_at_once_from_an_empty_cache(tmp_path: Path) -> None:
     wav = _song(tmp_path / "song.wav")
     cache = tmp_path / "numba-cache"
