@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,11 +28,11 @@ from django.conf import settings
 from catalog.fingerprint import audio
 from catalog.fingerprint.matcher import Matcher
 from catalog.models import Recording
+from songforge.codes import normalize_isrc
 from songforge.errors import DomainError, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 
-ISRC_PATTERN = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
 MAX_DECODE_SECONDS = 20 * 60
 
 
@@ -56,11 +55,6 @@ class Identifier(Protocol):
 
 
 # --- ISRC tags -----------------------------------------------------------------------------------
-
-
-def normalize_isrc(raw: str) -> str | None:
-    value = raw.strip().upper().replace("-", "").replace(" ", "")
-    return value if ISRC_PATTERN.match(value) else None
 
 
 def read_isrc(path: Path) -> str | None:

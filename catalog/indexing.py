@@ -14,23 +14,21 @@ replaces the old one in two renames.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
-from django.db.models.fields.files import FieldFile
 
 from catalog.fingerprint import audio, landmarks
 from catalog.fingerprint.index import Entry, FingerprintIndex
 from catalog.models import Recording
+from songforge.storage import local_copy
 
 logger = logging.getLogger(__name__)
 
@@ -49,26 +47,6 @@ def get_index() -> FingerprintIndex:
         if directory not in _indexes:
             _indexes[directory] = FingerprintIndex(directory)
         return _indexes[directory]
-
-
-@contextlib.contextmanager
-def local_copy(field_file: FieldFile) -> Iterator[Path]:
-    """A local path for a stored file: the file itself on disk storage, else a streamed temporary copy."""
-    try:
-        yield Path(field_file.path)
-        return
-    except NotImplementedError:
-        pass  # remote storage (S3) has no path
-    suffix = Path(field_file.name or "").suffix
-    with tempfile.NamedTemporaryFile(suffix=suffix) as temporary:
-        with field_file.storage.open(str(field_file.name), "rb") as source:
-            _copy(source, temporary)
-        temporary.flush()
-        yield Path(temporary.name)
-
-
-def _copy(source: IO[bytes], target: IO[bytes]) -> None:
-    shutil.copyfileobj(source, target, length=1024 * 1024)
 
 
 @dataclass(frozen=True)

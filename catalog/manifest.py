@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,10 +37,10 @@ from catalog.services import (
     recordings_notify_imported,
     rights_holder_get_or_create,
 )
+from songforge.codes import ISRC_RE
 
 logger = logging.getLogger(__name__)
 
-ISRC_RE = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
 DEFAULT_KIND = {RecordingShare.Side.MASTER: RightsHolder.Kind.LABEL, RecordingShare.Side.PUBLISHING: "publisher"}
 HOLDER_KINDS = ("label", "publisher", "writer", "artist")
 ENTRY_KEYS = frozenset(

@@ -9,7 +9,6 @@ money and when. ``RecordingShare`` rows are written here and nowhere else.
 from __future__ import annotations
 
 import datetime
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +21,7 @@ from catalog.errors import RecordingInvalid, SharesInvalid
 from catalog.indexing import on_recordings_imported
 from catalog.models import Recording, RecordingShare, RightsHolder, ShareChange
 from catalog.text import search_text_for
+from songforge.codes import ISRC_RE
 from songforge.errors import NotFound
 
 __all__ = [
@@ -36,7 +36,6 @@ __all__ = [
     "search_vocabulary_refresh",
 ]
 
-ISRC_RE = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
 ESCROW_HOLDER_NAME = "Unclaimed (escrow)"
 SIDE_TOTAL_BPS = 10_000
 

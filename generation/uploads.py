@@ -33,7 +33,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from catalog.indexing import local_copy
 from catalog.models import Recording
 from generation.errors import (
     CorruptAudioError,
@@ -45,6 +44,7 @@ from generation.errors import (
 )
 from generation.models import Upload, UploadSet
 from songforge.errors import NotFound
+from songforge.storage import local_copy
 
 logger = logging.getLogger(__name__)
 
