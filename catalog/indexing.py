@@ -1,9 +1,5 @@
 """Keeping the fingerprint index in step with the catalog's audio.
 
-This is also the hook the catalog calls: its services run :func:`recordings_imported` through
-``transaction.on_commit`` after recordings gain or change audio, so only committed rows are indexed;
-extra observers can register with :func:`on_recordings_imported`.
-
 The index lives on disk in ``settings.FINGERPRINT_INDEX_DIR`` (see catalog/fingerprint/index.py) and is
 keyed by ``Recording.pk``. The catalog import calls :func:`recordings_imported` after its transaction
 commits; small batches are fingerprinted at once, bigger ones go to ``recordings_index_task`` in chunks.
@@ -93,22 +89,6 @@ def recordings_index(
     return IndexOutcome(indexed=indexed, skipped=skipped)
 
 
-RecordingsCallback = Callable[[list[int]], None]
-_callbacks: list[RecordingsCallback] = []
-
-
-def on_recordings_imported(callback: RecordingsCallback) -> RecordingsCallback:
-    """Also call ``callback(recording_ids)`` on every import; usable as a decorator. Registering twice is a no-op."""
-    if callback not in _callbacks:
-        _callbacks.append(callback)
-    return callback
-
-
-def remove_callback(callback: RecordingsCallback) -> None:
-    if callback in _callbacks:
-        _callbacks.remove(callback)
-
-
 def recordings_imported(recording_ids: Sequence[int]) -> None:
     """Index newly imported (or re-imported) recordings; call after the import's transaction commits.
 
@@ -119,8 +99,6 @@ def recordings_imported(recording_ids: Sequence[int]) -> None:
     ids = sorted({int(i) for i in recording_ids})
     if not ids:
         return
-    for callback in list(_callbacks):
-        callback(list(ids))
     try:
         if len(ids) <= SYNC_BATCH_LIMIT:
             recordings_index(recording_ids=ids)
@@ -131,11 +109,6 @@ def recordings_imported(recording_ids: Sequence[int]) -> None:
             recordings_index_task.send(ids[start : start + TASK_CHUNK])
     except Exception:
         logger.exception("indexing of recordings %s failed; the resumer will retry", ids[:20])
-
-
-def recordings_removed(recording_ids: Sequence[int]) -> int:
-    """Drop recordings from the index (their uploads can no longer match them)."""
-    return get_index().remove(recording_ids)
 
 
 def _with_audio() -> QuerySet[Recording]:

@@ -18,7 +18,6 @@ from django.utils import timezone
 
 from catalog import indexing
 from catalog.errors import RecordingInvalid, SharesInvalid
-from catalog.indexing import on_recordings_imported
 from catalog.models import Recording, RecordingShare, RightsHolder, ShareChange
 from catalog.text import search_text_for
 from songforge.codes import ISRC_RE
@@ -27,7 +26,6 @@ from songforge.errors import NotFound
 __all__ = [
     "ESCROW_HOLDER_NAME",
     "escrow_holder",
-    "on_recordings_imported",
     "recording_shares_set",
     "recording_upsert",
     "recordings_mark_rights_verified",
