@@ -16,7 +16,6 @@ from distribution.errors import GenerationNotPublishable, ReleaseNotFound
 from distribution.models import DeliveryEvent, Release
 from generation.services.release import training_items_for_split
 from royalties.selectors import split_sheet_json
-from royalties.services import sources_from_report
 
 LABEL_NAME = "SongForge"
 
@@ -126,6 +125,8 @@ def generation_split_inputs(*, generation: Any) -> tuple[list[tuple[int, Fractio
     without an influence list, every matched upload of the set weighs the same. Training: (recording id or
     None, token count) for each row of the training manifest.
     """
+    from royalties.splits import sources_from_report
+
     weights: dict[int, Fraction] = defaultdict(Fraction)
     for recording_id, weight in sources_from_report(generation.report or {}):
         weights[recording_id] += weight
