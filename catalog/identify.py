@@ -180,7 +180,7 @@ class ShazamIdentifier:
             found = Recording.objects.filter(apple_music_id=apple_id).values_list("pk", flat=True).first()
             if found is not None:
                 return found
-        from catalog import apple_music
+        from catalog.clients import apple_music
 
         if not apple_music.provider_enabled():
             return None

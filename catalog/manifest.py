@@ -36,6 +36,8 @@ from catalog.services import (
     recording_upsert,
     recordings_notify_imported,
     rights_holder_get_or_create,
+    share_bps_is_valid,
+    side_shares_check,
 )
 from songforge.codes import ISRC_RE
 
@@ -163,7 +165,7 @@ def _parse_rights(raw: Any, entry_id: str, problems: _Problems) -> dict[str, lis
                 problems.add(entry_id, f"{where}.holder", "must be a holder name")
                 continue
             holder = " ".join(holder.split())
-            if isinstance(bps, bool) or not isinstance(bps, int) or not 1 <= bps <= 10_000:
+            if not share_bps_is_valid(bps):
                 problems.add(entry_id, f"{where}.share_bps", f"must be a whole number from 1 to 10000, got {bps!r}")
                 continue
             if holder in names:
@@ -171,9 +173,9 @@ def _parse_rights(raw: Any, entry_id: str, problems: _Problems) -> dict[str, lis
                 continue
             names.add(holder)
             rights[side].append((holder, bps))
-        total = sum(bps for _, bps in rights[side])
-        if rights[side] and total != 10_000:
-            problems.add(entry_id, f"rights.{side}", f"shares add up to {total} basis points, not 10000")
+        check = side_shares_check(rights[side])
+        if not check.is_total_ok:
+            problems.add(entry_id, f"rights.{side}", f"shares add up to {check.total_bps} basis points, not 10000")
     return rights
 
 

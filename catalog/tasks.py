@@ -34,7 +34,7 @@ def _retry_unless_permanent(retries: int, exception: BaseException) -> bool:
 @dramatiq.actor(queue_name="catalog", max_retries=10, time_limit=2 * 60 * 1000, retry_when=_retry_unless_permanent)
 def apple_music_preview_task(recording_id: int) -> None:
     """Store the recording's Apple Music preview and hand it to indexing (a rerun downloads nothing)."""
-    from catalog.apple_music import apple_music_preview_store
+    from catalog.clients.apple_music import apple_music_preview_store
 
     apple_music_preview_store(recording_id=recording_id)
 

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRefresh
 
 from catalog.selectors import recording_search
-from generation.forms import RecordingSearchForm, UploadForm
+from generation.forms import UploadForm
 from generation.models import Generation, GenerationStage, Upload, UploadSet
 from generation.services import generation_cancel, generation_start
 from generation.streaming import ranged_file_response
@@ -36,6 +36,7 @@ from generation.uploads import (
     upload_set_readiness,
 )
 from songforge.errors import DomainError
+from songforge.forms import CatalogSearchForm
 from songforge.pages import HtmxHttpRequest, error_redirect, owner_id, wants_json
 
 # --- services these pages call (owned by the uploads and generation engineers) ---
@@ -160,7 +161,7 @@ def upload_create(request: HttpRequest, pk: int) -> HttpResponse:
 def upload_search(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Catalog search to fix one upload's match by hand (an htmx partial, or a page without JS)."""
     upload = _owned_upload(request, pk)
-    form = RecordingSearchForm(request.GET or None)
+    form = CatalogSearchForm(request.GET or None)
     results: list[Any] = []
     error = ""
     if form.is_valid() and form.cleaned_data["q"]:

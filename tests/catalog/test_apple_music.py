@@ -22,8 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from django.core.cache import cache
 from django.core.files.storage import default_storage
 
-from catalog import apple_music, indexing
-from catalog.apple_music import AppleMusicClient
+from catalog import indexing
+from catalog.clients import apple_music
+from catalog.clients.apple_music import AppleMusicClient
 from catalog.errors import AppleMusicError, AppleMusicNotConfigured, AppleMusicUnavailable
 from catalog.models import Recording
 from catalog.services import recording_upsert
