@@ -39,7 +39,7 @@ from catalog.services import (
     share_bps_is_valid,
     side_shares_check,
 )
-from songforge.codes import ISRC_RE
+from songforge.codes import normalize_isrc
 
 logger = logging.getLogger(__name__)
 
@@ -203,10 +203,9 @@ def _parse_entry(raw: Any, index: int, base: Path, problems: _Problems, is_demo:
     isrc_raw = raw.get("isrc")
     isrc: str | None = None
     if isrc_raw not in (None, ""):
-        if not isinstance(isrc_raw, str) or not ISRC_RE.match(isrc_raw.replace("-", "").upper()):
+        isrc = normalize_isrc(isrc_raw) if isinstance(isrc_raw, str) else None
+        if isrc is None:
             problems.add(entry_id, "isrc", f"{isrc_raw!r} is not an ISRC like GBAYE0601498 (CC-XXX-YY-NNNNN)")
-        else:
-            isrc = isrc_raw.replace("-", "").upper()
     fields["isrc"] = isrc
     year = raw.get("year")
     if year is not None and (isinstance(year, bool) or not isinstance(year, int) or not 1000 <= year <= 2100):
