@@ -103,7 +103,7 @@ def recordings_imported(recording_ids: Sequence[int]) -> None:
         if len(ids) <= SYNC_BATCH_LIMIT:
             recordings_index(recording_ids=ids)
             return
-        from catalog.tasks import recordings_index_task
+        from catalog.tasks import recordings_index_task  # catalog.tasks imports this module
 
         for start in range(0, len(ids), TASK_CHUNK):
             recordings_index_task.send(ids[start : start + TASK_CHUNK])

@@ -23,6 +23,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 
 from catalog.models import Recording, RecordingShare, RightsHolder
+from catalog.services import escrow_holder
 from catalog.text import normalise
 
 __all__ = [
@@ -60,8 +61,6 @@ class RecordingHolders:
 
 def recording_holders(recording_id: int) -> RecordingHolders:
     """Shares per side, ordered by holder id; a side without holders goes wholly to the escrow holder."""
-    from catalog.services import escrow_holder
-
     recording = Recording.objects.only("id", "rights_status").get(pk=recording_id)
     rows = RecordingShare.objects.filter(recording_id=recording_id).select_related("holder").order_by("holder_id")
     sides: dict[str, list[HolderShare]] = {side: [] for side in RecordingShare.Side.values}
