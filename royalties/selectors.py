@@ -254,18 +254,18 @@ def payout_run_summary(*, run_id: int) -> dict[str, Any]:
     }
 
 
+def split_sheet_json(*, release_id: int) -> dict[str, Any] | None:
+    """The stored split sheet of a release as plain data (see ``splits.split_sheet_as_json``), or None."""
+    sheet = SplitSheet.objects.select_related("release").filter(release_id=release_id).first()
+    return split_sheet_as_json(sheet) if sheet is not None else None
+
+
 def split_sheet_for_release(release: str) -> SplitSheet | None:
     """The sheet of a release given by id or ISRC."""
     queryset = SplitSheet.objects.select_related("release")
     if release.isdigit():
         return queryset.filter(release_id=int(release)).first()
     return queryset.filter(release__isrc=release.replace("-", "").upper()).first()
-
-
-def split_sheet_json(*, release_id: int) -> dict[str, Any] | None:
-    """The stored split sheet of a release as plain data (see ``splits.split_sheet_as_json``), or None."""
-    sheet = SplitSheet.objects.select_related("release").filter(release_id=release_id).first()
-    return split_sheet_as_json(sheet) if sheet is not None else None
 
 
 def suspense_queue() -> QuerySet[LineGroup]:
