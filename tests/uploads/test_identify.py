@@ -27,7 +27,7 @@ from catalog.identify import (
 )
 from catalog.models import Recording
 from tests.conftest import free_port
-from tests.identification.conftest import excerpt, song, write_audio
+from tests.uploads.conftest import excerpt, song, write_audio
 
 ISRC = "QZS8F2600001"
 
