@@ -92,9 +92,9 @@ class Command(BaseCommand):
 
         self.wait_for(
             "identification",
-            lambda: not Upload.objects.filter(upload_set=upload_set, status=Upload.Status.IDENTIFYING).exists(),
+            lambda: not selectors.upload_set_is_identifying(upload_set_id=upload_set.pk),
         )
-        for upload in Upload.objects.filter(upload_set=upload_set).select_related("recording").order_by("id"):
+        for upload in selectors.uploads_of_set(upload_set_id=upload_set.pk):
             expected = recordings[int(upload.original_name[7:9]) - 1]
             if upload.status == Upload.Status.MATCHED and upload.recording is not None:
                 verdict = "correct" if upload.recording_id == expected.pk else f"WRONG (expected {expected.title})"
