@@ -31,6 +31,8 @@ from generation.services import generation_run, generation_start
 from songforge.errors import DomainError
 from uploads import selectors, services
 
+IDENTIFY_WAIT_S = 600
+
 
 class Command(BaseCommand):
     help = "Generate a song from an upload set (--set) or from audio files (FILE... --out DIR)."
@@ -91,8 +93,11 @@ class Command(BaseCommand):
         for path in files:
             with path.open("rb") as handle:
                 upload = services.upload_add(upload_set_id=upload_set.pk, file=File(handle, name=path.name))
-            services.upload_identify(upload_id=upload.pk)  # here, not in a worker; a queued rerun finds it done
+            services.upload_identify(upload_id=upload.pk)  # here; the queued message then finds it done
+        self._wait_for_identification(upload_set.pk)
         for upload in selectors.uploads_of_set(upload_set_id=upload_set.pk):
+            if upload.status == upload.Status.FAILED:
+                raise CommandError(f"{upload.original_name}: {upload.failure_reason}")
             if upload.recording_id is not None:
                 continue
             with transaction.atomic():
@@ -112,6 +117,14 @@ class Command(BaseCommand):
         if not readiness.is_ready:
             raise CommandError("The set is not ready: " + " ".join(readiness.reasons))
         return upload_set.pk
+
+    def _wait_for_identification(self, upload_set_id: int) -> None:
+        """Wait for uploads a worker claimed before this process could (their result must not be overridden)."""
+        deadline = time.monotonic() + IDENTIFY_WAIT_S
+        while selectors.upload_set_is_identifying(upload_set_id=upload_set_id):
+            if time.monotonic() > deadline:
+                raise CommandError(f"Identification of set {upload_set_id} did not finish in {IDENTIFY_WAIT_S} s.")
+            time.sleep(0.5)
 
     def _export(self, generation: Generation, out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)
