@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -10,8 +11,12 @@ from django.utils import timezone
 
 from generation import features as audio_features
 from generation.ml import tokenizer
-from generation.models import Upload, UploadFeatures
+from generation.models import UploadFeatures
 from songforge.storage import local_copy
+from uploads.selectors import upload_get
+
+if TYPE_CHECKING:
+    from uploads.models import Upload
 
 
 def _row(upload: Upload) -> UploadFeatures:
@@ -29,7 +34,7 @@ def upload_features_analyse(*, upload_id: int) -> UploadFeatures:
 
     Idempotent: an upload analysed before is returned as is.
     """
-    upload = Upload.objects.get(pk=upload_id)
+    upload = upload_get(upload_id=upload_id)
     row = _row(upload)
     if row.analysed_at is not None:
         return row
