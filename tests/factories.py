@@ -10,6 +10,8 @@ import hashlib
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import User
+from django.db.models import Model
 from factory.declarations import LazyAttribute, LazyFunction, RelatedFactory, SelfAttribute, Sequence, SubFactory
 from factory.django import DjangoModelFactory
 
@@ -19,7 +21,7 @@ from generation.models import Generation
 from royalties.models import Statement
 
 
-class UserFactory(DjangoModelFactory):
+class UserFactory(DjangoModelFactory[User]):
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
@@ -29,7 +31,7 @@ class UserFactory(DjangoModelFactory):
     password = LazyFunction(lambda: make_password(None))  # unusable: tests log in with force_login
 
 
-class RightsHolderFactory(DjangoModelFactory):
+class RightsHolderFactory(DjangoModelFactory[RightsHolder]):
     class Meta:
         model = RightsHolder
 
@@ -37,7 +39,7 @@ class RightsHolderFactory(DjangoModelFactory):
     kind = RightsHolder.Kind.LABEL
 
 
-class RecordingFactory(DjangoModelFactory):
+class RecordingFactory(DjangoModelFactory[Recording]):
     """A catalog recording with no rights: add them with ``RecordingShareFactory``."""
 
     class Meta:
@@ -48,7 +50,7 @@ class RecordingFactory(DjangoModelFactory):
     artist = "Artist"
 
 
-class RecordingShareFactory(DjangoModelFactory):
+class RecordingShareFactory(DjangoModelFactory[RecordingShare]):
     class Meta:
         model = RecordingShare
 
@@ -81,7 +83,7 @@ class RecordingWithSharesFactory(RecordingFactory):
     )
 
 
-class _UploadSetFactory(DjangoModelFactory):
+class _UploadSetFactory(DjangoModelFactory[Model]):
     """The upload set a generation needs; its model is read from ``Generation.upload_set`` so the factory follows
     the model wherever it lives. Not for tests of uploads themselves: use the uploads services there."""
 
@@ -91,7 +93,7 @@ class _UploadSetFactory(DjangoModelFactory):
     owner = SubFactory(UserFactory)
 
 
-class GenerationFactory(DjangoModelFactory):
+class GenerationFactory(DjangoModelFactory[Generation]):
     """A succeeded generation whose originality guard passed (what a release is made from)."""
 
     class Meta:
@@ -102,7 +104,7 @@ class GenerationFactory(DjangoModelFactory):
     is_original = True
 
 
-class ReleaseFactory(DjangoModelFactory):
+class ReleaseFactory(DjangoModelFactory[Release]):
     """A release of a succeeded generation, delivered through the DDEX outbox unless ``distributor`` says otherwise."""
 
     class Meta:
@@ -115,7 +117,7 @@ class ReleaseFactory(DjangoModelFactory):
     distributor = Release.Distributor.OUTBOX
 
 
-class StatementFactory(DjangoModelFactory):
+class StatementFactory(DjangoModelFactory[Statement]):
     """An imported statement's header row (no line groups, no ledger entries): for tests of who sees what."""
 
     class Meta:
