@@ -1,6 +1,6 @@
 """Fixtures for the generation engine: a tiny trained model, ten matched uploads, fake audio analysis.
 
-Audio analysis (librosa, basic-pitch) and synthesis (issue 7) are replaced by fast fakes; the
+Audio analysis (librosa, basic-pitch) and synthesis are replaced by fast fakes; the
 model, tokenizer, fine-tuning, composition, guard, influence and pipeline are real.
 """
 
