@@ -4,18 +4,25 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 export DJANGO_SETTINGS_MODULE := songforge.settings
 
-.PHONY: install demo test lint types pytest run serve worker bench migrate deploy-check clean
+.PHONY: install install-dev demo test lint lint-imports types pytest run serve worker bench migrate deploy-check clean
 
+# install: the runtime set (what `make demo` and production need); install-dev adds tests and tooling on top.
 install: $(STAMP)
+install-dev: $(DEV_STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
+$(STAMP): requirements.txt requirements-nodeps.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements-dev.txt
+	$(BIN)/pip install -q -r requirements.txt
 	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
+
+$(DEV_STAMP): $(STAMP) requirements-dev.txt
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $(DEV_STAMP)
 
 migrate: install
 	DEBUG=1 $(PY) manage.py migrate --noinput
@@ -24,17 +31,21 @@ demo: install
 	DEBUG=1 SONGFORGE_DATA_DIR=$${SONGFORGE_DATA_DIR:-data/demo} $(PY) manage.py migrate --noinput -v 0
 	DEBUG=1 SONGFORGE_DATA_DIR=$${SONGFORGE_DATA_DIR:-data/demo} $(PY) manage.py demo
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-types: install
+# The app boundaries (pyproject.toml [tool.importlinter]); not yet part of `make test`.
+lint-imports: install-dev
+	$(BIN)/lint-imports
+
+types: install-dev
 	SONGFORGE_TESTING=1 $(BIN)/mypy .
 
-pytest: install
+pytest: install-dev
 	SONGFORGE_TESTING=1 $(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
-test: install
+test: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	SONGFORGE_TESTING=1 DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run
@@ -43,7 +54,7 @@ test: install
 	SONGFORGE_TESTING=1 $(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 # Dockerfile, Compose, Kubernetes and Prometheus files, checked without a container engine or cluster.
-deploy-check: install
+deploy-check: install-dev
 	BIN=$(BIN) bash deploy/check.sh
 
 run: migrate

@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "songforge",
     "catalog",
+    "uploads",
     "generation",
     "royalties",
     "distribution",
