@@ -43,7 +43,8 @@ RUN groupadd --system --gid 10001 songforge \
  && useradd --system --uid 10001 --gid songforge --home-dir /app --shell /usr/sbin/nologin songforge
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
-COPY --chown=songforge:songforge . /app
+# Code and static files belong to root: the app user can read them, not change them.
+COPY . /app
 # Static files with hashed names, compressed, served by WhiteNoise; the numba cache is warmed per
 # deployment at start (deploy/entrypoint.sh), never baked in: it is tied to the CPU it was built on.
 RUN SECRET_KEY=collectstatic-only SONGFORGE_DATA_DIR=/tmp/build-data \
