@@ -47,11 +47,11 @@ WORKDIR /app
 COPY . /app
 # Static files with hashed names, compressed, served by WhiteNoise; the numba cache is warmed per
 # deployment at start (deploy/entrypoint.sh), never baked in: it is tied to the CPU it was built on.
-RUN SECRET_KEY=collectstatic-only SONGFORGE_DATA_DIR=/tmp/build-data \
+RUN SECRET_KEY=collectstatic-only SONGFORGE_DATA_DIR=/tmp/build-data NUMBA_CACHE_DIR=/tmp/build-data/numba-cache \
     SONGFORGE_STATIC_ROOT=/app/staticfiles python manage.py collectstatic --noinput -v 0 \
  && rm -rf /tmp/build-data \
  && mkdir -p /data \
- && chown songforge:songforge /data \
+ && chown -R songforge:songforge /data \
  && chmod 0755 /app/deploy/entrypoint.sh
 ENV SONGFORGE_STATIC_ROOT=/app/staticfiles
 USER 10001:10001

@@ -36,6 +36,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Sum
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.module_loading import autodiscover_modules
 from dramatiq.broker import MessageProxy
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -152,6 +153,8 @@ class StateCollector(Collector):
         )
 
     def _queues(self) -> Iterable[Metric]:
+        # Every app's actors, as a worker loads them, so the web process knows every queue.
+        autodiscover_modules(*settings.DRAMATIQ_AUTODISCOVER_MODULES)
         broker = dramatiq.get_broker()
         backlog = GaugeMetricFamily("songforge_queue_messages", "Messages waiting in a queue.", labels=["queue"])
         oldest = GaugeMetricFamily(

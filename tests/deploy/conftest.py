@@ -52,7 +52,10 @@ def entrypoint(*args: str, env: dict[str, str], timeout: float = 300) -> subproc
     )
 
 
-def wait_http(url: str, *, timeout: float = 120, process: subprocess.Popen[bytes] | None = None) -> None:
+def wait_http(
+    url: str, *, timeout: float = 120, process: subprocess.Popen[bytes] | None = None, want_ok: bool = False
+) -> None:
+    """Waits until ``url`` answers (any HTTP status, or only 2xx with ``want_ok``)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -61,7 +64,9 @@ def wait_http(url: str, *, timeout: float = 120, process: subprocess.Popen[bytes
             with urllib.request.urlopen(url, timeout=5):
                 return
         except urllib.error.HTTPError:
-            return  # it answers
+            if not want_ok:
+                return  # it answers
+            time.sleep(0.5)
         except OSError:
             time.sleep(0.5)
     raise AssertionError(f"{url} did not answer within {timeout} s")

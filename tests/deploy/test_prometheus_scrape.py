@@ -104,7 +104,7 @@ scrape_configs:
     )
     started.append(prom)
     prometheus = f"http://127.0.0.1:{prom_port}"
-    wait_http(f"{prometheus}/-/ready", process=prom)
+    wait_http(f"{prometheus}/-/ready", process=prom, want_ok=True)
 
     # Both targets up, with the token on the web one.
     _eventually(prometheus, 'sum(up{job=~"songforge-.*"})', lambda v: v == 2)

@@ -31,6 +31,9 @@ def test_it_answers_loopback_without_a_token(client: Client) -> None:
     for family in ("uploads", "generations", "queues", "royalties", "health"):
         assert samples[("songforge_metrics_family_up", (("family", family),))] == 1.0
     assert samples[("songforge_manual_match_queue", ())] == 0.0
+    for queue in ("default", "identify", "ml"):
+        assert samples[("songforge_queue_messages", (("queue", queue),))] == 0.0
+        assert samples[("songforge_queue_oldest_message_age_seconds", (("queue", queue),))] == 0.0
     assert samples[("songforge_ledger_balanced", ())] == 1.0
     assert samples[("songforge_payout_runs_awaiting_approval", ())] == 0.0
     assert samples[("songforge_dependency_up", (("dependency", "database"), ("kind", "sqlite")))] in (0.0, 1.0)
@@ -77,3 +80,19 @@ def test_it_counts_jobs_by_outcome() -> None:
         worker.stop()
     assert JOBS.labels("metrics-test", "metrics_probe", "done")._value.get() == done + 1
     assert JOBS.labels("metrics-test", "metrics_probe", "failed")._value.get() == failed + 1
+
+
+def test_it_reports_a_waiting_message_and_its_age(client: Client) -> None:
+    from songforge.tasks import echo_task
+
+    broker = dramatiq.get_broker()
+    broker.flush_all()
+    try:
+        echo_task.send("/nonexistent/never-run.txt", "x")
+        response = client.get("/metrics", REMOTE_ADDR="127.0.0.1")
+        samples = _samples(response.content)
+        assert samples[("songforge_queue_messages", (("queue", "default"),))] == 1.0
+        age = samples[("songforge_queue_oldest_message_age_seconds", (("queue", "default"),))]
+        assert 0.0 <= age < 60.0
+    finally:
+        broker.flush_all()

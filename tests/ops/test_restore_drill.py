@@ -103,7 +103,7 @@ def test_a_dump_restored_into_a_fresh_database_balances_pays_the_same_and_identi
         "--catalog-size",
         "12",
         "--catalog-seconds",
-        "8",
+        "30",  # the demo cuts 15 s excerpts starting up to 14 s in
         "--song-seconds",
         "20",
         "--timeout",
