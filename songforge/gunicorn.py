@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gunicorn.glogging import Logger
+from gunicorn.glogging import Logger  # type: ignore[import-untyped]
 
 _cpus = os.cpu_count() or 1
 
