@@ -123,6 +123,7 @@ def test_a_dump_restored_into_a_fresh_database_balances_pays_the_same_and_identi
     files = list(_marked(exported.stdout, "FILES"))  # type: ignore[call-overload]
     assert files
     before_answers = _identify(source, files)
+    assert all(answer["status"] == "matched" for answer in before_answers), before_answers  # type: ignore[index]
 
     dump = tmp_path / "songforge.dump"
     subprocess.run(
