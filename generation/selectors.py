@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import F
+
 from generation.models import Generation, GenerationSource
 from generation.report import GenerationReport
 
@@ -15,6 +17,9 @@ __all__ = [
     "generation_source_lines",
     "generation_sources",
 ]
+
+
+_UPLOAD_ORDER = (F("upload_id").asc(nulls_last=True), "id")  # deleted uploads last, on every database
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,7 @@ class SourceLine:
 
 def generation_sources(*, generation_id: int) -> list[SourceShare]:
     """The generation's shares of the source pool, by upload id; empty until its report stage ran."""
-    rows = GenerationSource.objects.filter(generation_id=generation_id).order_by("upload_id", "id")
+    rows = GenerationSource.objects.filter(generation_id=generation_id).order_by(*_UPLOAD_ORDER)
     return [
         SourceShare(upload_id=upload_id, recording_id=recording_id, share_ppb=share_ppb)
         for upload_id, recording_id, share_ppb in rows.values_list("upload_id", "recording_id", "share_ppb")
@@ -58,7 +63,7 @@ def generation_source_lines(*, generation_id: int) -> list[SourceLine]:
             recording_id=row.recording_id,
             share_ppb=row.share_ppb,
         )
-        for row in rows.order_by("upload_id", "id")
+        for row in rows.order_by(*_UPLOAD_ORDER)
     ]
 
 
