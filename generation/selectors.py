@@ -1,4 +1,4 @@
-"""Reads of the generation app that pages and other apps need."""
+"""Reads of the generation app for its own and other apps' pages, split sheets and commands."""
 
 from __future__ import annotations
 
@@ -10,13 +10,18 @@ from generation.models import Generation, GenerationSource
 from generation.report import GenerationReport
 
 __all__ = [
+    "ACTIVE_STATUSES",
     "GenerationReport",
+    "LatestGeneration",
     "SourceLine",
     "SourceShare",
     "generation_report",
     "generation_source_lines",
     "generation_sources",
+    "upload_set_latest_generation",
 ]
+
+ACTIVE_STATUSES = (Generation.Status.QUEUED, Generation.Status.RUNNING)
 
 
 _UPLOAD_ORDER = (F("upload_id").asc(nulls_last=True), "id")  # deleted uploads last, on every database
@@ -71,3 +76,25 @@ def generation_report(*, generation_id: int) -> GenerationReport:
     """The typed report of a generation (empty figures for an unknown one)."""
     report = Generation.objects.filter(pk=generation_id).values_list("report", flat=True).first()
     return GenerationReport.from_json(report)
+
+
+@dataclass(frozen=True)
+class LatestGeneration:
+    """The newest generation of an upload set, as the set's page shows it."""
+
+    pk: int
+    status: str
+    is_active: bool
+    is_finished: bool
+
+
+def upload_set_latest_generation(*, upload_set_id: int) -> LatestGeneration | None:
+    latest = Generation.objects.filter(upload_set_id=upload_set_id).order_by("-created_at").first()
+    if latest is None:
+        return None
+    return LatestGeneration(
+        pk=latest.pk,
+        status=latest.status,
+        is_active=latest.status in ACTIVE_STATUSES,
+        is_finished=latest.status == Generation.Status.SUCCEEDED,
+    )

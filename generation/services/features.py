@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -14,7 +15,11 @@ from django.utils import timezone
 
 from generation import features as audio_features
 from generation.ml import tokenizer
-from generation.models import Upload, UploadFeatures
+from generation.models import UploadFeatures
+from uploads.selectors import upload_get
+
+if TYPE_CHECKING:
+    from uploads.models import Upload
 
 
 @contextmanager
@@ -49,7 +54,7 @@ def upload_features_analyse(*, upload_id: int) -> UploadFeatures:
 
     Idempotent: an upload analysed before is returned as is.
     """
-    upload = Upload.objects.get(pk=upload_id)
+    upload = upload_get(upload_id=upload_id)
     row = _row(upload)
     if row.analysed_at is not None:
         return row

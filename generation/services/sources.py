@@ -14,9 +14,10 @@ from fractions import Fraction
 from django.db import transaction
 
 from generation.errors import GenerationStateError, InfluenceInvalidError
-from generation.models import Generation, GenerationSource, Upload
+from generation.models import Generation, GenerationSource
 from royalties.money import PPB, largest_remainder
 from songforge.errors import NotFound
+from uploads.selectors import uploads_of_set
 
 
 def _shares_ppb(weights: Mapping[int, int | Fraction]) -> dict[int, int]:
@@ -59,22 +60,21 @@ def generation_sources_record(*, generation_id: int, weights: Mapping[int, int |
             extra={"generation_id": generation_id},
         )
     shares = _shares_ppb(weights)
-    recordings = dict(
-        Upload.objects.filter(upload_set_id=generation.upload_set_id, pk__in=list(shares)).values_list(
-            "pk", "recording_id"
-        )
-    )
+    set_recordings = {u.pk: u.recording_id for u in uploads_of_set(upload_set_id=generation.upload_set_id)}
+    recordings: dict[int, int] = {}
     for upload_id in sorted(shares):
-        if upload_id not in recordings:
+        if upload_id not in set_recordings:
             raise InfluenceInvalidError(
                 f"Upload {upload_id} is not in the upload set of generation {generation_id}.",
                 extra={"generation_id": generation_id, "upload_id": upload_id},
             )
-        if recordings[upload_id] is None:
+        recording_id = set_recordings[upload_id]
+        if recording_id is None:
             raise InfluenceInvalidError(
                 f"Upload {upload_id} is not matched to a catalog recording; match it before it can earn.",
                 extra={"generation_id": generation_id, "upload_id": upload_id},
             )
+        recordings[upload_id] = recording_id
     existing = list(GenerationSource.objects.filter(generation_id=generation_id).order_by("upload_id"))
     if existing and generation.status == Generation.Status.SUCCEEDED:
         if {row.upload_id: row.share_ppb for row in existing} == shares:

@@ -6,12 +6,13 @@ from typing import Any
 import pytest
 
 from generation.errors import GenerationStateError, UploadSetNotReadyError
-from generation.models import Generation, GenerationStage, Upload, UploadFeatures
+from generation.models import Generation, GenerationStage, UploadFeatures
 from generation.selectors import generation_sources
 from generation.services import generation_cancel, generation_run, generation_start
 from generation.services import stages as stage_module
 from generation.services.pipeline import STAGE_NAMES
 from royalties.money import PPB
+from uploads.models import Upload
 
 pytestmark = pytest.mark.django_db
 

@@ -13,14 +13,15 @@ from django.db.models import ProtectedError
 
 from catalog.models import Recording
 from generation.errors import GenerationStateError, InfluenceInvalidError
-from generation.models import Generation, GenerationSource, Upload, UploadSet
+from generation.models import Generation, GenerationSource
 from generation.selectors import SourceShare, generation_source_lines, generation_sources
 from generation.services.sources import generation_sources_record
 from royalties.money import PPB
+from uploads.models import Upload, UploadSet
 
 pytestmark = pytest.mark.django_db
 
-fill_migration = importlib.import_module("generation.migrations.0006_fill_generation_sources_from_reports")
+fill_migration = importlib.import_module("generation.migrations.0007_fill_generation_sources_from_reports")
 
 
 def _uploads(upload_set: Any) -> list[Upload]:

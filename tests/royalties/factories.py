@@ -8,7 +8,8 @@ from factory.django import DjangoModelFactory
 
 from catalog.models import Recording, RecordingShare, RightsHolder
 from distribution.models import Release
-from generation.models import Generation, UploadSet
+from generation.models import Generation
+from uploads.models import UploadSet
 
 
 class UserFactory(DjangoModelFactory):

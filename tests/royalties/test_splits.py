@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from catalog.models import Recording, RecordingShare, RightsHolder
-from generation.models import Generation, Upload
+from generation.models import Generation
 from generation.services.sources import generation_sources_record
 from royalties.errors import SplitSheetConflict, SplitSheetInvalid
 from royalties.models import SplitSheet
@@ -20,6 +20,7 @@ from tests.royalties.factories import (
     ReleaseFactory,
     RightsHolderFactory,
 )
+from uploads.models import Upload
 
 ESCROW = 999
 

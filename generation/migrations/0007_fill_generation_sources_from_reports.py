@@ -37,7 +37,7 @@ def _weight(share: Any) -> Fraction | None:
 def _fill(apps: Any, schema_editor: Any) -> None:
     generation_model = apps.get_model("generation", "Generation")
     source_model = apps.get_model("generation", "GenerationSource")
-    upload_model = apps.get_model("generation", "Upload")
+    upload_model = apps.get_model("uploads", "Upload")
     recording_model = apps.get_model("catalog", "Recording")
     done = set(source_model.objects.values_list("generation_id", flat=True).distinct())
     for generation in generation_model.objects.exclude(pk__in=done).order_by("pk").iterator():
@@ -77,7 +77,8 @@ def _fill(apps: Any, schema_editor: Any) -> None:
 class Migration(migrations.Migration):
     dependencies = [
         ("catalog", "0004_share_sum_trigger_postgres"),
-        ("generation", "0005_generation_source_sum_trigger_postgres"),
+        ("uploads", "0001_move_upload_models_from_generation"),
+        ("generation", "0006_generation_source_sum_trigger_postgres"),
     ]
 
     operations = [migrations.RunPython(_fill, migrations.RunPython.noop)]

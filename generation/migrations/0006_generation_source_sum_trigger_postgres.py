@@ -69,7 +69,7 @@ def _drop(apps: Any, schema_editor: Any) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("generation", "0004_generation_sources"),
+        ("generation", "0005_generation_sources"),
     ]
 
     operations = [migrations.RunPython(_create, _drop)]
