@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db import migrations
 
-from royalties.money import PPB, largest_remainder
+from royalties.services import PPB, largest_remainder
 
 
 def _weight(share: Any) -> Fraction | None:

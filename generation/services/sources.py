@@ -15,7 +15,7 @@ from django.db import transaction
 
 from generation.errors import GenerationStateError, InfluenceInvalidError
 from generation.models import Generation, GenerationSource
-from royalties.money import PPB, largest_remainder
+from royalties.services import PPB, largest_remainder
 from songforge.errors import NotFound
 from uploads.selectors import uploads_of_set
 

@@ -38,7 +38,7 @@ from generation.services import features as feature_services
 from generation.services import training
 from generation.services.sources import generation_sources_record
 from generation.synthesis import profile_from_audio, render_and_master
-from royalties.money import BPS, PPB, largest_remainder
+from royalties.services import BPS, PPB, largest_remainder
 from uploads.selectors import matched_uploads_of_set
 
 if TYPE_CHECKING:

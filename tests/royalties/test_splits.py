@@ -13,7 +13,7 @@ from royalties.errors import SplitSheetConflict, SplitSheetInvalid
 from royalties.models import SplitSheet
 from royalties.money import PPB
 from royalties.splits import compute_split, split_sheet_compute, split_sheet_create, split_sources
-from tests.royalties.factories import (
+from tests.factories import (
     GenerationFactory,
     RecordingFactory,
     RecordingShareFactory,
