@@ -41,3 +41,9 @@ class StageUnavailableError(GenerationError):
 
     code = "stage_unavailable"
     permanent = False
+
+
+class TrainingLinkInvalid(GenerationError):
+    """A training item cannot be linked to the recording named."""
+
+    code = "training_link_invalid"

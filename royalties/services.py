@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from royalties.allocation import ReapplyResult, allocate_statement, suspense_reapply
 from royalties.imports import ImportResult, statement_import, statement_import_upload
-from royalties.payouts import payout_run_approve, payout_run_create
+from royalties.payouts import payout_run_approve, payout_run_create, payout_run_pay
 from royalties.splits import SplitSheetData, sources_from_report, split_sheet_compute, split_sheet_create
 from royalties.uploads import statement_upload_create, statement_upload_process
 
@@ -15,6 +15,7 @@ __all__ = [
     "allocate_statement",
     "payout_run_approve",
     "payout_run_create",
+    "payout_run_pay",
     "sources_from_report",
     "split_sheet_compute",
     "split_sheet_create",
