@@ -15,7 +15,6 @@ changes nothing.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -26,9 +25,8 @@ from django.utils import timezone
 from royalties import ledger
 from royalties.errors import PayoutRunInvalid, PayoutRunTransitionInvalid
 from royalties.models import Account, Entry, Payout, PayoutRun, Transaction
+from songforge.codes import PERIOD_RE
 from staff.services import audit_record, values_of
-
-PERIOD = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
 
 
 @dataclass(frozen=True)
@@ -40,7 +38,7 @@ class PayoutLine:
 
 
 def _check_period(period: str) -> None:
-    if not PERIOD.match(period):
+    if not PERIOD_RE.match(period):
         raise PayoutRunInvalid(f"{period!r} is not a period; use YYYY-MM, e.g. 2026-10.", extra={"period": period})
 
 
