@@ -102,7 +102,7 @@ class Migration(migrations.Migration):
         ("contenttypes", "0002_remove_content_type_name"),
         ("catalog", "0005_staff_permissions_and_protected_shares"),
         ("distribution", "0004_release_staff_permissions"),
-        ("generation", "0005_trainingrecording_link_permission"),
+        ("generation", "0008_trainingrecording_link_permission"),
         ("royalties", "0004_payout_run_four_eyes"),
         ("uploads", "0001_move_upload_models_from_generation"),
         ("staff", "0002_audit_append_only"),

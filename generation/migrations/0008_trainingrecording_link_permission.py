@@ -5,7 +5,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("generation", "0004_upload_models_move_to_uploads_app"),
+        ("generation", "0007_fill_generation_sources_from_reports"),
     ]
 
     operations = [
