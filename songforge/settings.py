@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "generation",
     "royalties",
     "distribution",
+    "staff",
 ]
 
 MIDDLEWARE = [
