@@ -1,9 +1,9 @@
 """Generation benchmark: end-to-end time, fine-tune time, peak memory, style adherence, originality,
 held-out perplexity base vs fine-tuned.
 
-Songs come from the open demo catalog (catalog.demo_build: music21 works arranged and rendered with
+Songs come from the open demo catalog (demo.catalog_build: music21 works arranged and rendered with
 TimGM6mb), cached under data/bench/generate/. Each set plays one artist's ten uploads: by default
-a demo artist (catalog.demo_artists: one style, tempo, key offset and sound per artist), or with
+a demo artist (demo.artists: one style, tempo, key offset and sound per artist), or with
 ``--set-kind catalog`` ten consecutive catalog entries (each of its own style, so sets look alike).
 Every set runs the whole pipeline ``--pieces-per-set`` times (other seeds); set 0's first run is
 timed end to end from unanalysed uploads.
@@ -79,7 +79,7 @@ def set_style_vector(songs: list[Any]) -> np.ndarray:
 
 
 def build_sets(n_sets: int, seconds: float, cache: Path) -> list[list[Path]]:
-    from catalog.demo_build import build_demo_catalog
+    from demo.catalog_build import build_demo_catalog
 
     manifest = build_demo_catalog(cache, size=n_sets * 10, seconds=seconds, seed=6, audio_format="wav", workers=1)
     entries = json.loads(Path(manifest).read_text())["entries"]
@@ -198,7 +198,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     cache = ROOT / "data" / "bench" / "generate"
     if args.set_kind == "artists":
-        from catalog.demo_artists import build_artist_sets
+        from demo.artists import build_artist_sets
 
         sets = build_artist_sets(cache / f"artists-{args.seconds}s", sets=args.sets, seconds=args.seconds)
     else:

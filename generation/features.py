@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from generation.ml import tonality
 from generation.ml.tokenizer import (
     PITCH_CLASS_NAMES,
     ROLES,
@@ -34,42 +34,7 @@ SAMPLE_RATE = 22050
 HOP = 512
 MAX_ANALYSIS_S = 150.0  # longer uploads are analysed on their first 150 s
 
-# Krumhansl-Kessler key profiles.
-MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 BAND_EDGES_HZ = (0, 150, 400, 1000, 2500, 6000, 11025)
-
-
-@dataclass
-class UploadAnalysis:
-    features: dict[str, Any]
-    piece: Piece
-    midi: object  # pretty_midi.PrettyMIDI of the quantised transcription
-
-
-def estimate_key(chroma_mean: np.ndarray) -> tuple[int, str, float]:
-    """(tonic pitch class, "major"|"minor", correlation) by Krumhansl-Kessler profile matching."""
-    best = (0, "major", -2.0)
-    for tonic in range(12):
-        for mode, profile in (("major", MAJOR_PROFILE), ("minor", MINOR_PROFILE)):
-            r = float(np.corrcoef(chroma_mean, np.roll(profile, tonic))[0, 1])
-            if r > best[2]:
-                best = (tonic, mode, r)
-    return best
-
-
-def timbre_vector(features: dict[str, Any]) -> np.ndarray:
-    """Fixed-length style vector used for retrieval and influence: timbre + harmony + rhythm."""
-    timbre = features["timbre"]
-    parts = [
-        np.asarray(timbre["mfcc_mean"]) / 50.0,
-        np.asarray(timbre["mfcc_std"]) / 50.0,
-        np.asarray(timbre["band_energy"]),
-        np.asarray(features["chroma_mean"]),
-        [np.log2(max(features["tempo_bpm"], 1.0) / 120.0)],
-        [timbre["centroid_mean"] / 4000.0],
-    ]
-    return np.concatenate([np.asarray(p, dtype=np.float64).ravel() for p in parts])
 
 
 def analyse_audio(path: Path, *, max_seconds: float = MAX_ANALYSIS_S) -> dict[str, Any]:
@@ -86,7 +51,8 @@ def analyse_audio(path: Path, *, max_seconds: float = MAX_ANALYSIS_S) -> dict[st
     beat_times = librosa.frames_to_time(beats, sr=sr, hop_length=HOP)
     chroma = librosa.feature.chroma_stft(y=y, sr=sr, hop_length=HOP)
     chroma_mean = chroma.mean(axis=1)
-    tonic, mode, key_r = estimate_key(chroma_mean)
+    key = tonality.estimate_key(chroma_mean)
+    tonic, mode, key_r = key.tonic, key.mode, key.correlation
     # Chords per beat from beat-synchronous chroma.
     chords: list[dict[str, Any]] = []
     if len(beats) > 1:
@@ -227,19 +193,3 @@ def quantise(notes: list[tuple[float, float, int, int]], beat_times: list[float]
     piece = Piece(tempo_bpm=tempo_bpm, time_signature=(4, 4), notes=out)
     piece.chords = estimate_chords(out, bar_ticks=piece.bar_ticks)
     return piece
-
-
-def analyse_upload(path: Path, *, max_seconds: float = MAX_ANALYSIS_S) -> UploadAnalysis:
-    """All features of one audio file, the quantised transcription as a Piece and as MIDI."""
-    from generation.ml.tokenizer import to_pretty_midi
-
-    features = analyse_audio(path, max_seconds=max_seconds)
-    notes = [n for n in transcribe(path) if n[0] < max_seconds]
-    piece = quantise(notes, features["beat_times"], features["tempo_bpm"])
-    features["transcription"] = {
-        "raw_notes": len(notes),
-        "notes": len(piece.notes),
-        "pitch_range": [min((n.pitch for n in piece.notes), default=0), max((n.pitch for n in piece.notes), default=0)],
-        "roles": {r: sum(1 for n in piece.notes if n.role == i) for i, r in enumerate(ROLES)},
-    }
-    return UploadAnalysis(features=features, piece=piece, midi=to_pretty_midi(piece))

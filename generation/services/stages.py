@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from generation.errors import NotOriginalError, StageUnavailableError
+from generation.errors import NotOriginalError
 from generation.ml import tokenizer
 from generation.ml.compose import ComposeRequest, compose, header
 from generation.ml.groove import groove_of, motion_of
@@ -34,6 +34,7 @@ from generation.ml.originality import melody_symbols, originality_report
 from generation.ml.train import TokenSource, finetune, pick_device, sequence_nll
 from generation.models import Generation, Upload, UploadFeatures
 from generation.services import features as feature_services
+from generation.services import synthesis as synthesis_service
 from generation.services import training
 
 logger = logging.getLogger(__name__)
@@ -283,19 +284,8 @@ def _load_piece(midi_name: str) -> tokenizer.Piece:
     return tokenizer.from_pretty_midi(midi, with_chords=False)
 
 
-def _synthesis() -> tuple[Callable[..., dict[str, Any]], Callable[..., dict[str, Any]]]:
-    try:
-        from generation.synthesis import profile_from_audio, render_and_master
-    except ImportError as error:
-        raise StageUnavailableError(
-            "Audio synthesis (generation.synthesis) is not installed in this build; deploy it and retry.",
-        ) from error
-    return profile_from_audio, render_and_master
-
-
 def stage_synthesise(generation: Generation, outputs: Outputs) -> dict[str, Any]:
-    """Render and master the guarded MIDI with the synthesis engine (issue 7) into storage."""
-    profile_from_audio, render_and_master = _synthesis()
+    """Render and master the guarded MIDI with the synthesis engine into storage."""
     uploads = uploads_of(generation)
     with tempfile.TemporaryDirectory() as work:
         work_dir = Path(work)
@@ -305,12 +295,14 @@ def stage_synthesise(generation: Generation, outputs: Outputs) -> dict[str, Any]
             with upload.audio.open("rb") as source:
                 local.write_bytes(source.read())
             paths.append(local)
-        profile = profile_from_audio(paths)
+        profile = synthesis_service.synthesis_profile(paths=paths)
         midi_path = work_dir / "composition.mid"
         midi_path.write_bytes(read_bytes(outputs["guard"]["final"]["midi"]))
         out_dir = work_dir / "out"
         out_dir.mkdir()
-        report = render_and_master(midi_path, target_profile=profile, out_dir=out_dir, seed=generation.seed)
+        report = synthesis_service.synthesis_render(
+            midi_path=midi_path, target_profile=profile, out_dir=out_dir, seed=generation.seed
+        )
         files = {}
         for path in sorted(out_dir.iterdir()):
             if path.is_file():

@@ -6,8 +6,8 @@ import pytest
 import soundfile
 from django.core.management import call_command
 
-from catalog.demo_build import Piece, build_demo_catalog, choose_chords, estimate_key
 from catalog.models import Recording, RightsHolder
+from demo.catalog_build import Piece, build_demo_catalog, choose_chords, estimate_key
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_the_command_imports_the_demo_as_demo_data(tiny_demo, capsys):
 
 def test_an_entry_has_the_same_artist_and_rights_whatever_the_catalog_size():
     """The model's training manifest links demo-NNNNN ids; their holders must not change with --size."""
-    from catalog.demo_build import arrange_entry
+    from demo.catalog_build import arrange_entry
 
     small = arrange_entry(3, 0, size=20, seconds=10.0)[1]["entry"]
     large = arrange_entry(3, 0, size=500, seconds=10.0)[1]["entry"]

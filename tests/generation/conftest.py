@@ -1,6 +1,6 @@
 """Fixtures for the generation engine: a tiny trained model, ten matched uploads, fake audio analysis.
 
-Audio analysis (librosa, basic-pitch) and synthesis (issue 7) are replaced by fast fakes; the
+Audio analysis (librosa, basic-pitch) and synthesis are replaced by fast fakes; the
 model, tokenizer, fine-tuning, composition, guard, influence and pipeline are real.
 """
 
@@ -137,7 +137,9 @@ class FakeSynthesis:
     def profile_from_audio(self, paths: list[Path]) -> dict[str, Any]:
         return {"uploads": len(paths)}
 
-    def render_and_master(self, midi_path: Path, *, target_profile: dict, out_dir: Path, seed: int) -> dict:
+    def render_and_master(
+        self, midi_path: Path, *, target_profile: dict, out_dir: Path, seed: int, **options: Any
+    ) -> dict:
         self.calls += 1
         assert midi_path.read_bytes()[:4] == b"MThd"
         (out_dir / "master.wav").write_bytes(b"RIFF-fake")
@@ -147,10 +149,11 @@ class FakeSynthesis:
 
 @pytest.fixture
 def fake_synthesis(monkeypatch: pytest.MonkeyPatch) -> FakeSynthesis:
-    from generation.services import stages
+    from generation.services import synthesis
 
     fake = FakeSynthesis()
-    monkeypatch.setattr(stages, "_synthesis", lambda: (fake.profile_from_audio, fake.render_and_master))
+    monkeypatch.setattr(synthesis, "profile_from_audio", fake.profile_from_audio)
+    monkeypatch.setattr(synthesis, "render_and_master", fake.render_and_master)
     return fake
 
 

@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from generation.ml import tonality
+
 BUILD_VERSION = 2
 DEMO_ISRC_PREFIX = "QZDEM00"  # country QZ, registrant DEM, year 00: never assigned to real releases here
 
@@ -82,8 +84,6 @@ KICK, SIDE_STICK, SNARE, CLAP, HAT, PEDAL_HAT, OPEN_HAT, CRASH, RIDE, TAMBOURINE
     70,
 )
 
-MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 # (semitones above tonic, chord quality) per scale degree; the minor V is major (harmonic minor).
 MAJOR_TRIADS = ((0, "maj"), (2, "min"), (4, "min"), (5, "maj"), (7, "maj"), (9, "min"))
 MINOR_TRIADS = ((0, "min"), (3, "maj"), (5, "min"), (7, "maj"), (8, "maj"), (10, "maj"))
@@ -259,18 +259,10 @@ def parse_work(work: Work, *, max_voices: int = 4) -> Piece:
 
 
 def estimate_key(piece: Piece) -> tuple[int, str]:
-    """Krumhansl–Schmuckler: (tonic pitch class, "major" | "minor") from duration-weighted pitch classes."""
-    histogram = np.zeros(12)
-    for voice in piece.voices:
-        for _, length, pitch in voice:
-            histogram[pitch % 12] += length
-    best = (-2.0, 0, "major")
-    for tonic in range(12):
-        for mode, profile in (("major", MAJOR_PROFILE), ("minor", MINOR_PROFILE)):
-            correlation = float(np.corrcoef(histogram, np.roll(profile, tonic))[0, 1])
-            if not math.isnan(correlation) and correlation > best[0]:
-                best = (correlation, tonic, mode)
-    return best[1], best[2]
+    """(tonic pitch class, "major" | "minor") from duration-weighted pitch classes."""
+    weights = tonality.pitch_class_weights((pitch, length) for voice in piece.voices for _, length, pitch in voice)
+    key = tonality.estimate_key(weights)
+    return key.tonic, key.mode
 
 
 def choose_chords(piece: Piece, tonic: int, mode: str) -> list[tuple[int, str]]:

@@ -2,7 +2,7 @@
 
 Consecutive entries of the demo catalog are deliberately varied (each draws its own style,
 tempo, key and sounds), so ten of them are not what one artist uploads and their averages all
-look alike. Here each set is one invented artist (a :class:`~catalog.demo_build.Persona`):
+look alike. Here each set is one invented artist (a :class:`~demo.catalog_build.Persona`):
 works from one corpus category, one arrangement style, a tempo within a few BPM, one key offset
 and one set of instruments, rendered exactly like catalog entries. No Django; deterministic and
 cached like ``build_demo_catalog`` (a rerun reuses the audio already written).
@@ -15,7 +15,7 @@ import logging
 import random
 from pathlib import Path
 
-from catalog import demo_build as db
+from demo import catalog_build as db
 
 logger = logging.getLogger(__name__)
 
