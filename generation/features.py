@@ -27,6 +27,8 @@ from generation.ml.tokenizer import (
     chord_from_histogram,
     estimate_chords,
 )
+from generation.synthesis import recognition
+from generation.synthesis.analysis import steady_tempo
 
 logger = logging.getLogger(__name__)
 
@@ -45,14 +47,16 @@ def analyse_audio(path: Path, *, max_seconds: float = MAX_ANALYSIS_S) -> dict[st
     duration = float(len(y) / sr)
     onset_env = librosa.onset.onset_strength(y=y, sr=sr, hop_length=HOP)
     tempo, beats = librosa.beat.beat_track(onset_envelope=onset_env, sr=sr, hop_length=HOP, units="frames")
-    tempo_bpm = float(np.atleast_1d(tempo)[0]) if np.size(tempo) else 120.0
+    beat_times = librosa.frames_to_time(beats, sr=sr, hop_length=HOP)
+    tempo_bpm = steady_tempo(beat_times) or (float(np.atleast_1d(tempo)[0]) if np.size(tempo) else 120.0)
     if tempo_bpm <= 0:
         tempo_bpm = 120.0
-    beat_times = librosa.frames_to_time(beats, sr=sr, hop_length=HOP)
+    onsets = librosa.onset.onset_detect(onset_envelope=onset_env, sr=sr, hop_length=HOP)
     chroma = librosa.feature.chroma_stft(y=y, sr=sr, hop_length=HOP)
     chroma_mean = chroma.mean(axis=1)
     key = tonality.estimate_key(chroma_mean)
     tonic, mode, key_r = key.tonic, key.mode, key.correlation
+    scale = tonality.estimate_mode(chroma_mean, key)
     # Chords per beat from beat-synchronous chroma.
     chords: list[dict[str, Any]] = []
     if len(beats) > 1:
@@ -85,7 +89,14 @@ def analyse_audio(path: Path, *, max_seconds: float = MAX_ANALYSIS_S) -> dict[st
         "duration_s": round(duration, 3),
         "tempo_bpm": round(tempo_bpm, 2),
         "beat_times": [round(float(t), 3) for t in beat_times],
-        "key": {"tonic": tonic, "name": PITCH_CLASS_NAMES[tonic], "mode": mode, "confidence": round(key_r, 3)},
+        "onset_rate": round(len(onsets) / max(duration, 1e-3), 3),
+        "key": {
+            "tonic": tonic,
+            "name": PITCH_CLASS_NAMES[tonic],
+            "mode": mode,
+            "scale": scale,
+            "confidence": round(key_r, 3),
+        },
         "chroma_mean": [round(float(v), 4) for v in chroma_mean / (chroma_mean.sum() + 1e-9)],
         "chords": chords,
         "loudness_db_per_s": loudness,
@@ -98,6 +109,7 @@ def analyse_audio(path: Path, *, max_seconds: float = MAX_ANALYSIS_S) -> dict[st
             "band_edges_hz": list(BAND_EDGES_HZ),
         },
         "sections": sections,
+        "recognition": [round(float(v), 5) for v in recognition.mix_features(y, int(sr))],
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from generation.ml import tonality
 from generation.ml.drums import drums
 from generation.ml.form import BAR_TICKS, SECTION_LOUDNESS
 from generation.ml.groove import SLOT_TICKS, Groove
@@ -19,7 +20,7 @@ from generation.ml.tokenizer import BASS, CHORD_QUALITIES, CHORDS, Note, Piece, 
 def chord_timeline(piece: Piece, bars: int, tonic: int, mode: str) -> list[tuple[int, int, str]]:
     """(start, end, "root:quality") per half bar, from sampled chord tokens or estimated from notes."""
     allowed = diatonic_chords(tonic, mode)
-    tonic_chord = f"{tonic}:{'maj' if mode == 'major' else 'min'}"
+    tonic_chord = f"{tonic}:{'maj' if tonality.FAMILY.get(mode, mode) == 'major' else 'min'}"
     sampled = {t: c for t, c in piece.chords.items() if c in allowed}
     if len(sampled) < max(1, bars // 4):
         estimated = estimate_chords(piece.notes, bar_ticks=BAR_TICKS)
@@ -92,12 +93,13 @@ def accompaniment(
     mode: str,
     rng: np.random.Generator,
     groove: Groove | None = None,
+    kit: str | None = None,
 ) -> list[Note]:
     """Pads, bass and drums for a section; pads/bass only where the model left them thin.
 
     With a ``groove`` pads and bass strike where the uploads' chords and bass do (more of their
     positions in louder sections) and the kit follows their feel; without one all follow a fixed
-    pop pattern.
+    pop pattern. A ``kit`` recognised in the uploads wins over the feel; "none" plays no drums.
     """
     notes: list[Note] = []
     timeline = chord_timeline(piece, bars, tonic, mode)
@@ -111,5 +113,7 @@ def accompaniment(
                 notes += _grooved_part(timeline, bars=bars, slots=slots, role=role, loud=loud, move=groove.bass_move)
     else:
         notes += _fixed_part(timeline, loud=loud, chords=not has_chords, bass=not has_bass)
-    notes += drums(bars=bars, kind=kind, feel=groove.feel if groove is not None else "backbeat", rng=rng)
+    feel = kit or (groove.feel if groove is not None else "backbeat")
+    if feel != "none":
+        notes += drums(bars=bars, kind=kind, feel=feel, rng=rng)
     return notes

@@ -27,6 +27,7 @@ class Composition:
     section_tokens: dict[str, list[int]]
     sampled_tokens: int
     stats: dict[str, object] = field(default_factory=dict)
+    programs: dict[str, int] | None = None  # what the MIDI export plays per role (the request's)
 
 
 def compose(model: MusicTransformer, request: ComposeRequest) -> Composition:
@@ -61,7 +62,14 @@ def compose(model: MusicTransformer, request: ComposeRequest) -> Composition:
             source = Piece(source.tempo_bpm, (4, 4), body, {t - offset: c for t, c in source.chords.items()})
         section = Piece(request.tempo_bpm, (4, 4), body, dict(source.chords))
         band = accompaniment(
-            section, bars=length, kind=kind, tonic=request.tonic, mode=request.mode, rng=rng, groove=request.groove
+            section,
+            bars=length,
+            kind=kind,
+            tonic=request.tonic,
+            mode=request.mode,
+            rng=rng,
+            groove=request.groove,
+            kit=request.kit,
         )
         fade = 1.0
         for n in body + band:
@@ -84,12 +92,15 @@ def compose(model: MusicTransformer, request: ComposeRequest) -> Composition:
         plan=plan,
         section_tokens={"verse": verse, "chorus": chorus, "bridge": bridge},
         sampled_tokens=sampled,
+        programs=request.programs,
         stats={
             "section_bars": bars,
             "total_bars": cursor // BAR_TICKS,
             "seconds": round(cursor / TICKS_PER_BEAT * 60.0 / request.tempo_bpm, 2),
             "sampled_notes_by_role": roles_sampled,
             "groove": request.groove.as_dict() if request.groove else None,
+            "scale": request.mode,
+            "kit": request.kit or (request.groove.feel if request.groove else "backbeat"),
             "motion_target": vars(request.motion) if request.motion else None,
             "candidate_motion_distances": {"verse": verse_d, "chorus": chorus_d, "bridge": bridge_d},
         },

@@ -16,6 +16,10 @@ CLOSED_HAT = 42
 PEDAL_HAT = 44
 OPEN_HAT = 46
 CRASH = 49
+RIDE = 51
+
+# Kits by name: the groove's feels ("light", "backbeat", "four") and the recogniser's styles.
+KITS = ("none", "light", "brushes", "four", "backbeat", "breakbeat")
 
 
 def drums(*, bars: int, kind: str, feel: str, rng: np.random.Generator) -> list[Note]:
@@ -23,8 +27,17 @@ def drums(*, bars: int, kind: str, feel: str, rng: np.random.Generator) -> list[
 
     "light": pedal hat on the beats, kick on one, a side stick on three when it gets louder (so
     a slow ballad isn't heard at double time); "backbeat": kick on one and three, snare on two and
-    four, eighth hats; "four": kick on every beat, off-beat open hats, clap on two and four.
+    four, eighth hats; "four": kick on every beat, off-beat open hats, clap on two and four;
+    "brushes": ride on the beats with a triplet skip, a soft snare on two and four, a feathered
+    kick; "breakbeat": sixteenth hats, kicks on one and the "and" of three, snare on two and four
+    with ghost notes. "none" (or any unknown name) plays nothing.
     """
+    if feel == "brushes":
+        return _brushes(bars=bars, kind=kind)
+    if feel == "breakbeat":
+        return _breakbeat(bars=bars, kind=kind, rng=rng)
+    if feel not in KITS or feel == "none":
+        return []
     notes: list[Note] = []
     loud = SECTION_LOUDNESS[kind]
     for bar in range(bars):
@@ -56,4 +69,45 @@ def drums(*, bars: int, kind: str, feel: str, rng: np.random.Generator) -> list[
                 notes.append(Note(t, 3, SNARE, 85 + 5 * loud, DRUMS))
         if feel == "backbeat" and loud == 2 and bar % 4 == 3 and rng.random() < 0.8:
             notes.append(Note(b0 + 3 * TICKS_PER_BEAT + 6, 3, KICK, 90, DRUMS))
+    return notes
+
+
+def _brushes(*, bars: int, kind: str) -> list[Note]:
+    notes: list[Note] = []
+    loud = SECTION_LOUDNESS[kind]
+    skip = TICKS_PER_BEAT * 2 // 3  # the last triplet of the beat
+    for bar in range(bars):
+        b0 = bar * BAR_TICKS
+        for beat in range(4):
+            t = b0 + beat * TICKS_PER_BEAT
+            notes.append(Note(t, 3, RIDE, 58 + 6 * loud, DRUMS))
+            if beat % 2 == 1:
+                notes.append(Note(t + skip, 3, RIDE, 40 + 4 * loud, DRUMS))
+                if loud >= 1:
+                    notes.append(Note(t, 3, SNARE, 38 + 6 * loud, DRUMS))
+            if beat == 0:
+                notes.append(Note(t, 3, KICK, 50 + 5 * loud, DRUMS))
+    return notes
+
+
+def _breakbeat(*, bars: int, kind: str, rng: np.random.Generator) -> list[Note]:
+    notes: list[Note] = []
+    loud = SECTION_LOUDNESS[kind]
+    sixteenth = TICKS_PER_BEAT // 4
+    for bar in range(bars):
+        b0 = bar * BAR_TICKS
+        if bar == 0 and kind in ("chorus", "bridge"):
+            notes.append(Note(b0, 24, CRASH, 96, DRUMS))
+        for step in range(16):
+            if loud >= 1 or step % 2 == 0:
+                notes.append(
+                    Note(b0 + step * sixteenth, 2, CLOSED_HAT, (66 if step % 2 == 0 else 42) + 4 * loud, DRUMS)
+                )
+        for step, key, velocity in ((0, KICK, 108), (4, SNARE, 100), (10, KICK, 98), (12, SNARE, 100)):
+            notes.append(Note(b0 + step * sixteenth, 3, key, velocity + 3 * loud, DRUMS))
+        if loud >= 1:
+            notes.append(Note(b0 + 7 * sixteenth, 2, SNARE, 48, DRUMS))
+            notes.append(Note(b0 + 9 * sixteenth, 3, KICK, 80, DRUMS))
+        if loud == 2 and rng.random() < 0.5:
+            notes.append(Note(b0 + 15 * sixteenth, 2, SNARE, 56, DRUMS))
     return notes

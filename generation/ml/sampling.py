@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from generation.ml import tonality
 from generation.ml.groove import Groove, Motion, motion_of
 from generation.ml.model import MusicTransformer
 from generation.ml.sample import sample
@@ -42,7 +43,7 @@ RANGES = {MELODY: (57, 86), CHORDS: (45, 76), BASS: (31, 57)}
 @dataclass
 class ComposeRequest:
     tonic: int
-    mode: str
+    mode: str  # "major", "minor" (natural plus the leading tone) or a tonality.SCALES name (the uploads' scale)
     tempo_bpm: float
     seconds: float
     seed: int
@@ -55,10 +56,15 @@ class ComposeRequest:
     motion: Motion | None = None  # the sources' busyness and leaps; picks among section candidates
     candidates: int = 1  # sections sampled per verse/chorus/bridge (the one closest to ``motion`` wins)
     rejects: Callable[[Piece], bool] | None = None  # e.g. "copies a source": such candidates lose
+    programs: dict[str, int] | None = None  # GM program per tokenizer role for the MIDI; None: ROLE_PROGRAMS
+    kit: str | None = None  # the uploads' drums (drums.KITS; "none": no drums); None: from the groove's feel
 
 
 def scale_pitch_classes(tonic: int, mode: str) -> set[int]:
-    return {(tonic + d) % 12 for d in (MAJOR_SCALE if mode == "major" else MINOR_SCALE)}
+    """Pitch classes of the key: "major", "minor" (natural minor plus the leading tone) or a named scale."""
+    if mode in ("major", "minor"):
+        return {(tonic + d) % 12 for d in (MAJOR_SCALE if mode == "major" else MINOR_SCALE)}
+    return set(tonality.scale_pitch_classes(tonic, mode))
 
 
 def diatonic_chords(tonic: int, mode: str) -> set[str]:

@@ -68,6 +68,8 @@ def estimate_key(weights: np.ndarray) -> Key:
     Ties keep the first candidate in (tonic C..B, major before minor) order.
     """
     best = Key(0, "major", -2.0)
+    if float(np.std(weights)) == 0.0:  # silence or all twelve alike: no correlation to take
+        return best
     for tonic in range(12):
         for mode, profile in (("major", MAJOR_PROFILE), ("minor", MINOR_PROFILE)):
             correlation = float(np.corrcoef(weights, np.roll(profile, tonic))[0, 1])

@@ -39,10 +39,13 @@ def _as_domain_errors() -> Iterator[None]:
         raise _refusal_class(type(error))(error.message, extra=error.extra) from error
 
 
-def synthesis_profile(*, paths: Sequence[Path]) -> dict[str, Any]:
-    """The uploads' target sound (``generation.synthesis.profile_from_audio``)."""
+def synthesis_profile(
+    *, paths: Sequence[Path], programs: dict[str, int] | None = None, kit: str | None = None
+) -> dict[str, Any]:
+    """The uploads' target sound (``generation.synthesis.profile_from_audio``), with the recognised
+    programs and kit when the analyse stage found them."""
     with _as_domain_errors():
-        return profile_from_audio(list(paths))
+        return profile_from_audio(list(paths), programs=programs, kit=kit)
 
 
 def synthesis_render(

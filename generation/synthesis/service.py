@@ -18,7 +18,7 @@ import numpy as np
 from generation.synthesis import adapt, deliver, master, render
 from generation.synthesis.analysis import measure_tempo
 from generation.synthesis.errors import PieceTooLongError
-from generation.synthesis.features import SAMPLE_RATE, FloatArray, spectra, timbre_distance
+from generation.synthesis.features import SAMPLE_RATE, FloatArray, dynamics, spectra, timbre_distance
 from generation.synthesis.profile import validate_profile
 
 FADE_OUT_S = 3.0
@@ -171,7 +171,12 @@ def render_and_master_with_options(
         "timbre_distance_unit": "RMS dB over 40 level-normalised mean log-mel bands",
         "is_adapted": is_adapted,
         "instruments": [plan.as_dict() for plan in plans],
-        "dynamics_match": dynamics_report,
+        "dynamics_match": {
+            **dynamics_report,
+            **{f"{k}_master": round(float(v), 2) for k, v in dynamics(audio).items()},
+            "crest_factor_db_uploads": target_profile["dynamics"]["crest_factor_db"],
+            "loudness_range_db_uploads": target_profile["dynamics"].get("loudness_range_db"),
+        },
         "eq_gains_db": eq_gains,
         "mastering": loudness_report,
         "peaks_pairs": peaks["length"],

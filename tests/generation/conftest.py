@@ -134,7 +134,7 @@ class FakeSynthesis:
     def __init__(self) -> None:
         self.calls = 0
 
-    def profile_from_audio(self, paths: list[Path]) -> dict[str, Any]:
+    def profile_from_audio(self, paths: list[Path], **options: Any) -> dict[str, Any]:
         return {"uploads": len(paths)}
 
     def render_and_master(
