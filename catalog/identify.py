@@ -10,7 +10,8 @@ and the :class:`Chain` asks them in order until one answers:
    signature is computed locally and the answer's ISRC or Apple Music id lead to the catalog recording.
 
 A step that cannot work right now (Shazam rate-limits us) raises :class:`IdentificationUnavailable`,
-which the actor retries later; a step that simply finds nothing returns None.
+which the actor retries later; a step that simply finds nothing returns None. Other apps call the
+chain through :func:`catalog.services.recording_identify`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any, Protocol
 import mutagen
 from django.conf import settings
 
+from catalog.errors import IdentificationUnavailable as IdentificationUnavailable  # re-exported
 from catalog.fingerprint import audio
 from catalog.fingerprint.matcher import Matcher
 from catalog.models import Recording
@@ -37,14 +39,10 @@ ISRC_PATTERN = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
 MAX_DECODE_SECONDS = 20 * 60
 
 
-class IdentificationUnavailable(ServiceUnavailable):
-    code = "identification_unavailable"
-
-
 @dataclass(frozen=True)
 class IdentifyResult:
     recording_id: int
-    method: str  # one of generation.models.Upload.Method values: "isrc", "fingerprint", "shazam"
+    method: str  # one of uploads.models.Upload.Method values: "isrc", "fingerprint", "shazam"
     confidence: float | None
     offset_s: float | None
 

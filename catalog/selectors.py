@@ -224,3 +224,7 @@ def _search_python(text: str, limit: int) -> list[Recording]:
     ids = [pk for _, pk in scored[:limit]]
     by_id = Recording.objects.in_bulk(ids)
     return [by_id[pk] for pk in ids if pk in by_id]
+
+
+def recording_exists(*, recording_id: int) -> bool:
+    return Recording.objects.filter(pk=recording_id).exists()

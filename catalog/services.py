@@ -11,14 +11,17 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from catalog import indexing
-from catalog.errors import RecordingInvalid, SharesInvalid
+from catalog import identify, indexing
+from catalog.errors import AudioUnreadable, RecordingInvalid, SharesInvalid
+from catalog.fingerprint.audio import AudioDecodeError
+from catalog.identify import IdentifyResult
 from catalog.indexing import on_recordings_imported
 from catalog.models import Recording, RecordingShare, RightsHolder, ShareChange
 from catalog.text import search_text_for
@@ -26,8 +29,10 @@ from songforge.errors import NotFound
 
 __all__ = [
     "ESCROW_HOLDER_NAME",
+    "IdentifyResult",
     "escrow_holder",
     "on_recordings_imported",
+    "recording_identify",
     "recording_shares_set",
     "recording_upsert",
     "recordings_mark_rights_verified",
@@ -278,3 +283,15 @@ def recordings_notify_imported(recording_ids: Sequence[int]) -> None:
     ids = list(recording_ids)
     if ids:
         transaction.on_commit(lambda: indexing.recordings_imported(ids))
+
+
+def recording_identify(*, path: Path) -> IdentifyResult | None:
+    """Which catalog recording ``path`` holds, by the identification chain (ISRC tag, fingerprint, Shazam).
+
+    None when no step knows the audio. Raises AudioUnreadable when the file does not decode, and
+    IdentificationUnavailable (retryable) when a step such as Shazam cannot answer right now.
+    """
+    try:
+        return identify.default_chain().identify(path)
+    except AudioDecodeError as exc:
+        raise AudioUnreadable(str(exc)) from exc

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.core.files.base import ContentFile
@@ -17,8 +17,12 @@ from django.utils import timezone
 
 from generation import features as audio_features
 from generation.ml import style, tokenizer
-from generation.models import Upload, UploadFeatures
+from generation.models import UploadFeatures
 from generation.synthesis import recognition
+from uploads.selectors import upload_get
+
+if TYPE_CHECKING:
+    from uploads.models import Upload
 
 
 @contextmanager
@@ -53,7 +57,7 @@ def upload_features_analyse(*, upload_id: int) -> UploadFeatures:
 
     Idempotent: an upload analysed before is returned as is.
     """
-    upload = Upload.objects.get(pk=upload_id)
+    upload = upload_get(upload_id=upload_id)
     row = _row(upload)
     if row.analysed_at is not None:
         return row

@@ -166,7 +166,7 @@ def owner(db: None) -> Any:
 def ready_set(owner: Any) -> Any:
     """An upload set of ten matched uploads (songs 0..9)."""
     from catalog.models import Recording
-    from generation.models import Upload, UploadSet
+    from uploads.models import Upload, UploadSet
 
     upload_set = UploadSet.objects.create(owner=owner, title="Ten")
     for i in range(10):

@@ -1,4 +1,4 @@
-"""Forms of the new-song pages: they parse input only; the services hold the rules."""
+"""Forms of the upload-set pages: they parse input only; the services hold the rules."""
 
 from __future__ import annotations
 
