@@ -202,7 +202,7 @@ JUDGE_VIEWS = {"timbre": slice(0, 40), "harmony": slice(40, 52), "rhythm": slice
 MAJOR_SET = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1], dtype=float)
 
 
-def judge_vector(path: Path, max_seconds: float = 60.0) -> np.ndarray:
+def judge_vector(path: Path, max_seconds: float = 30.0) -> np.ndarray:
     """The independent judge's description of a recording (none of it is what the product optimises).
 
     timbre: 20 MFCC means and standard deviations; harmony: chroma (CQT) rotated so that its parent
@@ -407,7 +407,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 if judged_one is not None:
                     judged.append((k, judged_one))
                 decisions.append(decision)
-            heard_one = heard_vector(generation, f"{label} generated {piece}")
+            # The artist-style benchmark hears the master through its own judge instead.
+            heard_one = None if args.set_kind == "style" else heard_vector(generation, f"{label} generated {piece}")
             if heard_one is not None:
                 heard.append((k, heard_one))
             stage_seconds = {

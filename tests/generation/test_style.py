@@ -118,3 +118,34 @@ def test_pitch_colour_lines_songs_up_on_the_set_tonic() -> None:
     shares = pitch_colour([song(0), song(7), song(2)], tonic=0)
     assert shares is not None
     assert {pc for pc, share in enumerate(shares) if share > 0} == {0, 2, 4, 5, 7, 9, 11}
+
+
+def test_the_set_decision_uses_the_shipped_recogniser() -> None:
+    from generation.services.features import role_programs, upload_set_style
+    from generation.synthesis import recognition
+
+    recogniser = recognition.load_recogniser()
+    assert recogniser is not None  # committed with its card (generation/synthesis/weights)
+    rng = np.random.default_rng(0)
+    analyses = [
+        (
+            upload_id,
+            {
+                "tempo_bpm": 140.0 + upload_id,
+                "onset_rate": 2.6,
+                "key": {"tonic": 7, "mode": "major", "confidence": 0.8, "scale": "mixolydian"},
+                "recognition": list(recogniser.mean + rng.normal(0, 0.1, len(recogniser.mean)) * recogniser.scale),
+            },
+        )
+        for upload_id in range(1, 11)
+    ]
+    decided = upload_set_style(analyses=analyses)
+    assert decided["tempo_bpm"] == pytest.approx(72.75, rel=0.02)  # about one onset per "beat" at 145: halved
+    assert decided["key"]["scale"] == "mixolydian"
+    assert decided["drums"] in recognition.TARGETS["drums"]
+    programs = role_programs(decided["instruments"])
+    assert programs is not None
+    assert set(programs) == {"melody", "chords", "bass"}
+    assert programs["bass"] in recognition.TARGETS["bass"]
+    without = upload_set_style(analyses=[(1, {"tempo_bpm": 100.0, "key": {"tonic": 0, "mode": "major"}})])
+    assert (without["drums"], without["instruments"], without["tempo_bpm"]) == (None, None, 100.0)
