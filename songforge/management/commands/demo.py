@@ -146,7 +146,7 @@ class Command(BaseCommand):
 
     def step_publish(self, generation_id: int, owner_id: int) -> int:
         from distribution.models import Release
-        from distribution.services import release_publish
+        from distribution.services.publish import release_publish
 
         self.heading("5. Publishing to the distributor (DDEX outbox by default)")
         release = release_publish(
