@@ -107,6 +107,10 @@ def render_and_master_with_options(
     eq_gains: list[float] = []
     if is_adapted:
         audio, dynamics_report = adapt.match_dynamics(audio, float(target_profile["dynamics"]["crest_factor_db"]))
+        target_range = target_profile["dynamics"].get("loudness_range_db")
+        if target_range is not None:
+            audio, range_report = adapt.match_loudness_range(audio, float(target_range))
+            dynamics_report = {**dynamics_report, **range_report}
         lap("dynamics_match")
         audio, gains = adapt.match_spectrum(
             audio, target_profile["spectrum"]["third_octave_db"], target_profile["spectrum"]["mel_db"]
