@@ -6,9 +6,10 @@ turns ten of them into one decision per property, with the rule written down onc
 
 - **Tempo** (:func:`set_tempo`): beat trackers disagree by octaves (a 70 BPM lullaby is heard at
   140), so every upload's tempo is first folded into the octave of the tempo most uploads agree
-  with, the median taken, and then the octave chosen where the uploads' onsets per beat are
-  closest to :data:`ONSETS_PER_BEAT` (music subdivides its beat about two to three times: a
-  lullaby heard at 140 has one onset per "beat", a breakbeat heard at 79 has six).
+  with, the median taken, and then the octave chosen: with drums, the kit anchors the beat (the
+  tracker's octave stands unless the kick strikes half-way through its beat as hard as on it: a
+  158 BPM breakbeat heard at 79); without drums, where the uploads' onsets per beat are closest to
+  :data:`ONSETS_PER_BEAT` (a lullaby heard at 140 has about one onset per "beat").
 - **Key and scale**: the tonic and family by confidence-weighted vote, the scale (major, minor,
   harmonic minor, dorian, mixolydian, pentatonics) by vote among uploads of that family.
 - **Kit and instruments**: the recogniser's set-level decision, when there is one.
@@ -55,10 +56,22 @@ def _fold(tempo: float, reference: float) -> float:
     return tempo * 2.0 ** round(math.log2(reference / tempo))
 
 
-def set_tempo(tempos: Sequence[float], onset_rates: Sequence[float] | None = None) -> TempoDecision:
+HALF_BEAT_KICKS = 0.75  # kicks half-way through the tracked beat this strong: the tracker counted half notes
+
+
+def set_tempo(
+    tempos: Sequence[float],
+    onset_rates: Sequence[float] | None = None,
+    *,
+    kit: str | None = None,
+    half_beat_strikes: Sequence[float] | None = None,
+) -> TempoDecision:
     """One octave-consistent tempo for a set of uploads (see the module docstring).
 
     ``onset_rates`` are onsets per second, one per upload; without them the folded median stands.
+    With a kit (``kit`` not None or "none") the drums anchor the beat and the onset rule is not
+    used: the folded median stands unless the kicks strike half-way through the tracked beat
+    about as hard as on it (``half_beat_strikes``, per upload), which doubles it.
     """
     tracked = tuple(float(t) for t in tempos if t > 0)
     if not tracked:
@@ -70,6 +83,11 @@ def set_tempo(tempos: Sequence[float], onset_rates: Sequence[float] | None = Non
     reference = max(tracked, key=lambda r: (agreeing(r), -abs(math.log2(r / 120.0))))
     folded = tuple(_fold(t, reference) for t in tracked)
     median = float(statistics.median(folded))
+    if kit is not None and kit != "none":
+        strikes = [float(s) for s in (half_beat_strikes or [])]
+        doubled = bool(strikes) and statistics.median(strikes) >= HALF_BEAT_KICKS and median * 2 <= TEMPO_RANGE[1]
+        factor = 2.0 if doubled else 1.0
+        return TempoDecision(median * factor, tracked, folded, factor, None)
     rates = [float(r) for r in (onset_rates or []) if r > 0]
     if not rates:
         return TempoDecision(median, tracked, folded, 1.0, None)

@@ -100,16 +100,19 @@ def upload_set_style(*, analyses: Sequence[tuple[int, dict[str, Any]]]) -> dict[
     role. Without a recogniser ``drums`` and ``instruments`` are None and composition keeps the
     groove's feel.
     """
-    tempo = style.set_tempo(
-        [float(features["tempo_bpm"]) for _, features in analyses],
-        [float(features["onset_rate"]) for _, features in analyses if "onset_rate" in features],
-    )
     key = style.set_key([features["key"] for _, features in analyses])
     recogniser = _recogniser()
     vectors = [features.get("recognition") for _, features in analyses]
     decision: dict[str, Any] | None = None
     if recogniser is not None and vectors and all(v and len(v) == len(recogniser.mean) for v in vectors):
         decision = recogniser.decide(np.asarray(vectors, dtype=np.float64))
+    kit = decision["drums"]["label"] if decision else None
+    tempo = style.set_tempo(
+        [float(features["tempo_bpm"]) for _, features in analyses],
+        [float(features["onset_rate"]) for _, features in analyses if "onset_rate" in features],
+        kit=kit,
+        half_beat_strikes=[recognition.half_beat_strikes(v) for v in vectors if v] if decision else None,
+    )
     return {
         "uploads": [
             {"upload_id": upload_id, "tempo_bpm": features["tempo_bpm"], "key": features["key"]}
@@ -118,7 +121,7 @@ def upload_set_style(*, analyses: Sequence[tuple[int, dict[str, Any]]]) -> dict[
         "tempo_bpm": round(tempo.tempo_bpm, 2),
         "tempo_rule": tempo.as_dict(),
         "key": key.as_dict(),
-        "drums": decision["drums"]["label"] if decision else None,
+        "drums": kit,
         "instruments": (
             {role: int(decision[role]["label"]) for role in ("melody", "harmony", "bass")} if decision else None
         ),

@@ -267,3 +267,16 @@ def fit_recogniser(rows: FloatArray, labels: dict[str, list[Any]], *, l2: float 
         classes = TARGETS[target]
         heads[target] = fit_head(z, np.array([classes.index(v) for v in values]), classes, l2=l2)
     return Recogniser(mean=mean, scale=scale, heads=heads)
+
+
+KIT_PATTERN_START = 2 * N_MELS + 5 * len(BANDS_HZ)  # where _kit_pattern's values begin in mix_features
+
+
+def half_beat_strikes(vector: FloatArray | list[float]) -> float:
+    """How strongly the low band (kick) strikes half-way through the tracked beat, relative to on it.
+
+    Near or above 1 the tracker counted half notes (a breakbeat at 158 heard at 79); well under 1
+    its beat is the kit's quarter note.
+    """
+    low = np.asarray(vector, dtype=np.float64)[KIT_PATTERN_START : KIT_PATTERN_START + PHASES]
+    return float(low[2] / low[0]) if low[0] > 0 else 0.0
