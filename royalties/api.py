@@ -28,7 +28,7 @@ from royalties.imports import statement_import_upload
 from royalties.models import StatementUpload
 from royalties.payouts import PERIOD
 from royalties.selectors import holder_earnings, holder_statements, payouts_for
-from royalties.uploads import statement_upload_create
+from royalties.statement_files import statement_upload_create
 
 LIST_PARAMETERS = [
     OpenApiParameter("period", OpenApiTypes.STR, description="Only this period (YYYY-MM)."),

@@ -139,19 +139,6 @@ def earnings_by_release(
 # --- ledger reads --------------------------------------------------------------------------------
 
 
-def account_balances(*, kinds: Sequence[str] | None = None, holder_id: int | None = None) -> list[dict[str, Any]]:
-    """Balance of each account (debit positive): the trial balance when unfiltered."""
-    queryset = Account.objects.all()
-    if kinds:
-        queryset = queryset.filter(kind__in=list(kinds))
-    if holder_id is not None:
-        queryset = queryset.filter(holder_id=holder_id)
-    rows = queryset.annotate(balance=Sum("entries__amount_minor")).values(
-        "pk", "kind", "currency", "holder_id", "holder__name", "balance"
-    )
-    return [{**row, "balance": int(row["balance"] or 0)} for row in rows.order_by("kind", "currency", "holder_id")]
-
-
 def trial_balance() -> dict[str, int]:
     """Sum of all entries per currency: zero for a sound ledger."""
     return {
@@ -259,7 +246,3 @@ def split_sheet_for_release(release: str) -> SplitSheet | None:
     if release.isdigit():
         return queryset.filter(release_id=int(release)).first()
     return queryset.filter(release__isrc=release.replace("-", "").upper()).first()
-
-
-def suspense_queue() -> QuerySet[LineGroup]:
-    return LineGroup.objects.filter(state=LineGroup.State.SUSPENSE).select_related("statement").order_by("isrc", "pk")
