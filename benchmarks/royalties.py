@@ -250,7 +250,7 @@ def main() -> None:
         with connection.cursor() as cursor:
             cursor.execute(
                 "TRUNCATE royalties_statementupload, royalties_payout, royalties_payoutrun, royalties_entry, "
-                "royalties_transaction, royalties_linegroup, royalties_statement, royalties_account"
+                "royalties_transaction, royalties_linegroup, royalties_statement, royalties_carry, royalties_account"
             )
         isrcs = list(Release.objects.order_by("pk").values_list("isrc", flat=True))
     else:

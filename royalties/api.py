@@ -28,7 +28,7 @@ from royalties.imports import statement_import_upload
 from royalties.models import StatementUpload
 from royalties.payouts import PERIOD
 from royalties.selectors import holder_earnings, holder_statements, payouts_for
-from royalties.statement_files import statement_upload_create
+from royalties.statement_files import DECISIONS, statement_upload_create, statement_upload_decide
 
 LIST_PARAMETERS = [
     OpenApiParameter("period", OpenApiTypes.STR, description="Only this period (YYYY-MM)."),
@@ -81,8 +81,12 @@ class RoyaltyStatementSerializer(serializers.Serializer):
     holder = serializers.CharField(source="account__holder__name")
     period = serializers.CharField()
     currency = serializers.CharField()
-    earned_minor = serializers.IntegerField(source="earned")
-    paid_out_minor = serializers.IntegerField(source="paid_out")
+    earned_minor = serializers.IntegerField(source="earned", help_text="Credits from allocations (minor units).")
+    refunded_minor = serializers.IntegerField(source="refunded", help_text="Debits from refund lines (minor units).")
+    paid_out_minor = serializers.IntegerField(source="paid_out", help_text="Payouts (minor units).")
+    carried_minor = serializers.IntegerField(
+        source="carried", help_text="Owed to the holder at the end of the period (minor units)."
+    )
 
 
 class StatementListApi(StatementsApiBase):
@@ -90,7 +94,7 @@ class StatementListApi(StatementsApiBase):
         operation_id="royalties_statements_list",
         parameters=LIST_PARAMETERS,
         responses=RoyaltyStatementSerializer(many=True),
-        summary="Per holder, period and currency: earned and paid out (minor units).",
+        summary="Per holder, period and currency: earned, refunded, paid out and carried (minor units).",
     )
     def get(self, request: Request) -> Response | StreamingHttpResponse:
         holder_id, filters = self.scope(request)
@@ -194,6 +198,11 @@ class StatementImportApi(APIView):
     class StatementImportInputSerializer(serializers.Serializer):
         file = serializers.FileField()
         reference = serializers.CharField(required=False, max_length=255)
+        accept_overlap = serializers.BooleanField(
+            required=False,
+            default=False,
+            help_text="Staff decision: import although the keys overlap earlier statements (a correction).",
+        )
 
     class StatementImportOutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
@@ -202,6 +211,7 @@ class StatementImportApi(APIView):
         line_count = serializers.IntegerField()
         group_count = serializers.IntegerField()
         totals = serializers.JSONField()
+        is_correction = serializers.BooleanField()
         is_created = serializers.BooleanField()
 
     @extend_schema(
@@ -211,7 +221,11 @@ class StatementImportApi(APIView):
             201: StatementImportOutputSerializer,
             200: OpenApiResponse(StatementImportOutputSerializer, description="Already imported; nothing changed."),
             400: OpenApiResponse(description="Malformed file: code statement_invalid, extra.line"),
-            409: OpenApiResponse(description="Another file was imported under this reference"),
+            409: OpenApiResponse(
+                description="Another file was imported under this reference (statement_conflict), or the keys "
+                "overlap earlier statements (statement_held, extra shows the overlap; post again with "
+                "accept_overlap=true to import it as a correction)"
+            ),
         },
         summary="Import a CSV/TSV statement (staff).",
     )
@@ -220,7 +234,11 @@ class StatementImportApi(APIView):
         serializer.is_valid(raise_exception=True)
         upload = serializer.validated_data["file"]
         result = statement_import_upload(
-            file=upload, name=upload.name, reference=serializer.validated_data.get("reference"), by_id=request.user.pk
+            file=upload,
+            name=upload.name,
+            reference=serializer.validated_data.get("reference"),
+            by_id=request.user.pk,
+            accept_overlap=serializer.validated_data["accept_overlap"],
         )
         statement = result.statement
         data = self.StatementImportOutputSerializer(
@@ -231,6 +249,7 @@ class StatementImportApi(APIView):
                 "line_count": statement.line_count,
                 "group_count": statement.group_count,
                 "totals": statement.totals,
+                "is_correction": statement.is_correction,
                 "is_created": result.is_created,
             }
         ).data
@@ -243,6 +262,8 @@ class StatementUploadOutputSerializer(serializers.Serializer):
     original_name = serializers.CharField()
     status = serializers.CharField()
     error = serializers.JSONField()
+    is_correction = serializers.BooleanField()
+    decided_at = serializers.DateTimeField(allow_null=True)
     statement_id = serializers.IntegerField(allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -293,4 +314,38 @@ class StatementUploadDetailApi(APIView):
         upload = StatementUpload.objects.filter(pk=upload_id).first()
         if upload is None:
             raise NotFound(f"No statement upload {upload_id}.")
+        return Response(StatementUploadOutputSerializer(upload).data)
+
+
+class CanDecideStatementUploads(IsAdminUser):
+    """Staff with the ``royalties.change_statementupload`` permission."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return super().has_permission(request, view) and request.user.has_perm("royalties.change_statementupload")
+
+
+class StatementUploadDecisionApi(APIView):
+    """Staff decision on a held upload (its keys overlap earlier statements): import as a correction, or reject."""
+
+    permission_classes = [CanDecideStatementUploads]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "statements"
+
+    class StatementUploadDecisionInputSerializer(serializers.Serializer):
+        decision = serializers.ChoiceField(choices=list(DECISIONS))
+
+    @extend_schema(
+        operation_id="royalties_statement_upload_decide",
+        request=StatementUploadDecisionInputSerializer,
+        responses={200: StatementUploadOutputSerializer},
+        summary="Import a held statement as a correction, or reject it (staff with change permission).",
+    )
+    def post(self, request: Request, upload_id: int) -> Response:
+        serializer = self.StatementUploadDecisionInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        if not StatementUpload.objects.filter(pk=upload_id).exists():
+            raise NotFound(f"No statement upload {upload_id}.")
+        upload = statement_upload_decide(
+            upload_id=upload_id, decision=serializer.validated_data["decision"], by_id=request.user.pk
+        )
         return Response(StatementUploadOutputSerializer(upload).data)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 
 from royalties.models import Account, Entry, LineGroup, Payout, PayoutRun, SplitSheet, Transaction
@@ -180,22 +180,37 @@ def holder_earnings(*, holder_id: int | None, period: str | None = None) -> Quer
     )
 
 
-def holder_statements(*, holder_id: int | None, period: str | None = None) -> QuerySet[Entry, dict[str, Any]]:
-    """Per holder, period and currency: earned, paid out and the change of what is owed.
+EARNING_KINDS = [Transaction.Kind.ALLOCATION, Transaction.Kind.REAPPLY, Transaction.Kind.REVERSAL]
 
-    ``earned`` counts credits (allocations), ``paid_out`` debits (payouts, reversals);
-    ``owed_change`` = earned - paid_out.
+
+def holder_statements(*, holder_id: int | None, period: str | None = None) -> QuerySet[Entry, dict[str, Any]]:
+    """Per holder, period and currency, the holder account as the ledger has it.
+
+    ``earned``: credits from allocations and re-applied suspense; ``refunded``: debits
+    from them (refund lines); ``paid_out``: payouts; ``carried``: what SongForge owes
+    the holder at the end of the period (every entry dated up to it). So
+    ``carried`` of a period = ``carried`` of the one before + earned − refunded − paid_out.
     """
     queryset = Entry.objects.filter(account__kind=Account.Kind.HOLDER)
     if holder_id is not None:
         queryset = queryset.filter(account__holder_id=holder_id)
     if period:
         queryset = queryset.filter(period=period)
+    owed_until = (
+        Entry.objects.filter(account_id=OuterRef("account_id"), period__lte=OuterRef("period"))
+        .order_by()
+        .values("account_id")
+        .annotate(total=Sum("amount_minor"))
+        .values("total")
+    )
+    is_earning = Q(transaction__kind__in=EARNING_KINDS)
     return (
-        queryset.values("account__holder_id", "account__holder__name", "period", "currency")
+        queryset.values("account_id", "account__holder_id", "account__holder__name", "period", "currency")
         .annotate(
-            earned=Coalesce(-Sum("amount_minor", filter=Q(amount_minor__lt=0)), 0),
-            paid_out=Coalesce(Sum("amount_minor", filter=Q(amount_minor__gt=0)), 0),
+            earned=Coalesce(-Sum("amount_minor", filter=is_earning & Q(amount_minor__lt=0)), 0),
+            refunded=Coalesce(Sum("amount_minor", filter=is_earning & Q(amount_minor__gt=0)), 0),
+            paid_out=Coalesce(Sum("amount_minor", filter=Q(transaction__kind=Transaction.Kind.PAYOUT)), 0),
+            carried=Coalesce(-Subquery(owed_until), 0),
             entries=Count("id"),
         )
         .order_by("-period", "account__holder_id", "currency")

@@ -6,7 +6,7 @@ from royalties.allocation import ReapplyResult, allocate_statement, suspense_rea
 from royalties.imports import ImportResult, statement_import, statement_import_upload
 from royalties.payouts import payout_run_approve, payout_run_create
 from royalties.splits import SplitSheetData, sources_from_report, split_sheet_compute, split_sheet_create
-from royalties.statement_files import statement_upload_create, statement_upload_process
+from royalties.statement_files import statement_upload_create, statement_upload_decide, statement_upload_process
 
 __all__ = [
     "ImportResult",
@@ -21,6 +21,7 @@ __all__ = [
     "statement_import",
     "statement_import_upload",
     "statement_upload_create",
+    "statement_upload_decide",
     "statement_upload_process",
     "suspense_reapply",
 ]

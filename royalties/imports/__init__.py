@@ -299,31 +299,31 @@ def statement_overlap(*, statement_id: int, group_count: int) -> dict[str, Any] 
     and up to 5 ``examples`` of repeated keys.
     """
     table = LineGroup._meta.db_table
-    same_key = (
-        "e.isrc = g.isrc AND e.period = g.period AND e.store = g.store AND e.territory = g.territory "
-        "AND e.currency = g.currency AND e.statement_id <> g.statement_id"
-    )
+    columns = "isrc, period, store, territory, currency"
+    key = f"({columns})"
+    # Row-value IN lists are built once (hashed on PostgreSQL, an ephemeral index on SQLite), so the check
+    # stays linear in the number of groups.
+    earlier_keys = f"SELECT {columns} FROM {table} WHERE statement_id <> %s"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT COUNT(*) FROM {table} g WHERE g.statement_id = %s "  # noqa: S608
-            f"AND EXISTS (SELECT 1 FROM {table} e WHERE {same_key})",
-            [statement_id],
+            f"SELECT COUNT(*) FROM {table} WHERE statement_id = %s AND {key} IN ({earlier_keys})",  # noqa: S608
+            [statement_id, statement_id],
         )
         (overlapping,) = cursor.fetchone()
         if not overlapping:
             return None
         cursor.execute(
-            f"SELECT e.statement_id, st.reference, COUNT(*) FROM {table} g JOIN {table} e ON {same_key} "  # noqa: S608
-            f"JOIN {Statement._meta.db_table} st ON st.id = e.statement_id WHERE g.statement_id = %s "
+            f"SELECT e.statement_id, st.reference, COUNT(*) FROM {table} e "  # noqa: S608
+            f"JOIN {Statement._meta.db_table} st ON st.id = e.statement_id "
+            f"WHERE e.statement_id <> %s AND {key} IN (SELECT {columns} FROM {table} WHERE statement_id = %s) "
             "GROUP BY e.statement_id, st.reference ORDER BY COUNT(*) DESC, e.statement_id LIMIT 20",
-            [statement_id],
+            [statement_id, statement_id],
         )
         statements = [{"id": sid, "reference": ref, "groups": int(n)} for sid, ref, n in cursor.fetchall()]
         cursor.execute(
-            f"SELECT g.period, g.store, g.territory, g.isrc, g.currency, g.first_line FROM {table} g "  # noqa: S608
-            f"WHERE g.statement_id = %s AND EXISTS (SELECT 1 FROM {table} e WHERE {same_key}) "
-            "ORDER BY g.first_line LIMIT 5",
-            [statement_id],
+            f"SELECT period, store, territory, isrc, currency, first_line FROM {table} "  # noqa: S608
+            f"WHERE statement_id = %s AND {key} IN ({earlier_keys}) ORDER BY first_line LIMIT 5",
+            [statement_id, statement_id],
         )
         examples = [
             dict(zip(("period", "store", "territory", "isrc", "currency", "line"), row, strict=True))

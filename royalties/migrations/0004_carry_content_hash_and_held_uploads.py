@@ -5,6 +5,23 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def carries_from_existing_balances(apps, schema_editor):
+    """Start the carry rule from what the ledger already holds: revenue and suspense at their balance,
+    holders at what allocations and re-applications posted them; no remainder (sub-minor history is gone)."""
+    from django.db.models import Sum
+
+    Account = apps.get_model("royalties", "Account")
+    Carry = apps.get_model("royalties", "Carry")
+    Entry = apps.get_model("royalties", "Entry")
+    sign = {"revenue": 1, "suspense": -1, "holder": -1, "escrow": -1}
+    for account in Account.objects.filter(kind__in=list(sign)):
+        entries = Entry.objects.filter(account_id=account.pk)
+        if account.kind in ("holder", "escrow"):
+            entries = entries.filter(transaction__kind__in=["allocation", "reapply"])
+        total = entries.aggregate(total=Sum("amount_minor"))["total"] or 0
+        Carry.objects.create(account_id=account.pk, posted_minor=sign[account.kind] * int(total), remainder=0)
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("royalties", "0003_statement_uploads"),
@@ -135,4 +152,5 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        migrations.RunPython(carries_from_existing_balances, migrations.RunPython.noop),
     ]
