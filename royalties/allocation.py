@@ -165,27 +165,40 @@ def _holder_entries_python(*, groups: Any, currency: str, work: str) -> None:
 
 def _holder_entries_sql(*, statement_id: int, currency: str, work: str) -> None:
     """The carry rule of ``carry.post_amounts`` for every holder at once, in ``numeric`` (PostgreSQL)."""
-    shares = f"royalties_shares_{uuid.uuid4().hex[:12]}"
+    suffix = uuid.uuid4().hex[:12]
+    amounts, shares = f"royalties_amounts_{suffix}", f"royalties_shares_{suffix}"
     divisor = carry.units_per_minor(currency)
     carries = Carry._meta.db_table
     running = f"COALESCE(c.posted_minor * CAST({divisor} AS numeric) + c.remainder, 0)"
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
+            CREATE TEMP TABLE {amounts} AS
+            SELECT g.release_id, g.period, SUM(g.amount_micro) AS micro
+            FROM {LineGroup._meta.db_table} g
+            WHERE g.statement_id = %s AND g.currency = %s AND g.state = 'allocated' AND g.reapplied_at IS NULL
+            GROUP BY g.release_id, g.period
+            """,  # noqa: S608 - table names from model meta
+            [statement_id, currency],
+        )
+        # Statistics for the planner: the groups and the holder accounts were written in this transaction, and
+        # without them it nests loops over 400,000 shares.
+        cursor.execute(f"ANALYZE {amounts}")
+        cursor.execute(f"ANALYZE {Account._meta.db_table}")
+        cursor.execute(
+            f"""
             CREATE TEMP TABLE {shares} AS
             SELECT acc.id AS account_id, a.release_id, a.period, a.micro * l.ppb AS exact
-            FROM (SELECT g.release_id, g.period, SUM(g.amount_micro) AS micro
-                  FROM {LineGroup._meta.db_table} g
-                  WHERE g.statement_id = %s AND g.currency = %s AND g.state = 'allocated' AND g.reapplied_at IS NULL
-                  GROUP BY g.release_id, g.period) a
+            FROM {amounts} a
             JOIN {SplitSheet._meta.db_table} s ON s.release_id = a.release_id
             JOIN {SplitSheetLine._meta.db_table} l ON l.sheet_id = s.id
             JOIN {Account._meta.db_table} acc
               ON acc.holder_id = l.holder_id AND acc.currency = %s AND acc.kind IN ('holder', 'escrow')
             WHERE a.micro <> 0 AND l.ppb <> 0
             """,  # noqa: S608 - table names from model meta
-            [statement_id, currency, currency],
+            [currency],
         )
+        cursor.execute(f"ANALYZE {shares}")
         cursor.execute(
             f"""
             INSERT INTO {work} ({", ".join(_WORK_COLUMNS)})
@@ -210,6 +223,7 @@ def _holder_entries_sql(*, statement_id: int, currency: str, work: str) -> None:
             """  # noqa: S608
         )
         cursor.execute(f"DROP TABLE {shares}")
+        cursor.execute(f"DROP TABLE {amounts}")
 
 
 @dataclass(frozen=True)

@@ -18,25 +18,26 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2
-from django.db import connection
+from django.db import DataError, connection
 
 from royalties.errors import StatementInvalid
 from royalties.imports import grammar
 
 _STRIPPED = {column: f"btrim({column}, ' ')" for column in grammar.COLUMNS}
-_UNITS = _STRIPPED["units"]
-_REVENUE = _STRIPPED["net_revenue"]
-# Equivalent to grammar.REGEX["units"] / ["net_revenue"] (a test compares them on hostile values),
-# but a few string functions instead of a regular expression per line.
-_UNITS_OK = f"({_UNITS} <> '' AND length({_UNITS}) <= 18 AND translate({_UNITS}, '0123456789', '') = '')"
-_REVENUE_OK = (
-    f"(translate({_REVENUE}, '0123456789', '') IN ('', '.', '-', '-.')"
-    f" AND strpos(substr({_REVENUE}, 2), '-') = 0"
-    f" AND translate({_REVENUE}, '-.', '') <> ''"
-    f" AND length(split_part(ltrim({_REVENUE}, '-'), '.', 1)) <= 12"
-    f" AND length(split_part({_REVENUE}, '.', 2)) <= 6)"
+_UNITS_REGEX = grammar.REGEX["units"].replace("^", "^ *").replace("$", " *$")
+_REVENUE_REGEX = grammar.REGEX["net_revenue"].replace("^", "^ *").replace("$", " *$")
+# Per line, over ``u`` = CAST(units AS bigint) and ``v`` = CAST(net_revenue AS numeric) (a value that does not
+# cast makes the statement fail and the diagnostic query apply the grammar). A value written the way PostgreSQL
+# prints it (``v::text``) only needs its range checked; anything else (spaces, leading zeros, "+", an exponent,
+# NaN, …) is matched against the grammar's pattern. Equal to the pattern (``test_grammar`` compares them), and
+# about a regular expression per 1,000 lines instead of two per line.
+NUMBERS_OK = (
+    "COALESCE("
+    "(CASE WHEN units = u::text THEN u >= 0 AND u < 1000000000000000000 "
+    f"ELSE units ~ '{_UNITS_REGEX}' END) "
+    "AND (CASE WHEN net_revenue = v::text THEN scale(v) <= 6 AND abs(v) < 1000000000000 "
+    f"ELSE net_revenue ~ '{_REVENUE_REGEX}' END), false)"
 )
-NUMBERS_OK = f"COALESCE({_UNITS_OK} AND {_REVENUE_OK}, false)"
 
 
 class _Stream:
@@ -82,22 +83,32 @@ def load(*, path: Path, header: grammar.Header, staging: str, groups: str, lap: 
         cursor.execute("RELEASE SAVEPOINT royalties_copy")
         lap("copy")
         cursor.execute("SET LOCAL work_mem = '256MB'")
-        keys = ", ".join(f"{_STRIPPED[c]} AS {c}" for c in grammar.KEY_COLUMNS)
-        cursor.execute(
-            f"""
-            CREATE UNLOGGED TABLE {groups} AS
-            SELECT isrc, period, store, territory, currency,
-                   SUM(units) AS units, SUM(micro) AS micro, COUNT(*) AS n,
-                   MIN(line_no) AS first_line, MAX(line_no) AS last_line,
-                   MIN(CASE WHEN NOT ok THEN line_no END) AS bad_line
-            FROM (SELECT line_no, isrc, period, store, territory, currency, ok,
-                         CASE WHEN ok THEN CAST(units AS bigint) END AS units,
-                         CASE WHEN ok THEN CAST(CAST(revenue AS numeric) * 1000000 AS bigint) END AS micro
-                  FROM (SELECT line_no, {keys}, {_UNITS} AS units, {_REVENUE} AS revenue, {NUMBERS_OK} AS ok
-                        FROM {staging}) t) s
-            GROUP BY isrc, period, store, territory, currency
-            """  # noqa: S608 - generated table names
-        )
+        stripped = ", ".join(f"{_STRIPPED[c]} AS {c}" for c in grammar.KEY_COLUMNS)
+        cursor.execute("SAVEPOINT royalties_cast")
+        try:
+            # Lines are grouped by their raw keys first, then the (far fewer) groups by their stripped keys.
+            cursor.execute(
+                f"""
+                CREATE UNLOGGED TABLE {groups} AS
+                SELECT {stripped}, SUM(units) AS units, SUM(micro) AS micro, SUM(n) AS n,
+                       MIN(first_line) AS first_line, MAX(last_line) AS last_line, MIN(bad_line) AS bad_line
+                FROM (SELECT isrc, period, store, territory, currency,
+                             SUM(CASE WHEN ok THEN u END) AS units,
+                             SUM(CASE WHEN ok THEN CAST(v * 1000000 AS bigint) END) AS micro,
+                             COUNT(*) AS n, MIN(line_no) AS first_line, MAX(line_no) AS last_line,
+                             MIN(CASE WHEN NOT ok THEN line_no END) AS bad_line
+                      FROM (SELECT line_no, isrc, period, store, territory, currency, u, v, {NUMBERS_OK} AS ok
+                            FROM (SELECT line_no, isrc, period, store, territory, currency, units, net_revenue,
+                                         CAST(units AS bigint) AS u, CAST(net_revenue AS numeric) AS v
+                                  FROM {staging}) cast_lines) checked
+                      GROUP BY isrc, period, store, territory, currency) raw
+                GROUP BY 1, 2, 3, 4, 5
+                """  # noqa: S608 - generated table names
+            )
+        except DataError:
+            cursor.execute("ROLLBACK TO SAVEPOINT royalties_cast")
+            raise _first_bad_line(cursor, staging) from None
+        cursor.execute("RELEASE SAVEPOINT royalties_cast")
         lap("aggregate")
         checks = " AND ".join(f"{c} ~ %s" for c in grammar.KEY_COLUMNS)
         cursor.execute(
