@@ -32,7 +32,6 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from catalog.services import escrow_holder
-from distribution.selectors import release_ids_by_isrc
 from royalties import carry, ledger
 from royalties.models import Account, Carry, Entry, LineGroup, SplitSheet, SplitSheetLine, Transaction
 from royalties.money import PPB
@@ -254,6 +253,9 @@ def _reapply_group(*, group_id: int) -> bool:
     group = LineGroup.objects.select_for_update().get(pk=group_id)
     if group.state != LineGroup.State.SUSPENSE:
         return False
+    # A true import-time cycle: distribution.selectors → generation.services → royalties.services → here.
+    from distribution.selectors import release_ids_by_isrc
+
     release_id = release_ids_by_isrc(isrcs=[group.isrc]).get(group.isrc)
     sheet = SplitSheet.objects.filter(release_id=release_id).first() if release_id is not None else None
     if release_id is None or sheet is None:

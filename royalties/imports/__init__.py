@@ -45,7 +45,6 @@ from typing import IO, Any
 
 from django.db import IntegrityError, connection, transaction
 
-from distribution.selectors import release_ids_by_isrc
 from royalties import allocation, carry, ledger
 from royalties.errors import StatementConflict, StatementHeld
 from royalties.imports import grammar, postgresql, sqlite
@@ -197,6 +196,9 @@ class _Clock:
 
 def _release_table(groups: str, table: str) -> None:
     """(isrc, release id) of the statement's ISRCs, read through the distribution selector."""
+    # A true import-time cycle: distribution.selectors → generation.services → royalties.services → here.
+    from distribution.selectors import release_ids_by_isrc
+
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT DISTINCT isrc FROM {groups}")  # noqa: S608
         isrcs = [row[0] for row in cursor.fetchall()]

@@ -23,8 +23,8 @@ from royalties.imports import rows_to_csv, statement_import
 from royalties.models import Account, Carry, Entry, SplitSheet, SplitSheetLine
 from royalties.money import PPB, micro_per_minor
 from royalties.selectors import balances_by_kind, holder_balance
+from tests.factories import ReleaseFactory, RightsHolderFactory
 from tests.royalties.conftest import line
-from tests.royalties.factories import ReleaseFactory, RightsHolderFactory
 
 _counter = itertools.count()
 

@@ -11,8 +11,8 @@ from royalties.imports import rows_to_csv, statement_import
 from royalties.models import Entry, LineGroup, Statement, StatementUpload, Transaction
 from royalties.selectors import balances_by_kind
 from royalties.tasks import statement_upload_import_task
+from tests.factories import UserFactory
 from tests.royalties.conftest import line
-from tests.royalties.factories import UserFactory
 from tests.royalties.test_api import client_for
 
 ROWS = [
@@ -129,7 +129,9 @@ def test_an_overlapping_upload_is_held_until_staff_import_it_as_a_correction(
     assert decided.status_code == 200
     assert (decided.json()["status"], decided.json()["is_correction"]) == ("queued", True)
     statement_upload_import_task.fn(upload_id)
-    upload = StatementUpload.objects.get(pk=upload_id)
+    upload = StatementUpload.objects.select_related("statement", "decided_by").get(pk=upload_id)
+    assert upload.statement is not None
+    assert upload.decided_by is not None
     assert (upload.status, upload.statement.is_correction, upload.decided_by.username) == ("done", True, "accountant")
     assert revenue() == 21097 + 500
 

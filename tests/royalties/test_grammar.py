@@ -192,7 +192,7 @@ def test_accepted_amounts_parse_to_exact_micro_units(value):
 def test_the_api_answers_hostile_files_with_a_400_naming_the_line(world, body, line):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from tests.royalties.factories import UserFactory
+    from tests.factories import UserFactory
     from tests.royalties.test_api import client_for
 
     staff = client_for(UserFactory.create(username="staff", is_staff=True))

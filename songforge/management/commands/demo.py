@@ -11,7 +11,7 @@ import csv
 import json
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from generation.selectors import GenerationReport, SourceShare, generation_report, generation_sources
 from songforge.errors import DomainError
 
 DEMO_EMAIL = "demo-artist@songforge.local"
@@ -67,19 +68,19 @@ class Command(BaseCommand):
     def step_uploads(self, owner_id: int) -> int:
         from catalog.models import Recording
         from catalog.selectors import recording_search
-        from generation import uploads
-        from generation.models import Upload
+        from uploads import selectors, services
+        from uploads.models import Upload
 
         self.heading("3. Ten uploads, identified by fingerprint")
         recordings = list(Recording.objects.filter(is_demo=True).exclude(audio="").order_by("external_id")[:10])
         if len(recordings) < 10:
             raise CommandError(f"the demo catalog has {len(recordings)} songs with audio; 10 are needed")
-        upload_set = uploads.upload_set_create(owner_id=owner_id, title=f"Demo set {timezone.now():%Y-%m-%d %H:%M}")
+        upload_set = services.upload_set_create(owner_id=owner_id, title=f"Demo set {timezone.now():%Y-%m-%d %H:%M}")
         for index, recording in enumerate(recordings):
             if index == 9:
                 self.refusals(upload_set.pk, owner_id, "refused, leaving the set unchanged:", corrupt_files())
             data = excerpt_as_mp3(recording.audio.path, start_s=5.0 + index, seconds=15.0)
-            upload = uploads.upload_add(
+            upload = services.upload_add(
                 upload_set_id=upload_set.pk,
                 owner_id=owner_id,
                 file=ContentFile(data, name=f"my-rip-{index + 1:02d}.mp3"),
@@ -92,9 +93,9 @@ class Command(BaseCommand):
 
         self.wait_for(
             "identification",
-            lambda: not Upload.objects.filter(upload_set=upload_set, status=Upload.Status.IDENTIFYING).exists(),
+            lambda: not selectors.upload_set_is_identifying(upload_set_id=upload_set.pk),
         )
-        for upload in Upload.objects.filter(upload_set=upload_set).select_related("recording").order_by("id"):
+        for upload in selectors.uploads_of_set(upload_set_id=upload_set.pk):
             expected = recordings[int(upload.original_name[7:9]) - 1]
             if upload.status == Upload.Status.MATCHED and upload.recording is not None:
                 verdict = "correct" if upload.recording_id == expected.pk else f"WRONG (expected {expected.title})"
@@ -111,8 +112,8 @@ class Command(BaseCommand):
                 )
                 if not hits:
                     raise CommandError("the catalog search found nothing for a known title")
-                uploads.upload_match_manually(upload_id=upload.pk, recording_id=hits[0].pk, owner_id=owner_id)
-        readiness = uploads.upload_set_readiness(upload_set_id=upload_set.pk, owner_id=owner_id)
+                services.upload_match_manually(upload_id=upload.pk, recording_id=hits[0].pk, owner_id=owner_id)
+        readiness = selectors.upload_set_readiness(upload_set_id=upload_set.pk, owner_id=owner_id)
         self.say(f"ready to generate: {readiness.is_ready}")
         if not readiness.is_ready:
             raise CommandError(f"the set is not ready: {readiness}")
@@ -139,14 +140,16 @@ class Command(BaseCommand):
         generation.refresh_from_db()
         if generation.status != Generation.Status.SUCCEEDED:
             raise CommandError(f"generation {generation.status}: {generation.error}")
-        report = generation.report
-        self.say(json.dumps(summarise_report(report), indent=2))
+        summary = summarise_report(
+            generation_report(generation_id=generation.pk), generation_sources(generation_id=generation.pk)
+        )
+        self.say(json.dumps(summary, indent=2))
         self.say(f"original: {generation.is_original}; master: {generation.master_wav.name}")
         return int(generation.pk)
 
     def step_publish(self, generation_id: int, owner_id: int) -> int:
         from distribution.models import Release
-        from distribution.services import release_publish
+        from distribution.services.publish import release_publish
 
         self.heading("5. Publishing to the distributor (DDEX outbox by default)")
         release = release_publish(
@@ -190,12 +193,14 @@ class Command(BaseCommand):
 
     # --- helpers ----------------------------------------------------------
     def refusals(self, upload_set_id: int, owner_id: int, title: str, files: list[tuple[str, str, bytes]]) -> None:
-        from generation import uploads
+        from uploads import services
 
         self.say(title)
         for label, name, payload in files:
             try:
-                uploads.upload_add(upload_set_id=upload_set_id, owner_id=owner_id, file=ContentFile(payload, name=name))
+                services.upload_add(
+                    upload_set_id=upload_set_id, owner_id=owner_id, file=ContentFile(payload, name=name)
+                )
             except DomainError as error:
                 self.say(f"  {label}: {error.code}: {error.message}")
             else:
@@ -261,23 +266,32 @@ def write_demo_statement(path: Path, *, period: str, isrc: str) -> None:
             writer.writerow([period, store, territory, code, units, revenue, "USD"])
 
 
-def summarise_report(report: dict[str, Any]) -> dict[str, Any]:
+def summarise_report(report: GenerationReport, sources: Sequence[SourceShare]) -> dict[str, Any]:
     """The figures an artist reads on the song page, without the per-attempt detail."""
-    originality = report.get("originality", {})
-    synthesis = report.get("synthesis", {})
-    summary: dict[str, Any] = {"tempo_bpm_composed": report.get("tempo_bpm"), "key": report.get("key")}
-    summary["measured_master"] = {
-        key: synthesis[key]
-        for key in ("tempo_bpm_measured", "length_s", "integrated_lufs", "true_peak_dbtp", "key")
-        if key in synthesis
-    }
-    summary["originality"] = {
-        key: originality[key]
-        for key in ("is_original", "longest_shared_notes", "max_shared_notes_threshold", "longest_shared_with_catalog")
-        if key in originality
-    }
-    summary["influence_bps_by_upload"] = {
-        str(item["upload_id"]): item.get("share_bps", round(item["share"] * 10_000))
-        for item in report.get("influence", [])
-    }
+    summary: dict[str, Any] = {"tempo_bpm_composed": report.tempo_bpm, "key": report.key}
+    master = report.master
+    summary["measured_master"] = (
+        {
+            "tempo_bpm_measured": master.tempo_bpm,
+            "length_s": master.length_s,
+            "integrated_lufs": master.integrated_lufs,
+            "true_peak_dbtp": master.true_peak_dbtp,
+            "key": master.key,
+        }
+        if master
+        else {}
+    )
+    originality = report.originality
+    summary["originality"] = (
+        {
+            "is_original": originality.is_original,
+            "longest_shared_notes": originality.longest_shared_notes,
+            "max_shared_notes_threshold": originality.max_shared_notes,
+            "longest_shared_with_catalog": originality.longest_shared_with_catalog,
+        }
+        if originality
+        else {}
+    )
+    summary["influence_method"] = report.influence_method
+    summary["source_pool_ppb_by_upload"] = {str(source.upload_id): source.share_ppb for source in sources}
     return summary

@@ -1,0 +1,283 @@
+"""Upload sets: an artist's ten songs, each stored, checked, identified and, if need be, matched by hand.
+
+States of an upload (``Upload.Status``) and who moves them::
+
+    identifying ──(upload_identify: chain answered)──────▶ matched
+    identifying ──(upload_identify: nobody knows it)─────▶ unmatched
+    identifying ──(upload_identify: unreadable file)─────▶ failed (failure_reason says why)
+    any state   ──(upload_match_manually)────────────────▶ matched (method "manual")
+    unmatched/failed/matched ──(upload_identify_again)───▶ identifying
+
+Identification is claimed with a conditional UPDATE on ``identify_claimed_at`` and finished with
+another conditional UPDATE that still requires ``status='identifying'`` and the same claim, so a
+duplicate message, a rerun or a manual match made meanwhile can never be overwritten.
+
+``owner_id`` on the services is optional: API views and pages pass it and get NotFound for other
+people's sets; staff tools and workers leave it out.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import tempfile
+from pathlib import Path
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from catalog.errors import AudioUnreadable
+from catalog.selectors import recording_exists
+from catalog.services import recording_identify
+from songforge.errors import NotFound
+from songforge.storage import local_copy
+from uploads import audio
+from uploads.errors import (
+    DuplicateUploadError,
+    UnsupportedAudioError,
+    UploadSetFullError,
+    UploadStateError,
+)
+from uploads.models import Upload, UploadSet
+from uploads.selectors import (
+    CLAIM_STALE_AFTER,
+    upload_owned,
+    upload_set_count,
+    upload_set_owned,
+    upload_with_same_audio,
+)
+
+logger = logging.getLogger(__name__)
+
+ALLOWED: dict[str, set[str]] = {
+    Upload.Status.IDENTIFYING: {Upload.Status.MATCHED, Upload.Status.UNMATCHED, Upload.Status.FAILED},
+    Upload.Status.MATCHED: {Upload.Status.MATCHED, Upload.Status.IDENTIFYING},
+    Upload.Status.UNMATCHED: {Upload.Status.MATCHED, Upload.Status.IDENTIFYING},
+    Upload.Status.FAILED: {Upload.Status.MATCHED, Upload.Status.IDENTIFYING},
+}
+
+
+# --- upload sets ---------------------------------------------------------------------------------
+
+
+def upload_set_create(*, owner_id: int, title: str = "") -> UploadSet:
+    return UploadSet.objects.create(owner_id=owner_id, title=title[:200])
+
+
+def upload_add(*, upload_set_id: int, file: IO[bytes] | Any, owner_id: int | None = None) -> Upload:
+    """Store one song in the set and queue its identification.
+
+    ``file`` is a Django ``UploadedFile`` (or any binary file object with ``name``); it is streamed
+    through a temporary file, never read whole into memory. Refusals store nothing: a full set (the
+    set holds ``UPLOAD_SET_SIZE`` songs), a file over ``UPLOAD_MAX_BYTES``, bytes that are not MP3,
+    M4A/AAC, FLAC, WAV or Ogg, audio that does not decode, and the same audio twice in one set.
+    """
+    upload_set_owned(upload_set_id=upload_set_id, owner_id=owner_id)
+    original_name = Path(str(getattr(file, "name", "") or "upload")).name[:255]
+    declared = getattr(file, "size", None)
+    if isinstance(declared, int):
+        audio.refuse_if_too_large(declared, original_name)
+    _refuse_if_full(upload_set_id)
+    with tempfile.NamedTemporaryFile(prefix="songforge-upload-") as temporary:
+        spooled = audio.spool(file, temporary, name=original_name)
+        audio_format = audio.sniff_audio_format(spooled.head)
+        if audio_format is None:
+            raise UnsupportedAudioError(
+                f"{original_name} is not MP3, M4A/AAC, FLAC, WAV or Ogg audio (judging by its contents, not its "
+                "name). Export the song in one of those formats.",
+                extra={"first_bytes": spooled.head[:8].hex()},
+            )
+        duration = audio.check_decodes(spooled.path, audio_format)
+        return _store(upload_set_id, owner_id, original_name, audio_format, spooled, duration)
+
+
+def _refuse_if_full(upload_set_id: int) -> None:
+    if upload_set_count(upload_set_id=upload_set_id) >= settings.UPLOAD_SET_SIZE:
+        raise UploadSetFullError(
+            f"A set holds exactly {settings.UPLOAD_SET_SIZE} songs and this one is full; delete one first.",
+            extra={"upload_set_id": upload_set_id, "size": settings.UPLOAD_SET_SIZE},
+        )
+
+
+def _refuse_duplicate(upload_set_id: int, sha256: str, original_name: str) -> None:
+    twin = upload_with_same_audio(upload_set_id=upload_set_id, sha256=sha256)
+    if twin is not None:
+        raise DuplicateUploadError(
+            f"{original_name} is the same audio as {twin.original_name}, already in this set; pick another song.",
+            extra={"upload_id": twin.pk},
+        )
+
+
+def _store(
+    upload_set_id: int,
+    owner_id: int | None,
+    original_name: str,
+    audio_format: str,
+    spooled: audio.Spooled,
+    duration: float,
+) -> Upload:
+    stored_name = ""
+    try:
+        with transaction.atomic():
+            # the set's row lock serialises concurrent adds to one set
+            upload_set_owned(upload_set_id=upload_set_id, owner_id=owner_id, lock=True)
+            _refuse_if_full(upload_set_id)
+            _refuse_duplicate(upload_set_id, spooled.sha256, original_name)
+            upload = Upload(
+                upload_set_id=upload_set_id,
+                original_name=original_name,
+                audio_format=audio_format,
+                size_bytes=spooled.size,
+                sha256=spooled.sha256,
+                duration_s=round(duration, 3),
+                status=Upload.Status.IDENTIFYING,
+            )
+            with open(spooled.path, "rb") as handle:
+                upload.audio.save(f"{spooled.sha256[:24]}.{audio_format}", File(handle), save=False)
+            stored_name = upload.audio.name or ""
+            upload.save()
+            _enqueue_identify(upload.pk)
+    except IntegrityError as exc:  # a concurrent add of the same audio won the race
+        _delete_stored(stored_name)
+        raise DuplicateUploadError(
+            f"{original_name} is the same audio as a song already in this set; pick another song."
+        ) from exc
+    except BaseException:
+        _delete_stored(stored_name)
+        raise
+    return upload
+
+
+def _delete_stored(name: str) -> None:
+    if name:
+        default_storage.delete(name)
+
+
+def _enqueue_identify(upload_id: int) -> None:
+    # uploads.tasks imports this module (its actor calls upload_identify): a true import-time cycle.
+    from uploads.tasks import upload_identify_task
+
+    transaction.on_commit(lambda: upload_identify_task.send(upload_id))
+
+
+@transaction.atomic
+def upload_delete(*, upload_id: int, owner_id: int | None = None) -> None:
+    """Delete the upload and, once committed, its stored audio."""
+    upload = upload_owned(upload_id=upload_id, owner_id=owner_id, lock=True)
+    name = upload.audio.name or ""
+    upload.delete()
+    transaction.on_commit(lambda: _delete_stored(name))
+
+
+@transaction.atomic
+def upload_match_manually(*, upload_id: int, recording_id: int, owner_id: int | None = None) -> Upload:
+    """Match the upload to a catalog recording picked by the artist (also overrides a wrong automatic match)."""
+    upload = upload_owned(upload_id=upload_id, owner_id=owner_id, lock=True)
+    if not recording_exists(recording_id=recording_id):
+        raise NotFound("No such catalog recording; search the catalog and pick one of its results.")
+    _check_transition(upload, Upload.Status.MATCHED)
+    upload.status = Upload.Status.MATCHED
+    upload.recording_id = recording_id
+    upload.match_method = Upload.Method.MANUAL
+    upload.confidence = None
+    upload.offset_s = None
+    upload.failure_reason = ""
+    upload.identify_claimed_at = None
+    upload.save(
+        update_fields=[
+            "status",
+            "recording",
+            "match_method",
+            "confidence",
+            "offset_s",
+            "failure_reason",
+            "identify_claimed_at",
+            "updated_at",
+        ]
+    )
+    return upload
+
+
+@transaction.atomic
+def upload_identify_again(*, upload_id: int, owner_id: int | None = None) -> Upload:
+    """Forget the current result and run identification again (e.g. after the catalog grew)."""
+    upload = upload_owned(upload_id=upload_id, owner_id=owner_id, lock=True)
+    _check_transition(upload, Upload.Status.IDENTIFYING)
+    upload.status = Upload.Status.IDENTIFYING
+    upload.recording_id = None
+    upload.match_method = ""
+    upload.confidence = None
+    upload.offset_s = None
+    upload.failure_reason = ""
+    upload.identify_claimed_at = None
+    upload.save()
+    _enqueue_identify(upload.pk)
+    return upload
+
+
+def _check_transition(upload: Upload, target: str) -> None:
+    if target not in ALLOWED.get(upload.status, set()):
+        raise UploadStateError(
+            f"An upload cannot go from {upload.get_status_display()} to {Upload.Status(target).label}.",
+            extra={"from": upload.status, "to": target},
+        )
+
+
+# --- identification ------------------------------------------------------------------------------
+
+
+def upload_identify(*, upload_id: int, now: datetime.datetime | None = None) -> bool:
+    """Run the identification chain for one upload; returns whether this call did the work.
+
+    Claims the upload with a conditional UPDATE (only ``identifying`` uploads without a fresh claim),
+    so duplicate deliveries and reruns do nothing. Raises IdentificationUnavailable (retryable) when a
+    step such as Shazam is temporarily unreachable; the claim is released so the retry can take it.
+    """
+    now = now or timezone.now()
+    claim = Upload.objects.filter(
+        Q(identify_claimed_at__isnull=True) | Q(identify_claimed_at__lt=now - CLAIM_STALE_AFTER),
+        pk=upload_id,
+        status=Upload.Status.IDENTIFYING,
+    ).update(identify_claimed_at=now)
+    if claim != 1:
+        return False
+    upload = Upload.objects.get(pk=upload_id)
+    fields: dict[str, Any]
+    try:
+        with local_copy(upload.audio) as path:
+            result = recording_identify(path=path)
+    except AudioUnreadable as exc:
+        fields = {
+            "status": Upload.Status.FAILED,
+            "failure_reason": f"The audio could not be read: {exc.message}"[:2000],
+        }
+    except OSError as exc:
+        fields = {"status": Upload.Status.FAILED, "failure_reason": f"The audio could not be read: {exc}"[:2000]}
+    except BaseException:
+        # IdentificationUnavailable (retryable) or an unexpected crash: release the claim so that the
+        # retry, or the resumer after a restart, can take the upload at once instead of in 15 minutes.
+        Upload.objects.filter(pk=upload_id, identify_claimed_at=now).update(identify_claimed_at=None)
+        raise
+    else:
+        if result is None:
+            fields = {"status": Upload.Status.UNMATCHED, "failure_reason": ""}
+        else:
+            fields = {
+                "status": Upload.Status.MATCHED,
+                "recording_id": result.recording_id,
+                "match_method": result.method,
+                "confidence": result.confidence,
+                "offset_s": result.offset_s,
+                "failure_reason": "",
+            }
+    finished = Upload.objects.filter(pk=upload_id, status=Upload.Status.IDENTIFYING, identify_claimed_at=now).update(
+        **fields, updated_at=timezone.now()
+    )
+    if not finished:
+        logger.info("upload %s changed while it was being identified; result %s dropped", upload_id, fields)
+    return bool(finished)
