@@ -182,15 +182,6 @@ def first_bad_column(values: dict[str, str | None]) -> str | None:
     return None
 
 
-def parse_micro(text: str) -> int:
-    """Micro-units of a ``net_revenue`` value that matched its pattern (exact, no Decimal needed)."""
-    text = text.strip(" ")
-    negative = text.startswith("-")
-    whole, _, decimals = text.lstrip("-").partition(".")
-    micro = int(whole or "0") * 1_000_000 + int((decimals + "000000")[:6])
-    return -micro if negative else micro
-
-
 class ContentHash:
     """An order-free hash of the statement's groups: the same money in any line order, line ending,
     quoting, BOM, spacing or column order gives the same hash.

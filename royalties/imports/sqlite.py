@@ -18,6 +18,7 @@ from django.db import connection
 from royalties.errors import StatementInvalid
 from royalties.imports import grammar
 from royalties.imports.postgresql import group_too_large
+from royalties.money import parse_micro
 
 CHUNK_ROWS = 20_000
 
@@ -78,7 +79,7 @@ def load(*, path: Path, header: grammar.Header, groups: str, lap: Callable[[str]
             values["currency"].strip(" "),
         )
         units = int(values["units"])
-        micro = grammar.parse_micro(values["net_revenue"])
+        micro = parse_micro(values["net_revenue"])  # matched the grammar, so it parses
         group = sums.get(key)
         if group is None:
             sums[key] = [units, micro, 1, line, line]
