@@ -100,7 +100,9 @@ def test_an_overlap_under_the_threshold_is_imported(world, tmp_path):
 @pytest.fixture
 def decider(world):
     user = UserFactory.create(username="accountant", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="change_statementupload"))
+    user.user_permissions.add(
+        Permission.objects.get(codename="import_statement"), Permission.objects.get(codename="view_statementupload")
+    )
     return client_for(user)
 
 
@@ -153,7 +155,7 @@ def test_a_held_upload_may_be_rejected_and_then_no_decision_is_taken_twice(
     assert snapshot() == before
 
 
-def test_only_staff_with_the_change_permission_decide(world, tmp_path):
+def test_only_staff_who_may_import_statements_decide(world, tmp_path):
     plain_staff = client_for(UserFactory.create(username="plain", is_staff=True))
     response = plain_staff.post("/api/royalties/uploads/1/decision/", {"decision": "import"}, format="json")
     assert response.status_code == 403

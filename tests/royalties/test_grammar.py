@@ -192,12 +192,15 @@ def test_accepted_amounts_parse_to_exact_micro_units(value):
     ids=["not-utf8", "nan", "exponent"],
 )
 def test_the_api_answers_hostile_files_with_a_400_naming_the_line(world, body, line):
+    from django.contrib.auth.models import Permission
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from tests.factories import UserFactory
     from tests.royalties.test_api import client_for
 
-    staff = client_for(UserFactory.create(username="staff", is_staff=True))
+    user = UserFactory.create(username="staff", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="import_statement"))
+    staff = client_for(user)
     response = staff.post(
         "/api/royalties/imports/", {"file": SimpleUploadedFile("bad.csv", HEADER + body)}, format="multipart"
     )

@@ -24,7 +24,7 @@ def carries_from_existing_balances(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("royalties", "0003_statement_uploads"),
+        ("royalties", "0004_payout_run_four_eyes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
