@@ -1,6 +1,6 @@
 """Identification benchmark: accuracy, false matches, query time, indexing speed and index size.
 
-Builds its own catalog of procedural songs (catalog.fingerprint.synth; seeded, additive synthesis with
+Builds its own catalog of procedural songs (demo.fingerprint_synth; seeded, additive synthesis with
 per-song timbres, chords, melody and drums) and caches the index under data/bench/identify/. Queries
 are 10-second clips at random offsets, degraded per condition, and songs that are not in the catalog.
 Three matchers run on the same queries:
@@ -33,9 +33,10 @@ from scipy import signal
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from catalog.fingerprint import audio, landmarks, synth  # noqa: E402
+from catalog.fingerprint import audio, landmarks  # noqa: E402
 from catalog.fingerprint.index import Entry, FingerprintIndex, index_params  # noqa: E402
 from catalog.fingerprint.matcher import Matcher, Thresholds  # noqa: E402
+from demo import fingerprint_synth as synth  # noqa: E402
 
 SOURCE_RATE = 16000
 CLIP_SECONDS = 10.0

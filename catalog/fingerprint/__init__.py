@@ -4,5 +4,4 @@
 - ``index``: the on-disk, memory-mapped, incrementally appended index;
 - ``matcher``: offset histograms, verification, speed search, window votes;
 - ``audio``: decoding any FFmpeg-readable file to mono 8 kHz;
-- ``synth``: procedural music-like audio for tests and benchmarks.
 """
