@@ -8,7 +8,8 @@ generator share a style, which makes false matches between them a fair test.
 For larger benchmarks, ``kits`` and ``arrangements`` draw each song's drum kit (sounds and one-bar
 pattern) and arrangement (chord voicing, bass pattern, lead register) from a small shared set, so that
 many catalog songs share a kit; :func:`look_alike` makes a song that is *not* a given one but has its
-kit, arrangement, key and scale and a tempo within 2 %: the hardest stranger for a fingerprint.
+kit, key and scale and a tempo within 2 % (optionally its arrangement too): the hardest stranger for a
+fingerprint.
 Without those options a seed gives the same audio as it always did.
 """
 
@@ -86,13 +87,24 @@ def style_of(seed: int, *, kits: int | None = None, arrangements: int | None = N
 
 
 def look_alike(
-    seed: int, of: int, seconds: float, sample_rate: int = 16000, *, kits: int = 8, arrangements: int = 6
+    seed: int,
+    of: int,
+    seconds: float,
+    sample_rate: int = 16000,
+    *,
+    kits: int = 8,
+    arrangements: int = 6,
+    same_arrangement: bool = False,
 ) -> npt.NDArray[np.float32]:
-    """A song that is not ``of`` but shares its kit, arrangement, key and scale, at a tempo within 2 %."""
+    """A song that is not ``of`` but shares its drum kit, key and scale, at a tempo within 2 %.
+
+    ``same_arrangement`` also copies its chord voicing, bass rhythm and lead register (harder still).
+    """
     target = style_of(of, kits=kits, arrangements=arrangements)
     rng = np.random.default_rng(seed)
     bpm = target.bpm * float(rng.uniform(0.98, 1.02))
-    return song(seed, seconds, sample_rate, style=Style(bpm, target.root, target.minor, target.kit, target.arrangement))
+    arrangement = target.arrangement if same_arrangement else int(rng.integers(arrangements))
+    return song(seed, seconds, sample_rate, style=Style(bpm, target.root, target.minor, target.kit, arrangement))
 
 
 def _kit(

@@ -57,7 +57,10 @@ class Thresholds:
     min_ratio: float = 0.006  # of the query's hashes, for long or dense queries
     min_margin: float = 0.0  # best ≥ margin × runner-up; 0 disables it
     strong_aligned: int = 30  # stop the speed search / trust a lone window at this count
-    landmark_min_explained: float = 0.12  # with scale_invariant: share of query peaks on reference peaks
+    # With scale_invariant: share of the query's sustained peaks on reference peaks (weak / strong matches);
+    # look-alikes (same kit, key, tempo within 2 %) reached 0.26 with 22 aligned anchors, never 30 anchors.
+    landmark_min_explained: float = 0.22
+    landmark_strong_min_explained: float = 0.15
 
 
 @dataclass(frozen=True)
@@ -169,10 +172,11 @@ class Matcher:
             return True
         if candidate.engine == "triplets":
             s = self.scale_thresholds
+            share = s.strong_min_explained if candidate.aligned >= s.strong_aligned else s.min_explained
             return (
                 candidate.aligned >= s.min_aligned
                 and candidate.explained is not None
-                and candidate.explained >= s.min_explained
+                and candidate.explained >= share
                 and candidate.explained_peaks >= s.min_explained_peaks
             )
         t = self.thresholds
@@ -181,8 +185,12 @@ class Matcher:
             candidate.aligned >= floor
             and candidate.aligned >= t.min_ratio * candidate.query_hashes
             and candidate.aligned >= t.min_margin * candidate.runner_up
-            and (candidate.explained is None or candidate.explained >= t.landmark_min_explained)
+            and (candidate.explained is None or candidate.explained >= self._landmark_share(candidate))
         )
+
+    def _landmark_share(self, candidate: Candidate) -> float:
+        t = self.thresholds
+        return t.landmark_strong_min_explained if candidate.aligned >= t.strong_aligned else t.landmark_min_explained
 
     def _explained(self, peaks: landmarks.Peaks, candidate: Candidate) -> Candidate:
         """``candidate`` with its constellation share, when the index holds the recording's peaks."""
@@ -223,8 +231,9 @@ class Matcher:
         """The best candidate (verified ones first), or None.
 
         Without ``scale_invariant``: every speed in order, stopping at a strong verified one (the old
-        matcher). With it: a verified exact match at speed 1.0 is taken; else a verified triplet alignment;
-        else the rescaled-landmark speeds, each verified candidate also checked against the constellation.
+        matcher). With it: a strong verified exact match at speed 1.0 is taken; else a verified triplet
+        alignment (over a weak exact match when it explains at least as much of the clip); else a weak
+        exact match; else the rescaled-landmark speeds, each also checked against the constellation.
         """
         best: Candidate | None = None
         for speed in self.speeds:
@@ -238,17 +247,20 @@ class Matcher:
                 or (self.is_verified(candidate), candidate.aligned) > (self.is_verified(best), best.aligned)
             ):
                 best = candidate
-            settled = best is not None and (
-                best.aligned >= self.thresholds.strong_aligned or (self.scale_invariant and best.speed == 1.0)
-            )
-            if settled and best is not None and self.is_verified(best):
+            if best is not None and self.is_verified(best) and best.aligned >= self.thresholds.strong_aligned:
                 break
             if speed == 1.0 and self.scale_invariant:
+                exact_verified = best is not None and self.is_verified(best)
                 triplet = self._triplet_candidate(peaks)
-                if triplet is not None and (best is None or self.is_verified(triplet)):
+                if triplet is not None and self.is_verified(triplet):
+                    # A weak exact match of a stretched clip aligns only part of it; the fitted one explains more.
+                    if best is None or not exact_verified or (triplet.explained or 0) >= (best.explained or 0):
+                        best = triplet
+                    break
+                if exact_verified:
+                    break
+                if best is None:
                     best = triplet
-                    if self.is_verified(triplet):
-                        break
         return best
 
     def match_clip(self, samples: npt.NDArray[np.float32]) -> Match | None:
@@ -293,6 +305,7 @@ class Matcher:
                 freq=peaks.freq[inside],
                 n_frames=int(frames),
                 freq_offset=None if peaks.freq_offset is None else peaks.freq_offset[inside],
+                sustained=None if peaks.sustained is None else peaks.sustained[inside],
             )
             candidate = self.match_peaks(window)
             if candidate is None or not self.is_verified(candidate):

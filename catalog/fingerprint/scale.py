@@ -38,15 +38,18 @@ FREQ_STEP = 0.015  # log frequency-scale bin of the candidate stage
 TIME_GRID = np.exp(np.arange(np.log(triplets.TIME_SCALES[0]), np.log(triplets.TIME_SCALES[1]) + 1e-9, 0.005))
 OFFSET_TOLERANCE = 1.5  # frames, for inliers of a fitted alignment
 FREQ_TOLERANCE = 0.025  # log frequency ratio, for inliers
+MIN_SUSTAINED = 20  # sustained query peaks needed to judge a constellation on them alone
 
 
 @dataclass(frozen=True)
 class ScaleThresholds:
     """When a scale-invariant alignment may name a recording (calibration: docs/identification.md)."""
 
-    min_aligned: int = 8  # distinct query anchor times on the fitted alignment
-    min_explained: float = 0.25  # share of the query's peaks that land on a reference peak
-    min_explained_peaks: int = 25
+    min_aligned: int = 12  # distinct query anchor times on the fitted alignment
+    min_explained: float = 0.22  # share of the query's sustained peaks that land on a reference peak
+    strong_aligned: int = 20  # look-alikes stayed under this; above it a lower share suffices
+    strong_min_explained: float = 0.16
+    min_explained_peaks: int = 10
     candidates: int = 6  # recordings fitted per query
 
 
@@ -91,6 +94,8 @@ def explain(
         return None if index.recording_peaks(recording_id, 0, 1 << 16)[0].size == 0 else (0.0, 0)
     first, last = int(ref_t.min()), int(ref_t.max())
     inside = (t_ref >= first - 1) & (t_ref <= last + 1)
+    if peaks.sustained is not None and int((inside & peaks.sustained).sum()) >= MIN_SUSTAINED:
+        inside &= peaks.sustained  # drum hits and noise bursts are shared by look-alikes; partials are not
     considered = int(inside.sum())
     if considered == 0:
         return 0.0, 0
@@ -153,7 +158,7 @@ def align(index: FingerprintIndex, peaks: Peaks, thresholds: ScaleThresholds | N
         if fitted is None:
             continue
         offset, scale_time, scale_freq, aligned = fitted
-        if aligned < thresholds.min_aligned:
+        if aligned < min(thresholds.min_aligned, thresholds.strong_aligned):
             continue
         share, count = explain(index, peaks, recording, offset, scale_time, scale_freq) or (0.0, 0)
         alignments.append(
