@@ -95,7 +95,7 @@ def make_set(paths: list[Path], label: str, *, reuse: bool) -> int:
     from django.core.files import File
 
     from catalog.models import Recording
-    from generation.models import Upload, UploadSet
+    from uploads.models import Upload, UploadSet
 
     user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"email": "bench@localhost"})
     if reuse:
@@ -171,8 +171,8 @@ def heard_vector(generation: Any, label: str) -> np.ndarray | None:
     import tempfile
 
     from generation.ml import tokenizer
-    from generation.models import Upload
     from generation.services.features import upload_features_transcribe
+    from uploads.models import Upload
 
     if not generation.master_wav:
         return None
@@ -214,8 +214,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         set_id = make_set(paths, label, reuse=k > 0)
         if args.prewarm:
             if k > 0:
-                from generation.models import Upload
                 from generation.services.features import upload_features_transcribe
+                from uploads.models import Upload
 
                 for upload in Upload.objects.filter(upload_set_id=set_id):
                     upload_features_transcribe(upload_id=upload.pk)

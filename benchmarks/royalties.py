@@ -110,9 +110,10 @@ def setup_catalog(releases: int, recordings: int, holders: int, seed: int) -> li
     from catalog.models import Recording, RecordingShare, RightsHolder
     from catalog.services import escrow_holder
     from distribution.models import Release
-    from generation.models import Generation, UploadSet
+    from generation.models import Generation
     from royalties.models import SplitSheet, SplitSheetLine
     from royalties.splits import compute_split
+    from uploads.models import UploadSet
 
     rng = random.Random(seed)
     user = get_user_model().objects.create(username="bench")

@@ -31,3 +31,15 @@ class AppleMusicUnavailable(ServiceUnavailable):
 
 class AppleMusicError(DomainError):
     code = "apple_music_error"
+
+
+class IdentificationUnavailable(ServiceUnavailable):
+    """A step of the identification chain (Shazam) cannot answer right now; a later retry may."""
+
+    code = "identification_unavailable"
+
+
+class AudioUnreadable(DomainError):
+    """The audio handed to identification could not be decoded."""
+
+    code = "audio_unreadable"

@@ -10,14 +10,14 @@ and the :class:`Chain` asks them in order until one answers:
    signature is computed locally and the answer's ISRC or Apple Music id lead to the catalog recording.
 
 A step that cannot work right now (Shazam rate-limits us) raises :class:`IdentificationUnavailable`,
-which the actor retries later; a step that simply finds nothing returns None.
+which the actor retries later; a step that simply finds nothing returns None. Other apps call the
+chain through :func:`catalog.services.recording_identify`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,25 +26,22 @@ from typing import Any, Protocol
 import mutagen
 from django.conf import settings
 
+from catalog.errors import IdentificationUnavailable as IdentificationUnavailable  # re-exported
 from catalog.fingerprint import audio
 from catalog.fingerprint.matcher import Matcher
 from catalog.models import Recording
+from songforge.codes import normalize_isrc
 from songforge.errors import DomainError, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 
-ISRC_PATTERN = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
 MAX_DECODE_SECONDS = 20 * 60
-
-
-class IdentificationUnavailable(ServiceUnavailable):
-    code = "identification_unavailable"
 
 
 @dataclass(frozen=True)
 class IdentifyResult:
     recording_id: int
-    method: str  # one of generation.models.Upload.Method values: "isrc", "fingerprint", "shazam"
+    method: str  # one of uploads.models.Upload.Method values: "isrc", "fingerprint", "shazam"
     confidence: float | None
     offset_s: float | None
     scale_time: float | None = None  # fingerprint only: upload duration / recording duration (tempo, speed)
@@ -58,11 +55,6 @@ class Identifier(Protocol):
 
 
 # --- ISRC tags -----------------------------------------------------------------------------------
-
-
-def normalize_isrc(raw: str) -> str | None:
-    value = raw.strip().upper().replace("-", "").replace(" ", "")
-    return value if ISRC_PATTERN.match(value) else None
 
 
 def read_isrc(path: Path) -> str | None:
@@ -193,7 +185,7 @@ class ShazamIdentifier:
             found = Recording.objects.filter(apple_music_id=apple_id).values_list("pk", flat=True).first()
             if found is not None:
                 return found
-        from catalog import apple_music
+        from catalog.clients import apple_music
 
         if not apple_music.provider_enabled():
             return None

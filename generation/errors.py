@@ -41,38 +41,3 @@ class StageUnavailableError(GenerationError):
 
     code = "stage_unavailable"
     permanent = False
-
-
-# --- uploads and identification (issue 5) ------------------------------------------------------
-
-
-class UploadError(DomainError):
-    code = "upload_error"
-
-
-class UploadSetFullError(UploadError):
-    code = "upload_set_full"
-    http_status = status.HTTP_409_CONFLICT
-
-
-class UploadTooLargeError(UploadError):
-    code = "upload_too_large"
-    http_status = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-
-
-class UnsupportedAudioError(UploadError):
-    code = "unsupported_audio"
-    http_status = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
-
-
-class CorruptAudioError(UploadError):
-    code = "corrupt_audio"
-
-
-class DuplicateUploadError(UploadError):
-    code = "duplicate_upload"
-    http_status = status.HTTP_409_CONFLICT
-
-
-class UploadStateError(Conflict):
-    code = "upload_state"

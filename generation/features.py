@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +37,6 @@ MAX_ANALYSIS_S = 150.0  # longer uploads are analysed on their first 150 s
 MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 BAND_EDGES_HZ = (0, 150, 400, 1000, 2500, 6000, 11025)
-
-
-@dataclass
-class UploadAnalysis:
-    features: dict[str, Any]
-    piece: Piece
-    midi: object  # pretty_midi.PrettyMIDI of the quantised transcription
 
 
 def estimate_key(chroma_mean: np.ndarray) -> tuple[int, str, float]:
@@ -227,19 +219,3 @@ def quantise(notes: list[tuple[float, float, int, int]], beat_times: list[float]
     piece = Piece(tempo_bpm=tempo_bpm, time_signature=(4, 4), notes=out)
     piece.chords = estimate_chords(out, bar_ticks=piece.bar_ticks)
     return piece
-
-
-def analyse_upload(path: Path, *, max_seconds: float = MAX_ANALYSIS_S) -> UploadAnalysis:
-    """All features of one audio file, the quantised transcription as a Piece and as MIDI."""
-    from generation.ml.tokenizer import to_pretty_midi
-
-    features = analyse_audio(path, max_seconds=max_seconds)
-    notes = [n for n in transcribe(path) if n[0] < max_seconds]
-    piece = quantise(notes, features["beat_times"], features["tempo_bpm"])
-    features["transcription"] = {
-        "raw_notes": len(notes),
-        "notes": len(piece.notes),
-        "pitch_range": [min((n.pitch for n in piece.notes), default=0), max((n.pitch for n in piece.notes), default=0)],
-        "roles": {r: sum(1 for n in piece.notes if n.role == i) for i, r in enumerate(ROLES)},
-    }
-    return UploadAnalysis(features=features, piece=piece, midi=to_pretty_midi(piece))

@@ -13,9 +13,6 @@ from songforge.jobs import register_resumer
 logger = logging.getLogger(__name__)
 
 
-# --- generation pipeline (issue 6) -----------------------------------------------------------
-
-
 MAX_GENERATION_RETRIES = 3
 
 
@@ -62,42 +59,4 @@ def resume_generations() -> int:
     ids = unfinished_generation_ids()
     for generation_id in ids:
         generation_run_task.send(generation_id)
-    return len(ids)
-
-
-# --- upload identification (issue 5) ---------------------------------------------------------
-
-
-def _retry_identify(retries_so_far: int, exception: BaseException) -> bool:
-    """Retry only retryable domain errors (Shazam rate limits, outages) and crashes; 20 tries at most."""
-    if retries_so_far >= 20:
-        return False
-    if isinstance(exception, DomainError):
-        return not exception.permanent
-    return True
-
-
-@dramatiq.actor(
-    queue_name="identify",
-    max_retries=20,
-    min_backoff=15_000,
-    max_backoff=6 * 60 * 60 * 1000,
-    time_limit=10 * 60 * 1000,
-    retry_when=_retry_identify,
-)
-def upload_identify_task(upload_id: int) -> None:
-    """Identify one upload; a duplicate or rerun finds it claimed or finished and does nothing."""
-    from generation.uploads import upload_identify
-
-    upload_identify(upload_id=upload_id)
-
-
-@register_resumer
-def resume_upload_identification() -> int:
-    """Re-enqueue uploads still waiting for identification (the embedded broker forgets messages)."""
-    from generation.uploads import uploads_pending_identification
-
-    ids = uploads_pending_identification()
-    for upload_id in ids:
-        upload_identify_task.send(upload_id)
     return len(ids)

@@ -1,8 +1,7 @@
-"""The artist's pages for a new song: uploads, matching, generating, listening.
+"""The artist's pages for a new song: the song list, generating, listening.
 
-Interfaces only: each view parses input, calls one service or selector of the
-generation/catalog apps, and renders. Refusals (``DomainError``) become readable
-messages; a service that is not deployed yet degrades to a message too.
+Interfaces only: each view parses input, calls one service or selector, and renders.
+Refusals (``DomainError``) become readable messages. The upload-set pages are in uploads.views.
 """
 
 from __future__ import annotations
@@ -10,11 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -22,33 +20,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRefresh
 
-from catalog.selectors import recording_search
-from generation.forms import RecordingSearchForm, UploadForm
-from generation.models import Generation, GenerationStage, Upload, UploadSet
+from generation.models import Generation, GenerationStage
+from generation.selectors import ACTIVE_STATUSES
 from generation.services import generation_cancel, generation_start
 from generation.streaming import ranged_file_response
-from generation.uploads import (
-    upload_add,
-    upload_delete,
-    upload_identify_again,
-    upload_match_manually,
-    upload_set_create,
-    upload_set_readiness,
-)
-from songforge.errors import DomainError
-from songforge.pages import HtmxHttpRequest, error_redirect, owner_id, wants_json
-
-# --- services these pages call (owned by the uploads and generation engineers) ---
-
-ACTIVE_STATUSES = (Generation.Status.QUEUED, Generation.Status.RUNNING)
-
-
-def _owned_set(request: HttpRequest, pk: int) -> UploadSet:
-    return get_object_or_404(UploadSet, pk=pk, owner_id=owner_id(request))
-
-
-def _owned_upload(request: HttpRequest, pk: int) -> Upload:
-    return get_object_or_404(Upload.objects.select_related("upload_set"), pk=pk, upload_set__owner_id=owner_id(request))
+from songforge.errors import DomainError, NotFound
+from songforge.pages import HtmxHttpRequest, error_redirect, owner_id
+from uploads.selectors import upload_labels, upload_set_owned, upload_sets_of_owner
 
 
 def _owned_generation(request: HttpRequest, pk: int) -> Generation:
@@ -57,175 +35,24 @@ def _owned_generation(request: HttpRequest, pk: int) -> Generation:
     )
 
 
-@dataclass(frozen=True)
-class Readiness:
-    """What the Generate button needs: whether it is enabled, and why not."""
-
-    is_ready: bool
-    reasons: list[str]
-
-
-def _readiness(upload_set: UploadSet) -> Readiness:
-    """Asks the uploads service whether the set can be generated (its rule, not ours)."""
-    try:
-        result = upload_set_readiness(upload_set_id=upload_set.pk, owner_id=upload_set.owner_id)
-    except DomainError as error:
-        return Readiness(is_ready=False, reasons=[error.message])
-    return Readiness(is_ready=bool(result.is_ready), reasons=[str(reason) for reason in result.reasons])
-
-
-def _slots_context(upload_set: UploadSet) -> dict[str, Any]:
-    uploads = list(upload_set.uploads.select_related("recording").order_by("created_at", "id"))
-    latest = upload_set.generations.order_by("-created_at").first()
-    return {
-        "upload_set": upload_set,
-        "uploads": uploads,
-        "empty_slots": range(max(settings.UPLOAD_SET_SIZE - len(uploads), 0)),
-        "set_size": settings.UPLOAD_SET_SIZE,
-        "is_identifying": any(u.status == Upload.Status.IDENTIFYING for u in uploads),
-        "readiness": _readiness(upload_set),
-        "active_generation": latest if latest is not None and latest.status in ACTIVE_STATUSES else None,
-        "finished_generation": latest if latest is not None and latest.status == Generation.Status.SUCCEEDED else None,
-    }
-
-
 @login_required
 @require_GET
 def song_list(request: HttpRequest) -> HttpResponse:
-    upload_sets = UploadSet.objects.filter(owner_id=owner_id(request)).prefetch_related("generations")
+    upload_sets = upload_sets_of_owner(owner_id=owner_id(request)).prefetch_related("generations")
     return render(request, "generation/song_list.html", {"upload_sets": upload_sets})
 
 
 @login_required
 @require_POST
-def upload_set_new(request: HttpRequest) -> HttpResponse:
-    try:
-        upload_set = upload_set_create(owner_id=owner_id(request))
-    except DomainError as error:
-        return error_redirect(request, error, "generation:song_list")
-    return redirect("generation:upload_set_detail", upload_set.pk)
-
-
-@login_required
-@require_GET
-def upload_set_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    upload_set = _owned_set(request, pk)
-    context = _slots_context(upload_set)
-    context["form"] = UploadForm()
-    context["max_bytes"] = settings.UPLOAD_MAX_BYTES
-    return render(request, "generation/upload_set.html", context)
-
-
-@login_required
-@require_GET
-def upload_set_slots(request: HttpRequest, pk: int) -> HttpResponse:
-    """The ten slots with their identification status; polled by htmx while any is identifying."""
-    upload_set = _owned_set(request, pk)
-    return render(request, "generation/_slots.html", _slots_context(upload_set))
-
-
-@login_required
-@require_POST
-def upload_create(request: HttpRequest, pk: int) -> HttpResponse:
-    """Receives files from the upload widget (one per request) or from the plain form."""
-    upload_set = _owned_set(request, pk)
-    form = UploadForm(request.POST, request.FILES)
-    as_json = wants_json(request)
-    if not form.is_valid():
-        message = "Choose an audio file to upload."
-        if as_json:
-            return JsonResponse({"code": "no_file", "message": message}, status=400)
-        messages.error(request, message)
-        return redirect("generation:upload_set_detail", upload_set.pk)
-    added: list[Upload] = []
-    try:
-        for file in request.FILES.getlist("file"):
-            added.append(upload_add(upload_set_id=upload_set.pk, file=file, owner_id=owner_id(request)))
-    except DomainError as error:
-        if as_json:
-            return JsonResponse(error.as_dict(), status=error.http_status)
-        for upload in added:
-            messages.success(request, f"Uploaded {upload.original_name}.")
-        return error_redirect(request, error, "generation:upload_set_detail", upload_set.pk)
-    if as_json:
-        return JsonResponse(
-            {"uploads": [{"id": u.pk, "name": u.original_name, "status": u.status} for u in added]}, status=201
-        )
-    messages.success(request, f"Uploaded {len(added)} file(s); identifying them now.")
-    return redirect("generation:upload_set_detail", upload_set.pk)
-
-
-@login_required
-@require_GET
-def upload_search(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    """Catalog search to fix one upload's match by hand (an htmx partial, or a page without JS)."""
-    upload = _owned_upload(request, pk)
-    form = RecordingSearchForm(request.GET or None)
-    results: list[Any] = []
-    error = ""
-    if form.is_valid() and form.cleaned_data["q"]:
-        try:
-            results = list(recording_search(query=form.cleaned_data["q"], limit=10))
-        except DomainError as exc:
-            error = exc.message
-    context = {"upload": upload, "form": form, "results": results, "error": error, "searched": form.is_valid()}
-    if request.htmx and request.htmx.target == "search-results":
-        return render(request, "generation/_search_results.html", context)
-    if request.htmx:
-        return render(request, "generation/_search_panel.html", context)
-    return render(request, "generation/upload_search.html", context)
-
-
-@login_required
-@require_POST
-def upload_match(request: HttpRequest, pk: int) -> HttpResponse:
-    upload = _owned_upload(request, pk)
-    try:
-        recording_id = int(request.POST.get("recording_id", ""))
-    except ValueError:
-        messages.error(request, "Pick a recording from the search results.")
-        return redirect("generation:upload_set_detail", upload.upload_set_id)
-    try:
-        matched = upload_match_manually(upload_id=upload.pk, recording_id=recording_id, owner_id=owner_id(request))
-    except DomainError as error:
-        return error_redirect(request, error, "generation:upload_set_detail", upload.upload_set_id)
-    recording = getattr(matched, "recording", None)
-    messages.success(request, f"{upload.original_name} is now matched to {recording or 'the chosen recording'}.")
-    return redirect("generation:upload_set_detail", upload.upload_set_id)
-
-
-@login_required
-@require_POST
-def upload_remove(request: HttpRequest, pk: int) -> HttpResponse:
-    upload = _owned_upload(request, pk)
-    try:
-        upload_delete(upload_id=upload.pk, owner_id=owner_id(request))
-    except DomainError as error:
-        return error_redirect(request, error, "generation:upload_set_detail", upload.upload_set_id)
-    messages.success(request, f"Deleted {upload.original_name}.")
-    return redirect("generation:upload_set_detail", upload.upload_set_id)
-
-
-@login_required
-@require_POST
-def upload_reidentify(request: HttpRequest, pk: int) -> HttpResponse:
-    upload = _owned_upload(request, pk)
-    try:
-        upload_identify_again(upload_id=upload.pk, owner_id=owner_id(request))
-    except DomainError as error:
-        return error_redirect(request, error, "generation:upload_set_detail", upload.upload_set_id)
-    messages.success(request, f"Identifying {upload.original_name} again.")
-    return redirect("generation:upload_set_detail", upload.upload_set_id)
-
-
-@login_required
-@require_POST
 def generation_create(request: HttpRequest, pk: int) -> HttpResponse:
-    upload_set = _owned_set(request, pk)
+    try:
+        upload_set = upload_set_owned(upload_set_id=pk, owner_id=owner_id(request))
+    except NotFound:
+        raise Http404("No such upload set.") from None
     try:
         generation = generation_start(upload_set_id=upload_set.pk, owner_id=owner_id(request))
     except DomainError as error:
-        return error_redirect(request, error, "generation:upload_set_detail", upload_set.pk)
+        return error_redirect(request, error, "uploads:upload_set_detail", upload_set.pk)
     return redirect("generation:generation_detail", generation.pk)
 
 
@@ -244,11 +71,7 @@ class Influence:
 
 def _source_labels(generation: Generation) -> dict[int, str]:
     """Each upload of the set named by its matched recording (or its file name)."""
-    labels = {}
-    for upload in generation.upload_set.uploads.select_related("recording"):
-        recording = upload.recording
-        labels[upload.pk] = f"{recording.artist} – {recording.title}" if recording else upload.original_name
-    return labels
+    return upload_labels(upload_set_id=generation.upload_set_id)
 
 
 def _influences(generation: Generation, labels: dict[int, str]) -> list[Influence]:

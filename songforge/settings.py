@@ -98,6 +98,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "songforge",
     "catalog",
+    "uploads",
     "generation",
     "royalties",
     "distribution",

@@ -1,8 +1,18 @@
-"""Storage helpers shared by settings and tests (no Django imports)."""
+"""Storage helpers: S3 transfer settings, and a local path for any stored file."""
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from boto3.s3.transfer import TransferConfig
+
+if TYPE_CHECKING:  # settings.py imports this module: no Django model imports at run time
+    from django.db.models.fields.files import FieldFile
 
 S3_PART_BYTES = 5 * 1024 * 1024  # the smallest part S3 accepts
 
@@ -17,3 +27,23 @@ def s3_transfer_config() -> TransferConfig:
     config.max_in_memory_upload_chunks = 2
     config.max_in_memory_download_chunks = 2
     return config
+
+
+@contextlib.contextmanager
+def local_copy(field_file: FieldFile) -> Iterator[Path]:
+    """A local path for a stored file: the file itself on disk storage, else a streamed temporary copy.
+
+    The temporary copy (remote storage such as S3 has no path) keeps the file's suffix, so decoders
+    that look at it still work, and is deleted when the block ends.
+    """
+    try:
+        yield Path(field_file.path)
+        return
+    except NotImplementedError:
+        pass
+    suffix = Path(field_file.name or "").suffix or ".audio"
+    with tempfile.NamedTemporaryFile(suffix=suffix) as temporary:
+        with field_file.storage.open(str(field_file.name), "rb") as source:
+            shutil.copyfileobj(source, temporary, length=1024 * 1024)
+        temporary.flush()
+        yield Path(temporary.name)

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import io
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -14,24 +11,12 @@ from django.utils import timezone
 
 from generation import features as audio_features
 from generation.ml import tokenizer
-from generation.models import Upload, UploadFeatures
+from generation.models import UploadFeatures
+from songforge.storage import local_copy
+from uploads.selectors import upload_get
 
-
-@contextmanager
-def local_audio(upload: Upload) -> Iterator[Path]:
-    """The upload's audio as a local file (downloaded to a temporary file for remote storage)."""
-    try:
-        yield Path(upload.audio.path)
-        return
-    except NotImplementedError:
-        pass
-    suffix = Path(upload.audio.name).suffix or ".audio"
-    with tempfile.NamedTemporaryFile(suffix=suffix) as handle:
-        with upload.audio.open("rb") as source:
-            for chunk in iter(lambda: source.read(1 << 20), b""):
-                handle.write(chunk)
-        handle.flush()
-        yield Path(handle.name)
+if TYPE_CHECKING:
+    from uploads.models import Upload
 
 
 def _row(upload: Upload) -> UploadFeatures:
@@ -49,11 +34,11 @@ def upload_features_analyse(*, upload_id: int) -> UploadFeatures:
 
     Idempotent: an upload analysed before is returned as is.
     """
-    upload = Upload.objects.get(pk=upload_id)
+    upload = upload_get(upload_id=upload_id)
     row = _row(upload)
     if row.analysed_at is not None:
         return row
-    with local_audio(upload) as path:
+    with local_copy(upload.audio) as path:
         features = audio_features.analyse_audio(path)
     with transaction.atomic():
         row = UploadFeatures.objects.select_for_update().get(pk=row.pk)
@@ -73,7 +58,7 @@ def upload_features_transcribe(*, upload_id: int) -> UploadFeatures:
     if row.transcribed_at is not None:
         return row
     upload = row.upload
-    with local_audio(upload) as path:
+    with local_copy(upload.audio) as path:
         notes = [n for n in audio_features.transcribe(path) if n[0] < audio_features.MAX_ANALYSIS_S]
     piece = audio_features.quantise(notes, row.features.get("beat_times", []), row.features.get("tempo_bpm", 120.0))
     tokens = tokenizer.encode(piece)

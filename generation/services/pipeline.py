@@ -19,9 +19,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from generation.errors import GenerationStateError, UploadSetNotReadyError
-from generation.models import Generation, GenerationStage, UploadSet
+from generation.models import Generation, GenerationStage
 from generation.services.stages import STAGES
 from songforge.errors import DomainError, NotFound
+from uploads.selectors import upload_set_owned, upload_set_readiness
 
 logger = logging.getLogger(__name__)
 
@@ -32,30 +33,29 @@ ACTIVE = (Generation.Status.QUEUED, Generation.Status.RUNNING)
 
 
 def _readiness_problems(upload_set_id: int) -> list[str]:
-    """The uploads engineer's readiness rule (generation.uploads.upload_set_readiness) as a list of reasons."""
-    from generation.uploads import upload_set_readiness
-
+    """The uploads app's readiness rule (uploads.selectors.upload_set_readiness) as a list of reasons."""
     readiness = upload_set_readiness(upload_set_id=upload_set_id)
     return [] if readiness.is_ready else [str(reason) for reason in readiness.reasons] or ["The set is not ready."]
 
 
 def generation_start(
-    *, upload_set_id: int, owner_id: int | None = None, seed: int | None = None, seconds: int | None = None
+    *,
+    upload_set_id: int,
+    owner_id: int | None = None,
+    seed: int | None = None,
+    seconds: int | None = None,
+    enqueue: bool = True,
 ) -> Generation:
     """Create a queued generation for a ready upload set and enqueue its pipeline after commit.
 
     Refuses (UploadSetNotReadyError) unless all ten uploads are matched. ``owner_id``, when given,
-    must own the set.
+    must own the set. ``enqueue=False`` leaves running it to the caller (``manage.py generate``
+    calls ``generation_run`` in its own process).
     """
     from generation.tasks import generation_run_task
 
     with transaction.atomic():
-        try:
-            upload_set = UploadSet.objects.select_for_update().get(pk=upload_set_id)
-        except UploadSet.DoesNotExist:
-            raise NotFound("That upload set does not exist.", extra={"upload_set_id": upload_set_id}) from None
-        if owner_id is not None and upload_set.owner_id != owner_id:
-            raise NotFound("That upload set does not exist.", extra={"upload_set_id": upload_set_id})
+        upload_set = upload_set_owned(upload_set_id=upload_set_id, owner_id=owner_id, lock=True)
         problems = _readiness_problems(upload_set_id)
         if problems:
             raise UploadSetNotReadyError(
@@ -68,7 +68,8 @@ def generation_start(
             report={"requested_seconds": seconds or settings.GENERATION_SECONDS},
         )
         generation_id = generation.pk
-        transaction.on_commit(lambda: generation_run_task.send(generation_id))
+        if enqueue:
+            transaction.on_commit(lambda: generation_run_task.send(generation_id))
     return generation
 
 

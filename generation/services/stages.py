@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -32,9 +32,13 @@ from generation.ml.influence import influence
 from generation.ml.model import MusicTransformer, load_checkpoint, save_checkpoint
 from generation.ml.originality import melody_symbols, originality_report
 from generation.ml.train import TokenSource, finetune, pick_device, sequence_nll
-from generation.models import Generation, Upload, UploadFeatures
+from generation.models import Generation, UploadFeatures
 from generation.services import features as feature_services
 from generation.services import training
+from uploads.selectors import matched_uploads_of_set
+
+if TYPE_CHECKING:
+    from uploads.models import Upload
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +65,7 @@ def read_bytes(name: str) -> bytes:
 
 
 def uploads_of(generation: Generation) -> list[Upload]:
-    return list(Upload.objects.filter(upload_set_id=generation.upload_set_id).order_by("created_at", "id"))
+    return matched_uploads_of_set(upload_set_id=generation.upload_set_id)
 
 
 def _torch_setup() -> str:

@@ -14,8 +14,9 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 
 from catalog.models import Recording, RecordingShare, RightsHolder
-from generation.models import Generation, Upload, UploadSet
+from generation.models import Generation
 from tests.distribution.platoon_server import PlatoonServer
+from uploads.models import Upload, UploadSet
 
 User = get_user_model()
 

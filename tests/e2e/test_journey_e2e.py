@@ -27,8 +27,9 @@ from playwright.sync_api import expect
 
 from catalog.models import RecordingShare
 from catalog.services import recording_shares_set, recording_upsert, recordings_notify_imported
-from generation.models import Generation, Upload
+from generation.models import Generation
 from tests.web.conftest import PASSWORD
+from uploads.models import Upload
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

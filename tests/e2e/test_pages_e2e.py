@@ -16,8 +16,9 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from distribution.models import Release
-from generation.models import Generation, Upload, UploadSet
+from generation.models import Generation
 from tests.web.conftest import PASSWORD, finished_generation, make_recordings, make_upload
+from uploads.models import Upload, UploadSet
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

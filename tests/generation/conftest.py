@@ -1,6 +1,6 @@
 """Fixtures for the generation engine: a tiny trained model, ten matched uploads, fake audio analysis.
 
-Audio analysis (librosa, basic-pitch) and synthesis (issue 7) are replaced by fast fakes; the
+Audio analysis (librosa, basic-pitch) and synthesis are replaced by fast fakes; the
 model, tokenizer, fine-tuning, composition, guard, influence and pipeline are real.
 """
 
@@ -163,7 +163,7 @@ def owner(db: None) -> Any:
 def ready_set(owner: Any) -> Any:
     """An upload set of ten matched uploads (songs 0..9)."""
     from catalog.models import Recording
-    from generation.models import Upload, UploadSet
+    from uploads.models import Upload, UploadSet
 
     upload_set = UploadSet.objects.create(owner=owner, title="Ten")
     for i in range(10):

@@ -6,10 +6,11 @@ from typing import Any
 import pytest
 
 from generation.errors import GenerationStateError, UploadSetNotReadyError
-from generation.models import Generation, GenerationStage, Upload, UploadFeatures
+from generation.models import Generation, GenerationStage, UploadFeatures
 from generation.services import generation_cancel, generation_run, generation_start
 from generation.services import stages as stage_module
 from generation.services.pipeline import STAGE_NAMES
+from uploads.models import Upload
 
 pytestmark = pytest.mark.django_db
 

@@ -87,14 +87,12 @@ def test_corpus_ids_map_to_the_scores_catalog_recordings_name() -> None:
 
 
 def test_a_catalog_imported_after_the_manifest_gets_linked(tmp_path: Path, settings) -> None:
-    from catalog import indexing
-    from generation.services.training import link_imported_recordings, training_recordings_link
+    from generation.services.training import training_recordings_link
 
     path = _manifest(tmp_path, [_item("catalog:demo-00002", 70), _item("music21:bach/y.mxl", 20)])
     settings.GENERATION_CHECKPOINT = str(tmp_path / "catalog_model.pt")
     training_manifest_load(manifest_path=path)
     assert not TrainingRecording.objects.filter(recording__isnull=False).exists()
-    assert link_imported_recordings in indexing._callbacks  # registered by GenerationConfig.ready
     later = Recording.objects.create(external_id="demo-00002", title="Later", artist="A", source="music21:bach/y.mxl")
     assert training_recordings_link([later.pk]) == 2
     assert training_recordings_link([later.pk]) == 0  # idempotent

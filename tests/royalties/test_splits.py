@@ -11,7 +11,7 @@ from royalties.errors import SplitSheetConflict, SplitSheetInvalid
 from royalties.models import SplitSheet
 from royalties.money import PPB
 from royalties.splits import compute_split, sources_from_report, split_sheet_compute, split_sheet_create
-from tests.royalties.factories import RecordingFactory, RecordingShareFactory, ReleaseFactory, RightsHolderFactory
+from tests.factories import RecordingFactory, RecordingShareFactory, ReleaseFactory, RightsHolderFactory
 
 ESCROW = 999
 

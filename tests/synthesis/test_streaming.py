@@ -9,8 +9,9 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.urls import reverse
 
-from generation.models import Generation, UploadSet
+from generation.models import Generation
 from generation.streaming import parse_range
+from uploads.models import UploadSet
 
 AUDIO = bytes(range(256)) * 400  # 102,400 bytes, every offset recognisable
 

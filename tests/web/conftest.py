@@ -21,7 +21,8 @@ from django.utils import timezone
 
 from catalog.models import Recording, RecordingShare
 from catalog.services import recording_shares_set, recording_upsert, rights_holder_get_or_create
-from generation.models import Generation, Upload, UploadSet
+from generation.models import Generation
+from uploads.models import Upload, UploadSet
 
 PASSWORD = "a-long-Passphrase-42"
 # audiowaveform layout, as generation/synthesis writes it: [min, max] pairs, 8-bit

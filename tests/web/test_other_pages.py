@@ -24,11 +24,11 @@ def test_catalog_search_finds_recordings_despite_a_typo(owner_client, recordings
 
 def test_manual_match_search_offers_pick_buttons(owner_client, matched_set):
     upload = matched_set.uploads.order_by("id").first()
-    response = owner_client.get(reverse("generation:upload_search", args=[upload.pk]), {"q": "Band C"})
+    response = owner_client.get(reverse("uploads:upload_search", args=[upload.pk]), {"q": "Band C"})
     html = response.content.decode()
     assert response.status_code == 200
     assert "Pick Tiny Song 02 by Band C" in html
-    assert reverse("generation:upload_match", args=[upload.pk]) in html
+    assert reverse("uploads:upload_match", args=[upload.pk]) in html
 
 
 def test_sign_up_and_sign_in_pages_use_the_site_layout(client):
@@ -69,7 +69,7 @@ def test_charts_escape_labels_and_describe_themselves():
 def test_earnings_show_plays_and_money_per_song_store_and_territory(
     owner_client, owner, matched_set, tmp_path, django_capture_on_commit_callbacks
 ):
-    from distribution.services import release_publish
+    from distribution.services.publish import release_publish
     from royalties.imports import rows_to_csv, statement_import
     from tests.web.conftest import finished_generation
 

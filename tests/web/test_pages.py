@@ -10,8 +10,9 @@ from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from generation.models import Generation, Upload, UploadSet
+from generation.models import Generation
 from tests.web.conftest import PEAKS, finished_generation, make_upload
+from uploads.models import Upload, UploadSet
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +21,7 @@ def test_pages_send_visitors_to_sign_in(client, matched_set):
     generation = finished_generation(matched_set)
     for url in (
         reverse("generation:song_list"),
-        reverse("generation:upload_set_detail", args=[matched_set.pk]),
+        reverse("uploads:upload_set_detail", args=[matched_set.pk]),
         reverse("generation:generation_detail", args=[generation.pk]),
         reverse("distribution:publish", args=[generation.pk]),
         reverse("royalties:earnings"),
@@ -36,9 +37,9 @@ def test_another_artists_pages_are_not_found(client, outsider, matched_set):
     upload = matched_set.uploads.first()
     client.force_login(outsider)
     for url in (
-        reverse("generation:upload_set_detail", args=[matched_set.pk]),
-        reverse("generation:upload_set_slots", args=[matched_set.pk]),
-        reverse("generation:upload_search", args=[upload.pk]),
+        reverse("uploads:upload_set_detail", args=[matched_set.pk]),
+        reverse("uploads:upload_set_slots", args=[matched_set.pk]),
+        reverse("uploads:upload_search", args=[upload.pk]),
         reverse("generation:generation_detail", args=[generation.pk]),
         reverse("generation:generation_progress", args=[generation.pk]),
         reverse("generation:generation_peaks", args=[generation.pk]),
@@ -48,8 +49,8 @@ def test_another_artists_pages_are_not_found(client, outsider, matched_set):
         assert response.status_code == 404, url
         assert b"Page not found" in response.content
     for url in (
-        reverse("generation:upload_remove", args=[upload.pk]),
-        reverse("generation:upload_match", args=[upload.pk]),
+        reverse("uploads:upload_remove", args=[upload.pk]),
+        reverse("uploads:upload_match", args=[upload.pk]),
         reverse("generation:generation_create", args=[matched_set.pk]),
         reverse("generation:generation_stop", args=[generation.pk]),
     ):
@@ -63,7 +64,7 @@ def test_set_page_shows_each_slot_state_and_keeps_generate_disabled(owner_client
     make_upload(upload_set, 1, status=Upload.Status.IDENTIFYING)
     make_upload(upload_set, 2, status=Upload.Status.UNMATCHED)
     make_upload(upload_set, 3, status=Upload.Status.FAILED)
-    response = owner_client.get(reverse("generation:upload_set_detail", args=[upload_set.pk]))
+    response = owner_client.get(reverse("uploads:upload_set_detail", args=[upload_set.pk]))
     assert response.status_code == 200
     html = response.content.decode()
     assert "Tiny Song 00" in html
@@ -79,7 +80,7 @@ def test_set_page_shows_each_slot_state_and_keeps_generate_disabled(owner_client
 
 
 def test_slots_stop_polling_once_nothing_is_identifying(owner_client, matched_set):
-    response = owner_client.get(reverse("generation:upload_set_slots", args=[matched_set.pk]))
+    response = owner_client.get(reverse("uploads:upload_set_slots", args=[matched_set.pk]))
     assert response.status_code == 200
     assert "every 1500ms" not in response.content.decode()
     assert response.content.decode().count('class="slot slot-matched"') == 10
@@ -101,7 +102,7 @@ def test_generating_page_shows_stage_progress_and_elapsed_time(owner_client, mat
     assert "1:15" in html or "1:16" in html
     assert 'hx-trigger="every 1s"' in html
     # the set page links back to the running job ("leaving and coming back shows the same job")
-    set_page = owner_client.get(reverse("generation:upload_set_detail", args=[matched_set.pk])).content.decode()
+    set_page = owner_client.get(reverse("uploads:upload_set_detail", args=[matched_set.pk])).content.decode()
     assert reverse("generation:generation_detail", args=[generation.pk]) in set_page
 
 
@@ -172,7 +173,7 @@ def test_error_pages_render_without_context():
 def test_song_list_lists_sets_and_their_songs(owner_client, matched_set):
     generation = finished_generation(matched_set)
     html = owner_client.get(reverse("generation:song_list")).content.decode()
-    assert reverse("generation:upload_set_detail", args=[matched_set.pk]) in html
+    assert reverse("uploads:upload_set_detail", args=[matched_set.pk]) in html
     assert "Morning Forge" in html
     assert reverse("generation:generation_detail", args=[generation.pk]) in html
 
@@ -182,7 +183,7 @@ def test_generate_before_all_are_matched_is_refused_with_the_reason(owner_client
     make_upload(upload_set, 0, status=Upload.Status.MATCHED, recording=recordings[0])
     make_upload(upload_set, 1, status=Upload.Status.UNMATCHED)
     response = owner_client.post(reverse("generation:generation_create", args=[upload_set.pk]), follow=True)
-    assert response.redirect_chain[-1][0] == reverse("generation:upload_set_detail", args=[upload_set.pk])
+    assert response.redirect_chain[-1][0] == reverse("uploads:upload_set_detail", args=[upload_set.pk])
     assert "must be uploaded and matched before generating" in response.content.decode()
     assert not Generation.objects.exists()
 
@@ -211,13 +212,13 @@ def test_an_expired_form_gets_a_readable_page(owner):
 
     client = Client(enforce_csrf_checks=True)
     client.force_login(owner)
-    response = client.post(reverse("generation:upload_set_new"))
+    response = client.post(reverse("uploads:upload_set_new"))
     assert response.status_code == 403
     assert "This form has expired" in response.content.decode()
 
 
 def test_the_set_page_leads_to_the_finished_song(owner_client, matched_set):
     generation = finished_generation(matched_set)
-    html = owner_client.get(reverse("generation:upload_set_detail", args=[matched_set.pk])).content.decode()
+    html = owner_client.get(reverse("uploads:upload_set_detail", args=[matched_set.pk])).content.decode()
     assert reverse("generation:generation_detail", args=[generation.pk]) in html
     assert "Generate another" in html

@@ -3,13 +3,17 @@
     python manage.py generate --set ID [--seed N] [--json]
     python manage.py generate FILE... --out DIR [--seed N] [--seconds S] [--json]
 
-With files, a throwaway upload set (owned by the `generate-cli` user) is created with the files
-marked as matched to placeholder catalog recordings, so the run needs no identification.
+With files, an upload set owned by the `generate-cli` user is filled through the real upload
+services: every refusal applies (size, format, damaged audio, duplicates, a full set) and each file
+is identified against the catalog in this process. A file the catalog does not know is matched by
+hand to a placeholder recording ``cli-<sha256 prefix>`` with no rights holders (its royalties would
+go to escrow); the command names every such recording on stderr and in the JSON result.
+
+The pipeline runs in this process; nothing is enqueued for it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
@@ -21,9 +25,13 @@ from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from generation.models import Generation, Upload, UploadSet
+from catalog.services import recording_upsert
+from generation.models import Generation
 from generation.services import generation_run, generation_start
 from songforge.errors import DomainError
+from uploads import selectors, services
+
+IDENTIFY_WAIT_S = 600
 
 
 class Command(BaseCommand):
@@ -43,13 +51,16 @@ class Command(BaseCommand):
             raise CommandError("Give either --set ID or audio FILEs (with --out DIR).")
         if files and not options["out"]:
             raise CommandError("--out DIR is required with audio files.")
-        upload_set_id = options["upload_set_id"] or self._set_from_files(files)
+        without_rights: list[str] = []
+        try:
+            upload_set_id = options["upload_set_id"] or self._set_from_files(files, without_rights)
+        except DomainError as error:
+            raise CommandError(f"{error.code}: {error.message}") from error
         started = time.monotonic()
         try:
-            with self.captureOnCommit():
-                generation = generation_start(
-                    upload_set_id=upload_set_id, seed=options["seed"], seconds=options["seconds"]
-                )
+            generation = generation_start(
+                upload_set_id=upload_set_id, seed=options["seed"], seconds=options["seconds"], enqueue=False
+            )
             generation = generation_run(generation_id=generation.pk)
         except DomainError as error:
             raise CommandError(f"{error.code}: {error.message}") from error
@@ -63,6 +74,7 @@ class Command(BaseCommand):
             "seed": generation.seed,
             "wall_time_s": round(elapsed, 1),
             "report": generation.report,
+            "recordings_without_rights": without_rights,
         }
         if options["json"]:
             self.stdout.write(json.dumps(result, indent=2, default=str))
@@ -71,39 +83,48 @@ class Command(BaseCommand):
         if generation.status != Generation.Status.SUCCEEDED:
             raise CommandError(f"generation {generation.pk} ended {generation.status}: {generation.error}")
 
-    def captureOnCommit(self) -> Any:
-        """Run the pipeline in this process instead of enqueueing it."""
-        from unittest import mock
-
-        return mock.patch("generation.tasks.generation_run_task.send", return_value=None)
-
-    def _set_from_files(self, files: list[Path]) -> int:
-        from catalog.models import Recording
-
+    def _set_from_files(self, files: list[Path], without_rights: list[str]) -> int:
+        """A new set holding ``files``, added, identified and (if need be) matched through the upload services."""
+        for path in files:
+            if not path.is_file():
+                raise CommandError(f"{path} is not a file.")
         user, _ = get_user_model().objects.get_or_create(username="generate-cli", defaults={"email": "cli@localhost"})
-        with transaction.atomic():
-            upload_set = UploadSet.objects.create(owner=user, title="generate " + time.strftime("%Y-%m-%d %H:%M"))
-            for path in files:
-                if not path.is_file():
-                    raise CommandError(f"{path} is not a file.")
-                digest = hashlib.sha256(path.read_bytes()).hexdigest()
-                recording, _ = Recording.objects.get_or_create(
-                    external_id=f"cli-{digest[:32]}", defaults={"title": path.stem[:300], "artist": "Unknown"}
+        upload_set = services.upload_set_create(owner_id=user.pk, title="generate " + time.strftime("%Y-%m-%d %H:%M"))
+        for path in files:
+            with path.open("rb") as handle:
+                upload = services.upload_add(upload_set_id=upload_set.pk, file=File(handle, name=path.name))
+            services.upload_identify(upload_id=upload.pk)  # here; the queued message then finds it done
+        self._wait_for_identification(upload_set.pk)
+        for upload in selectors.uploads_of_set(upload_set_id=upload_set.pk):
+            if upload.status == upload.Status.FAILED:
+                raise CommandError(f"{upload.original_name}: {upload.failure_reason}")
+            if upload.recording_id is not None:
+                continue
+            with transaction.atomic():
+                recording, _ = recording_upsert(
+                    external_id=f"cli-{upload.sha256[:32]}",
+                    title=Path(upload.original_name).stem[:300],
+                    artist="Unknown",
                 )
-                upload = Upload(
-                    upload_set=upload_set,
-                    original_name=path.name,
-                    audio_format=path.suffix.lstrip(".").lower(),
-                    size_bytes=path.stat().st_size,
-                    sha256=digest,
-                    status=Upload.Status.MATCHED,
-                    match_method=Upload.Method.MANUAL,
-                    recording=recording,
-                )
-                with path.open("rb") as handle:
-                    upload.audio.save(path.name, File(handle), save=False)
-                upload.save()
+            services.upload_match_manually(upload_id=upload.pk, recording_id=recording.pk)
+            without_rights.append(recording.external_id)
+            self.stderr.write(
+                f"{upload.original_name}: not in the catalog; matched to placeholder recording "
+                f"{recording.external_id} (id {recording.pk}), which has no rights holders: "
+                "its royalties would go to escrow."
+            )
+        readiness = selectors.upload_set_readiness(upload_set_id=upload_set.pk)
+        if not readiness.is_ready:
+            raise CommandError("The set is not ready: " + " ".join(readiness.reasons))
         return upload_set.pk
+
+    def _wait_for_identification(self, upload_set_id: int) -> None:
+        """Wait for uploads a worker claimed before this process could (their result must not be overridden)."""
+        deadline = time.monotonic() + IDENTIFY_WAIT_S
+        while selectors.upload_set_is_identifying(upload_set_id=upload_set_id):
+            if time.monotonic() > deadline:
+                raise CommandError(f"Identification of set {upload_set_id} did not finish in {IDENTIFY_WAIT_S} s.")
+            time.sleep(0.5)
 
     def _export(self, generation: Generation, out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)

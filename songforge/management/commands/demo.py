@@ -67,19 +67,19 @@ class Command(BaseCommand):
     def step_uploads(self, owner_id: int) -> int:
         from catalog.models import Recording
         from catalog.selectors import recording_search
-        from generation import uploads
-        from generation.models import Upload
+        from uploads import selectors, services
+        from uploads.models import Upload
 
         self.heading("3. Ten uploads, identified by fingerprint")
         recordings = list(Recording.objects.filter(is_demo=True).exclude(audio="").order_by("external_id")[:10])
         if len(recordings) < 10:
             raise CommandError(f"the demo catalog has {len(recordings)} songs with audio; 10 are needed")
-        upload_set = uploads.upload_set_create(owner_id=owner_id, title=f"Demo set {timezone.now():%Y-%m-%d %H:%M}")
+        upload_set = services.upload_set_create(owner_id=owner_id, title=f"Demo set {timezone.now():%Y-%m-%d %H:%M}")
         for index, recording in enumerate(recordings):
             if index == 9:
                 self.refusals(upload_set.pk, owner_id, "refused, leaving the set unchanged:", corrupt_files())
             data = excerpt_as_mp3(recording.audio.path, start_s=5.0 + index, seconds=15.0)
-            upload = uploads.upload_add(
+            upload = services.upload_add(
                 upload_set_id=upload_set.pk,
                 owner_id=owner_id,
                 file=ContentFile(data, name=f"my-rip-{index + 1:02d}.mp3"),
@@ -92,9 +92,9 @@ class Command(BaseCommand):
 
         self.wait_for(
             "identification",
-            lambda: not Upload.objects.filter(upload_set=upload_set, status=Upload.Status.IDENTIFYING).exists(),
+            lambda: not selectors.upload_set_is_identifying(upload_set_id=upload_set.pk),
         )
-        for upload in Upload.objects.filter(upload_set=upload_set).select_related("recording").order_by("id"):
+        for upload in selectors.uploads_of_set(upload_set_id=upload_set.pk):
             expected = recordings[int(upload.original_name[7:9]) - 1]
             if upload.status == Upload.Status.MATCHED and upload.recording is not None:
                 verdict = "correct" if upload.recording_id == expected.pk else f"WRONG (expected {expected.title})"
@@ -111,8 +111,8 @@ class Command(BaseCommand):
                 )
                 if not hits:
                     raise CommandError("the catalog search found nothing for a known title")
-                uploads.upload_match_manually(upload_id=upload.pk, recording_id=hits[0].pk, owner_id=owner_id)
-        readiness = uploads.upload_set_readiness(upload_set_id=upload_set.pk, owner_id=owner_id)
+                services.upload_match_manually(upload_id=upload.pk, recording_id=hits[0].pk, owner_id=owner_id)
+        readiness = selectors.upload_set_readiness(upload_set_id=upload_set.pk, owner_id=owner_id)
         self.say(f"ready to generate: {readiness.is_ready}")
         if not readiness.is_ready:
             raise CommandError(f"the set is not ready: {readiness}")
@@ -146,7 +146,7 @@ class Command(BaseCommand):
 
     def step_publish(self, generation_id: int, owner_id: int) -> int:
         from distribution.models import Release
-        from distribution.services import release_publish
+        from distribution.services.publish import release_publish
 
         self.heading("5. Publishing to the distributor (DDEX outbox by default)")
         release = release_publish(
@@ -190,12 +190,14 @@ class Command(BaseCommand):
 
     # --- helpers ----------------------------------------------------------
     def refusals(self, upload_set_id: int, owner_id: int, title: str, files: list[tuple[str, str, bytes]]) -> None:
-        from generation import uploads
+        from uploads import services
 
         self.say(title)
         for label, name, payload in files:
             try:
-                uploads.upload_add(upload_set_id=upload_set_id, owner_id=owner_id, file=ContentFile(payload, name=name))
+                services.upload_add(
+                    upload_set_id=upload_set_id, owner_id=owner_id, file=ContentFile(payload, name=name)
+                )
             except DomainError as error:
                 self.say(f"  {label}: {error.code}: {error.message}")
             else:

@@ -1,11 +1,10 @@
-"""API routes of the generation app, mounted under /api/."""
+"""API routes of the uploads app, mounted under /api/."""
 
 from django.urls import URLPattern, URLResolver, path
 
-from generation import api
+from uploads import api
 
 urlpatterns: list[URLPattern | URLResolver] = [
-    # uploads and identification (issue 5)
     path("upload-sets/", api.UploadSetCreateApi.as_view(), name="api-upload-set-create"),
     path("upload-sets/<int:upload_set_id>/", api.UploadSetDetailApi.as_view(), name="api-upload-set-detail"),
     path("upload-sets/<int:upload_set_id>/uploads/", api.UploadAddApi.as_view(), name="api-upload-add"),

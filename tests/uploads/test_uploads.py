@@ -7,17 +7,17 @@ from pathlib import Path
 import pytest
 from django.core.files.storage import default_storage
 
-from generation import uploads
-from generation.errors import (
+from songforge.errors import NotFound
+from tests.uploads.conftest import encode, song, uploaded
+from uploads import audio, selectors, services
+from uploads.errors import (
     CorruptAudioError,
     DuplicateUploadError,
     UnsupportedAudioError,
     UploadSetFullError,
     UploadTooLargeError,
 )
-from generation.models import Upload
-from songforge.errors import NotFound
-from tests.identification.conftest import encode, song, uploaded
+from uploads.models import Upload
 
 pytestmark = pytest.mark.django_db
 
@@ -29,11 +29,11 @@ def stored_files(settings) -> list[str]:
 
 @pytest.fixture
 def upload_set(owner):
-    return uploads.upload_set_create(owner_id=owner.pk, title="Summer")
+    return services.upload_set_create(owner_id=owner.pk, title="Summer")
 
 
 def add(upload_set, seed: int, kind: str = "mp3", name: str | None = None, seconds: float = 2.0) -> Upload:
-    return uploads.upload_add(
+    return services.upload_add(
         upload_set_id=upload_set.pk,
         owner_id=upload_set.owner_id,
         file=uploaded(name or f"song-{seed}.{kind}", encode(song(seed, seconds), kind)),
@@ -71,7 +71,7 @@ def test_the_eleventh_song_is_refused(upload_set, settings):
 
 def test_a_file_that_is_not_audio_is_refused(upload_set, settings):
     with pytest.raises(UnsupportedAudioError, match="not MP3, M4A/AAC, FLAC, WAV or Ogg"):
-        uploads.upload_add(upload_set_id=upload_set.pk, file=uploaded("song.mp3", b"%PDF-1.7 definitely a pdf" * 50))
+        services.upload_add(upload_set_id=upload_set.pk, file=uploaded("song.mp3", b"%PDF-1.7 definitely a pdf" * 50))
     assert Upload.objects.count() == 0
     assert stored_files(settings) == []
 
@@ -80,7 +80,7 @@ def test_a_corrupt_mp3_is_refused_with_the_reason_and_not_stored(upload_set, set
     good = encode(song(3, 2.0), "mp3")
     corrupt = good[:200] + bytes(range(256)) * 40  # a valid ID3 header, then garbage instead of frames
     with pytest.raises(CorruptAudioError) as raised:
-        uploads.upload_add(upload_set_id=upload_set.pk, file=uploaded("broken.mp3", corrupt))
+        services.upload_add(upload_set_id=upload_set.pk, file=uploaded("broken.mp3", corrupt))
     assert "MP3 file" in raised.value.message
     assert "Export the song again" in raised.value.message
     assert "songforge-upload-" not in raised.value.message  # no server paths shown to the artist
@@ -91,7 +91,7 @@ def test_a_corrupt_mp3_is_refused_with_the_reason_and_not_stored(upload_set, set
 def test_a_truncated_flac_is_refused(upload_set, settings):
     whole = encode(song(4, 2.0), "flac")
     with pytest.raises(CorruptAudioError):
-        uploads.upload_add(upload_set_id=upload_set.pk, file=uploaded("cut.flac", whole[:120]))
+        services.upload_add(upload_set_id=upload_set.pk, file=uploaded("cut.flac", whole[:120]))
     assert stored_files(settings) == []
 
 
@@ -106,7 +106,7 @@ def test_the_same_audio_twice_in_a_set_is_refused(upload_set, settings):
 
 def test_the_same_audio_in_another_set_is_fine(upload_set, owner):
     add(upload_set, 5)
-    other = uploads.upload_set_create(owner_id=owner.pk)
+    other = services.upload_set_create(owner_id=owner.pk)
     assert add(other, 5).upload_set_id == other.pk
 
 
@@ -115,7 +115,7 @@ def test_a_file_over_the_size_limit_is_refused(upload_set, settings):
     content = encode(song(6, 2.0), "wav")
     assert len(content) > 10_000
     with pytest.raises(UploadTooLargeError) as raised:
-        uploads.upload_add(upload_set_id=upload_set.pk, file=uploaded("big.wav", content))
+        services.upload_add(upload_set_id=upload_set.pk, file=uploaded("big.wav", content))
     assert raised.value.http_status == 413
     assert Upload.objects.count() == 0
     assert stored_files(settings) == []
@@ -126,13 +126,13 @@ def test_the_size_limit_holds_even_when_the_declared_size_lies(upload_set, setti
     file = uploaded("big.wav", encode(song(6, 2.0), "wav"))
     file.size = 100  # the limit is enforced while streaming, not from the header
     with pytest.raises(UploadTooLargeError):
-        uploads.upload_add(upload_set_id=upload_set.pk, file=file)
+        services.upload_add(upload_set_id=upload_set.pk, file=file)
     assert stored_files(settings) == []
 
 
 def test_another_artists_set_is_not_found(upload_set, outsider):
     with pytest.raises(NotFound):
-        uploads.upload_add(
+        services.upload_add(
             upload_set_id=upload_set.pk, owner_id=outsider.pk, file=uploaded("x.mp3", encode(song(1, 2.0), "mp3"))
         )
     assert Upload.objects.count() == 0
@@ -142,7 +142,7 @@ def test_manual_match_fixes_an_unmatched_upload(upload_set, make_recording):
     upload = add(upload_set, 7)
     Upload.objects.filter(pk=upload.pk).update(status=Upload.Status.UNMATCHED)
     recording = make_recording(7, with_audio=False)
-    matched = uploads.upload_match_manually(
+    matched = services.upload_match_manually(
         upload_id=upload.pk, owner_id=upload_set.owner_id, recording_id=recording.pk
     )
     assert (matched.status, matched.recording_id, matched.match_method) == ("matched", recording.pk, "manual")
@@ -155,7 +155,7 @@ def test_manual_match_overrides_a_wrong_automatic_match(upload_set, make_recordi
     Upload.objects.filter(pk=upload.pk).update(
         status=Upload.Status.MATCHED, recording=wrong, match_method="fingerprint", confidence=0.4, offset_s=3.0
     )
-    uploads.upload_match_manually(upload_id=upload.pk, recording_id=right.pk)
+    services.upload_match_manually(upload_id=upload.pk, recording_id=right.pk)
     upload.refresh_from_db()
     assert (upload.recording_id, upload.match_method, upload.confidence, upload.offset_s) == (
         right.pk,
@@ -168,7 +168,7 @@ def test_manual_match_overrides_a_wrong_automatic_match(upload_set, make_recordi
 def test_manual_match_to_a_missing_recording_changes_nothing(upload_set):
     upload = add(upload_set, 9)
     with pytest.raises(NotFound):
-        uploads.upload_match_manually(upload_id=upload.pk, recording_id=999_999)
+        services.upload_match_manually(upload_id=upload.pk, recording_id=999_999)
     upload.refresh_from_db()
     assert (upload.status, upload.recording_id) == ("identifying", None)
 
@@ -177,11 +177,11 @@ def test_another_artist_cannot_match_or_delete(upload_set, outsider, make_record
     upload = add(upload_set, 9)
     recording = make_recording(9, with_audio=False)
     with pytest.raises(NotFound):
-        uploads.upload_match_manually(upload_id=upload.pk, owner_id=outsider.pk, recording_id=recording.pk)
+        services.upload_match_manually(upload_id=upload.pk, owner_id=outsider.pk, recording_id=recording.pk)
     with pytest.raises(NotFound):
-        uploads.upload_delete(upload_id=upload.pk, owner_id=outsider.pk)
+        services.upload_delete(upload_id=upload.pk, owner_id=outsider.pk)
     with pytest.raises(NotFound):
-        uploads.upload_set_readiness(upload_set_id=upload_set.pk, owner_id=outsider.pk)
+        selectors.upload_set_readiness(upload_set_id=upload_set.pk, owner_id=outsider.pk)
     upload.refresh_from_db()
     assert upload.status == "identifying"
 
@@ -190,7 +190,7 @@ def test_delete_removes_the_row_and_the_stored_audio(upload_set, settings, djang
     upload = add(upload_set, 10)
     name = upload.audio.name
     with django_capture_on_commit_callbacks(execute=True):
-        uploads.upload_delete(upload_id=upload.pk, owner_id=upload_set.owner_id)
+        services.upload_delete(upload_id=upload.pk, owner_id=upload_set.owner_id)
     assert not Upload.objects.filter(pk=upload.pk).exists()
     assert not default_storage.exists(name)
 
@@ -198,17 +198,17 @@ def test_delete_removes_the_row_and_the_stored_audio(upload_set, settings, djang
 def test_a_deleted_slot_can_be_filled_again(upload_set):
     for seed in range(10):
         add(upload_set, seed, "wav", seconds=1.2)
-    uploads.upload_delete(upload_id=Upload.objects.filter(upload_set=upload_set).earliest("pk").pk)
+    services.upload_delete(upload_id=Upload.objects.filter(upload_set=upload_set).earliest("pk").pk)
     assert add(upload_set, 20, "wav", seconds=1.2).upload_set_id == upload_set.pk
 
 
 def test_readiness_lists_what_is_missing_and_unmatched(upload_set, make_recording):
     first, second, third = add(upload_set, 1, name="one.mp3"), add(upload_set, 2, name="two.mp3"), add(upload_set, 3)
     recording = make_recording(1, with_audio=False)
-    uploads.upload_match_manually(upload_id=first.pk, recording_id=recording.pk)
+    services.upload_match_manually(upload_id=first.pk, recording_id=recording.pk)
     Upload.objects.filter(pk=second.pk).update(status=Upload.Status.UNMATCHED)
     Upload.objects.filter(pk=third.pk).update(status=Upload.Status.FAILED, failure_reason="The audio could not be read")
-    readiness = uploads.upload_set_readiness(upload_set_id=upload_set.pk)
+    readiness = selectors.upload_set_readiness(upload_set_id=upload_set.pk)
     assert (readiness.is_ready, readiness.uploaded, readiness.matched, readiness.size) == (False, 3, 1, 10)
     assert [(p.upload_id, p.status) for p in readiness.not_matched] == [(second.pk, "unmatched"), (third.pk, "failed")]
     assert readiness.reasons == [
@@ -222,18 +222,18 @@ def test_a_set_of_ten_matched_songs_is_ready(upload_set, make_recording):
     recording = make_recording(1, with_audio=False)
     for seed in range(10):
         upload = add(upload_set, seed, "wav", seconds=1.2)
-        uploads.upload_match_manually(upload_id=upload.pk, recording_id=recording.pk)
-    readiness = uploads.upload_set_readiness(upload_set_id=upload_set.pk, owner_id=upload_set.owner_id)
+        services.upload_match_manually(upload_id=upload.pk, recording_id=recording.pk)
+    readiness = selectors.upload_set_readiness(upload_set_id=upload_set.pk, owner_id=upload_set.owner_id)
     assert (readiness.is_ready, readiness.matched, readiness.not_matched, readiness.reasons) == (True, 10, [], [])
 
 
 def test_sniffing_recognises_each_container():
-    assert uploads.sniff_audio_format(b"ID3\x04") == "mp3"
-    assert uploads.sniff_audio_format(b"\xff\xfb\x90\x00") == "mp3"
-    assert uploads.sniff_audio_format(b"\xff\xf1\x50\x80") == "aac"
-    assert uploads.sniff_audio_format(b"fLaC\x00") == "flac"
-    assert uploads.sniff_audio_format(b"RIFF\x00\x00\x00\x00WAVEfmt ") == "wav"
-    assert uploads.sniff_audio_format(b"RIFF\x00\x00\x00\x00AVI LIST") is None
-    assert uploads.sniff_audio_format(b"OggS\x00") == "ogg"
-    assert uploads.sniff_audio_format(b"\x00\x00\x00\x1cftypM4A ") == "m4a"
-    assert uploads.sniff_audio_format(b"\x89PNG\r\n") is None
+    assert audio.sniff_audio_format(b"ID3\x04") == "mp3"
+    assert audio.sniff_audio_format(b"\xff\xfb\x90\x00") == "mp3"
+    assert audio.sniff_audio_format(b"\xff\xf1\x50\x80") == "aac"
+    assert audio.sniff_audio_format(b"fLaC\x00") == "flac"
+    assert audio.sniff_audio_format(b"RIFF\x00\x00\x00\x00WAVEfmt ") == "wav"
+    assert audio.sniff_audio_format(b"RIFF\x00\x00\x00\x00AVI LIST") is None
+    assert audio.sniff_audio_format(b"OggS\x00") == "ogg"
+    assert audio.sniff_audio_format(b"\x00\x00\x00\x1cftypM4A ") == "m4a"
+    assert audio.sniff_audio_format(b"\x89PNG\r\n") is None

@@ -15,6 +15,7 @@ from mutagen.flac import FLAC
 from mutagen.id3 import ID3, TSRC
 from mutagen.mp4 import MP4, MP4FreeForm
 
+from catalog.errors import AudioUnreadable
 from catalog.identify import (
     Chain,
     FingerprintIdentifier,
@@ -26,8 +27,9 @@ from catalog.identify import (
     read_isrc,
 )
 from catalog.models import Recording
+from catalog.services import recording_identify
 from tests.conftest import free_port
-from tests.identification.conftest import excerpt, song, write_audio
+from tests.uploads.conftest import excerpt, song, write_audio
 
 ISRC = "QZS8F2600001"
 
@@ -109,6 +111,21 @@ def test_tags_win_over_the_fingerprint(tmp_path, indexed_catalog):
     result = default_chain().identify(path)
     assert result is not None
     assert (result.recording_id, result.method) == (indexed_catalog[0].pk, "isrc")
+
+
+def test_recording_identify_answers_with_the_chain(tmp_path, indexed_catalog):
+    result = recording_identify(path=write_audio(tmp_path / "clip.mp3", excerpt(3, 1.0, 5.0)))
+    assert result is not None
+    assert (result.recording_id, result.method) == (indexed_catalog[2].pk, "fingerprint")
+
+
+def test_recording_identify_names_audio_it_cannot_decode(tmp_path, db):
+    path = tmp_path / "broken.mp3"
+    path.write_bytes(b"ID3" + bytes(2000))
+    with pytest.raises(AudioUnreadable) as caught:
+        recording_identify(path=path)
+    assert caught.value.code == "audio_unreadable"
+    assert caught.value.message
 
 
 def test_shazam_joins_the_chain_only_when_configured(settings):

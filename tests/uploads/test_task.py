@@ -9,10 +9,10 @@ import pytest
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from generation import uploads
-from generation.models import Upload
-from generation.tasks import resume_upload_identification, upload_identify_task
-from tests.identification.conftest import encode, excerpt, song, uploaded
+from tests.uploads.conftest import encode, excerpt, song, uploaded
+from uploads import services
+from uploads.models import Upload
+from uploads.tasks import resume_upload_identification, upload_identify_task
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,12 +23,12 @@ def run_queue(broker, worker) -> None:
 
 
 def add_clip(upload_set_id: int, samples, kind: str = "mp3", name: str = "clip.mp3") -> Upload:
-    return uploads.upload_add(upload_set_id=upload_set_id, file=uploaded(name, encode(samples, kind)))
+    return services.upload_add(upload_set_id=upload_set_id, file=uploaded(name, encode(samples, kind)))
 
 
 @pytest.fixture
 def upload_set(owner):
-    return uploads.upload_set_create(owner_id=owner.pk)
+    return services.upload_set_create(owner_id=owner.pk)
 
 
 def test_an_upload_is_identified_by_the_worker_and_a_rerun_changes_nothing(
@@ -65,7 +65,7 @@ def test_unreadable_stored_audio_fails_with_the_reason(stub_broker, indexed_cata
     stub_broker.flush_all()
     default_storage.delete(upload.audio.name)
     default_storage.save(upload.audio.name, uploaded("x", b"not audio any more" * 10))
-    assert uploads.upload_identify(upload_id=upload.pk) is True
+    assert services.upload_identify(upload_id=upload.pk) is True
     upload.refresh_from_db()
     assert upload.status == "failed"
     assert upload.failure_reason.startswith("The audio could not be read")
@@ -75,8 +75,8 @@ def test_a_manual_match_made_meanwhile_is_not_overwritten(stub_broker, indexed_c
     upload = add_clip(upload_set.pk, excerpt(2, 0.0, 5.0))
     stub_broker.flush_all()
     chosen = make_recording(99, with_audio=False)
-    uploads.upload_match_manually(upload_id=upload.pk, recording_id=chosen.pk)
-    assert uploads.upload_identify(upload_id=upload.pk) is False
+    services.upload_match_manually(upload_id=upload.pk, recording_id=chosen.pk)
+    assert services.upload_identify(upload_id=upload.pk) is False
     upload.refresh_from_db()
     assert (upload.status, upload.recording_id, upload.match_method) == ("matched", chosen.pk, "manual")
 
@@ -85,12 +85,12 @@ def test_a_fresh_claim_blocks_a_second_run_and_a_stale_one_is_retaken(stub_broke
     upload = add_clip(upload_set.pk, excerpt(2, 0.0, 5.0))
     stub_broker.flush_all()
     Upload.objects.filter(pk=upload.pk).update(identify_claimed_at=timezone.now())
-    assert uploads.upload_identify(upload_id=upload.pk) is False
+    assert services.upload_identify(upload_id=upload.pk) is False
     assert resume_upload_identification() == 0
     Upload.objects.filter(pk=upload.pk).update(identify_claimed_at=timezone.now() - datetime.timedelta(hours=1))
     assert resume_upload_identification() == 1
     stub_broker.flush_all()
-    assert uploads.upload_identify(upload_id=upload.pk) is True
+    assert services.upload_identify(upload_id=upload.pk) is True
     upload.refresh_from_db()
     assert upload.status == "matched"
 
@@ -115,7 +115,7 @@ def test_identify_again_requeues_a_finished_upload(stub_broker, stub_worker, ind
     run_queue(stub_broker, stub_worker)
     upload.refresh_from_db()
     assert upload.status == "unmatched"
-    again = uploads.upload_identify_again(upload_id=upload.pk)
+    again = services.upload_identify_again(upload_id=upload.pk)
     assert again.status == "identifying"
     run_queue(stub_broker, stub_worker)
     upload.refresh_from_db()
@@ -134,11 +134,11 @@ def test_an_unexpected_crash_releases_the_claim_for_the_retry(stub_broker, index
 
     monkeypatch.setattr(catalog.identify, "default_chain", lambda: Crashing())
     with pytest.raises(RuntimeError):
-        uploads.upload_identify(upload_id=upload.pk)
+        services.upload_identify(upload_id=upload.pk)
     upload.refresh_from_db()
     assert upload.status == "identifying"
     assert upload.identify_claimed_at is None
     monkeypatch.undo()
-    assert uploads.upload_identify(upload_id=upload.pk) is True
+    assert services.upload_identify(upload_id=upload.pk) is True
     upload.refresh_from_db()
     assert upload.status == "matched"

@@ -15,9 +15,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from generation import uploads
-from generation.models import Upload, UploadSet
-from songforge.errors import NotFound
+from uploads import selectors, services
+from uploads.models import UploadSet
 
 
 class RecordingBriefSerializer(serializers.Serializer):
@@ -70,14 +69,13 @@ class UploadSetOutputSerializer(serializers.Serializer):
 
 
 def _set_payload(upload_set: UploadSet) -> dict[str, Any]:
-    items = list(upload_set.uploads.select_related("recording").order_by("created_at", "pk"))
     return UploadSetOutputSerializer(
         {
             "id": upload_set.pk,
             "title": upload_set.title,
             "created_at": upload_set.created_at,
-            "uploads": items,
-            "readiness": uploads.upload_set_readiness(upload_set_id=upload_set.pk),
+            "uploads": selectors.uploads_of_set(upload_set_id=upload_set.pk),
+            "readiness": selectors.upload_set_readiness(upload_set_id=upload_set.pk),
         }
     ).data
 
@@ -88,15 +86,8 @@ def _user_id(request: Request) -> int:
     return int(pk)
 
 
-def _owned_set(request: Request, upload_set_id: int) -> UploadSet:
-    found = UploadSet.objects.filter(pk=upload_set_id, owner_id=request.user.pk).first()
-    if found is None:
-        raise NotFound("No such upload set.")
-    return found
-
-
 def _upload_payload(upload_id: int) -> dict[str, Any]:
-    return UploadOutputSerializer(Upload.objects.select_related("recording").get(pk=upload_id)).data
+    return UploadOutputSerializer(selectors.upload_get(upload_id=upload_id)).data
 
 
 class UploadSetCreateApi(APIView):
@@ -107,7 +98,7 @@ class UploadSetCreateApi(APIView):
     def post(self, request: Request) -> Response:
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        upload_set = uploads.upload_set_create(owner_id=_user_id(request), title=body.validated_data["title"])
+        upload_set = services.upload_set_create(owner_id=_user_id(request), title=body.validated_data["title"])
         return Response(_set_payload(upload_set), status=status.HTTP_201_CREATED)
 
 
@@ -116,7 +107,8 @@ class UploadSetDetailApi(APIView):
 
     @extend_schema(responses={200: UploadSetOutputSerializer})
     def get(self, request: Request, upload_set_id: int) -> Response:
-        return Response(_set_payload(_owned_set(request, upload_set_id)))
+        upload_set = selectors.upload_set_owned(upload_set_id=upload_set_id, owner_id=_user_id(request))
+        return Response(_set_payload(upload_set))
 
 
 class UploadAddApi(APIView):
@@ -129,8 +121,8 @@ class UploadAddApi(APIView):
     def post(self, request: Request, upload_set_id: int) -> Response:
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        upload = uploads.upload_add(
-            upload_set_id=upload_set_id, owner_id=request.user.pk, file=body.validated_data["file"]
+        upload = services.upload_add(
+            upload_set_id=upload_set_id, owner_id=_user_id(request), file=body.validated_data["file"]
         )
         return Response(_upload_payload(upload.pk), status=status.HTTP_201_CREATED)
 
@@ -138,13 +130,12 @@ class UploadAddApi(APIView):
 class UploadDetailApi(APIView):
     @extend_schema(responses={200: UploadOutputSerializer})
     def get(self, request: Request, upload_id: int) -> Response:
-        if not Upload.objects.filter(pk=upload_id, upload_set__owner_id=request.user.pk).exists():
-            raise NotFound("No such upload.")
+        selectors.upload_owned(upload_id=upload_id, owner_id=_user_id(request))
         return Response(_upload_payload(upload_id))
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, upload_id: int) -> Response:
-        uploads.upload_delete(upload_id=upload_id, owner_id=request.user.pk)
+        services.upload_delete(upload_id=upload_id, owner_id=_user_id(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -158,8 +149,8 @@ class UploadMatchApi(APIView):
     def post(self, request: Request, upload_id: int) -> Response:
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        upload = uploads.upload_match_manually(
-            upload_id=upload_id, owner_id=request.user.pk, recording_id=body.validated_data["recording_id"]
+        upload = services.upload_match_manually(
+            upload_id=upload_id, owner_id=_user_id(request), recording_id=body.validated_data["recording_id"]
         )
         return Response(_upload_payload(upload.pk))
 
@@ -167,12 +158,12 @@ class UploadMatchApi(APIView):
 class UploadIdentifyAgainApi(APIView):
     @extend_schema(request=None, responses={202: UploadOutputSerializer})
     def post(self, request: Request, upload_id: int) -> Response:
-        upload = uploads.upload_identify_again(upload_id=upload_id, owner_id=request.user.pk)
+        upload = services.upload_identify_again(upload_id=upload_id, owner_id=_user_id(request))
         return Response(_upload_payload(upload.pk), status=status.HTTP_202_ACCEPTED)
 
 
 class UploadSetReadinessApi(APIView):
     @extend_schema(responses={200: ReadinessSerializer})
     def get(self, request: Request, upload_set_id: int) -> Response:
-        readiness = uploads.upload_set_readiness(upload_set_id=upload_set_id, owner_id=request.user.pk)
+        readiness = selectors.upload_set_readiness(upload_set_id=upload_set_id, owner_id=_user_id(request))
         return Response(ReadinessSerializer(readiness).data)

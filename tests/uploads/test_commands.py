@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from catalog.indexing import get_index, recordings_imported, unindexed_recording_ids
-from tests.identification.conftest import excerpt, song, write_audio
+from tests.uploads.conftest import excerpt, song, write_audio
 
 pytestmark = pytest.mark.django_db
 

@@ -5,21 +5,21 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from generation import uploads
-from generation.models import Upload, UploadSet
-from tests.identification.conftest import encode, song, uploaded
+from tests.uploads.conftest import encode, song, uploaded
+from uploads import services
+from uploads.models import Upload, UploadSet
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def upload_set(owner):
-    return uploads.upload_set_create(owner_id=owner.pk, title="First album")
+    return services.upload_set_create(owner_id=owner.pk, title="First album")
 
 
 @pytest.fixture
 def upload(upload_set):
-    return uploads.upload_add(upload_set_id=upload_set.pk, file=uploaded("one.mp3", encode(song(1, 2.0), "mp3")))
+    return services.upload_add(upload_set_id=upload_set.pk, file=uploaded("one.mp3", encode(song(1, 2.0), "mp3")))
 
 
 def test_it_creates_a_set(owner_api, owner):
@@ -68,7 +68,7 @@ def test_the_set_lists_each_upload_with_its_match(
     Upload.objects.filter(pk=upload.pk).update(
         status="matched", recording=recording, match_method="fingerprint", confidence=0.83, offset_s=12.5
     )
-    uploads.upload_add(upload_set_id=upload_set.pk, file=uploaded("two.wav", encode(song(2, 1.5), "wav")))
+    services.upload_add(upload_set_id=upload_set.pk, file=uploaded("two.wav", encode(song(2, 1.5), "wav")))
     with django_assert_num_queries(4):  # auth is forced: set, uploads+recordings, readiness set check, readiness rows
         response = owner_api.get(reverse("api-upload-set-detail", args=[upload_set.pk]))
     assert response.status_code == 200
