@@ -44,13 +44,15 @@ def speed(clip: np.ndarray, factor: float) -> np.ndarray:
 def tempo(clip: np.ndarray, rate: float) -> np.ndarray:
     import librosa
 
-    return librosa.effects.time_stretch(clip, rate=rate).astype(np.float32)
+    stretched: np.ndarray = librosa.effects.time_stretch(clip, rate=rate).astype(np.float32)
+    return stretched
 
 
 def pitch(clip: np.ndarray, semitones: float) -> np.ndarray:
     import librosa
 
-    return librosa.effects.pitch_shift(clip, sr=RATE, n_steps=semitones).astype(np.float32)
+    shifted: np.ndarray = librosa.effects.pitch_shift(clip, sr=RATE, n_steps=semitones).astype(np.float32)
+    return shifted
 
 
 def test_triplet_hashes_survive_independent_time_and_frequency_scaling(songs):
