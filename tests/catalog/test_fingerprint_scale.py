@@ -38,7 +38,8 @@ def excerpt(songs: dict[int, np.ndarray], seed: int, start: float = 4.0, seconds
 
 
 def speed(clip: np.ndarray, factor: float) -> np.ndarray:
-    return signal.resample_poly(clip, 1000, round(1000 * factor)).astype(np.float32)
+    changed: np.ndarray = signal.resample_poly(clip, 1000, round(1000 * factor)).astype(np.float32)
+    return changed
 
 
 def tempo(clip: np.ndarray, rate: float) -> np.ndarray:
