@@ -244,6 +244,17 @@ def run_query(matcher: Matcher, clip: np.ndarray) -> tuple[Any, Any, float, floa
     return match, candidate, elapsed, cpu
 
 
+def exact_landmark(matcher: Matcher, samples: np.ndarray, expected: int | None) -> list[Any] | None:
+    """(aligned, explained, correct) of the exact landmark candidate at speed 1.0 when the old rule verifies it:
+    what the constellation threshold of landmark matches trades (calibration)."""
+    peaks = landmarks.find_peaks(samples)
+    candidate = Matcher(matcher.index, scale_invariant=False, speeds=(1.0,)).match_peaks(peaks)
+    if candidate is None or not Matcher(matcher.index, scale_invariant=False).is_verified(candidate):
+        return None
+    share = matcher.with_explained(peaks, candidate).explained
+    return [candidate.aligned, share, candidate.recording_id == expected]
+
+
 def evaluate(
     index: FingerprintIndex, songs: int, seconds: float, queries: int, conditions: list[str], negatives: int
 ) -> dict[str, Any]:
@@ -281,6 +292,7 @@ def evaluate(
                         "explained": candidate.explained,
                         "correct": candidate.recording_id == expected,
                         "verified": match is not None,
+                        "exact": exact_landmark(matcher, samples, expected),
                     }
                 )
 
@@ -399,7 +411,7 @@ def main() -> None:
         raise SystemExit(f"the cached index holds {index.stats()['recordings']} songs, not {args.songs}")
     report = {"index": info, "songs": args.songs, "queries_per_condition": args.queries}
     report.update(evaluate(index, args.songs, args.seconds, args.queries, args.conditions, args.negatives))
-    report["calibration"] = calibration(report.pop("candidates"))
+    report["calibration"] = calibration(report["candidates"])
     print_table(report)
     print(json.dumps(report["calibration"], indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)

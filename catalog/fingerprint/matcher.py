@@ -192,7 +192,7 @@ class Matcher:
         t = self.thresholds
         return t.landmark_strong_min_explained if candidate.aligned >= t.strong_aligned else t.landmark_min_explained
 
-    def _explained(self, peaks: landmarks.Peaks, candidate: Candidate) -> Candidate:
+    def with_explained(self, peaks: landmarks.Peaks, candidate: Candidate) -> Candidate:
         """``candidate`` with its constellation share, when the index holds the recording's peaks."""
         if not self.scale_invariant or not self.verify:
             return candidate
@@ -241,7 +241,7 @@ class Matcher:
             hashes, times = landmarks.landmarks(scaled)
             candidate = self.best_candidate(hashes, times, speed)
             if candidate is not None and self.is_verified(candidate):
-                candidate = self._explained(peaks, candidate)
+                candidate = self.with_explained(peaks, candidate)
             if candidate is not None and (
                 best is None
                 or (self.is_verified(candidate), candidate.aligned) > (self.is_verified(best), best.aligned)
