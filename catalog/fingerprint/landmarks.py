@@ -37,6 +37,7 @@ MIN_DT = 1
 MAX_DF = 63  # bins (≈ 1 kHz)
 SUSTAIN_FRAMES = 4  # ≈ 64 ms
 SUSTAIN_DB = 6.0
+SUSTAIN_PROMINENCE_DB = 3.0
 
 FloatArray = npt.NDArray[np.float32]
 HashArray = npt.NDArray[np.uint32]
@@ -53,8 +54,9 @@ class Peaks:
     # Sub-bin correction of ``freq`` (parabolic interpolation of the log spectrum, in (−0.5, 0.5) bins);
     # the landmark hashes ignore it, the scale-invariant triplets use ``fine_freq``.
     freq_offset: npt.NDArray[np.float64] | None = None
-    # Sustained peaks (the bin is still within SUSTAIN_DB of the peak SUSTAIN_FRAMES later): partials of
-    # notes and chords rather than drum hits or noise bursts; the constellation check counts these.
+    # Sustained peaks (SUSTAIN_FRAMES later the bin is still within SUSTAIN_DB of the peak and still stands
+    # SUSTAIN_PROMINENCE_DB above its surroundings): partials of notes and chords rather than drum hits or
+    # noise; the constellation check counts these.
     sustained: npt.NDArray[np.bool_] | None = None
 
     @property
@@ -126,13 +128,18 @@ def find_peaks(samples: FloatArray, *, peaks_per_second: int = PEAKS_PER_SECOND)
     curvature = below - 2.0 * centre + above
     with np.errstate(divide="ignore", invalid="ignore"):
         offset = np.where(curvature < 0, 0.5 * (below - above) / curvature, 0.0)
-    later = band[f, np.minimum(t + SUSTAIN_FRAMES, band.shape[1] - 1)].astype(np.float64)
+    later_t = np.minimum(t + SUSTAIN_FRAMES, band.shape[1] - 1)
+    later = band[f, later_t].astype(np.float64)
+    # Still standing out of its surroundings: a noise peak's bin falls back to the noise floor.
+    later_prominence = prominence[f, later_t].astype(np.float64)
     return Peaks(
         time=t.astype(np.float64),
         freq=(f + MIN_BIN).astype(np.float64),
         n_frames=n_frames,
         freq_offset=np.clip(offset, -0.49, 0.49),
-        sustained=(later >= centre - SUSTAIN_DB) & (t + SUSTAIN_FRAMES < band.shape[1]),
+        sustained=(later >= centre - SUSTAIN_DB)
+        & (later_prominence >= SUSTAIN_PROMINENCE_DB)
+        & (t + SUSTAIN_FRAMES < band.shape[1]),
     )
 
 
