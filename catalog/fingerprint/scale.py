@@ -35,6 +35,7 @@ from catalog.fingerprint.index import FingerprintIndex
 from catalog.fingerprint.landmarks import Peaks
 
 FREQ_STEP = 0.015  # log frequency-scale bin of the candidate stage
+OFFSET_BIN = 48  # frames (≈ 0.8 s): coarse offset bin of the candidate stage
 TIME_GRID = np.exp(np.arange(np.log(triplets.TIME_SCALES[0]), np.log(triplets.TIME_SCALES[1]) + 1e-9, 0.005))
 OFFSET_TOLERANCE = 1.5  # frames, for inliers of a fitted alignment
 FREQ_TOLERANCE = 0.025  # log frequency ratio, for inliers
@@ -139,12 +140,15 @@ def align(index: FingerprintIndex, peaks: Peaks, thresholds: ScaleThresholds | N
         return []
     recordings = index.recording_of(hits.docs)
     b_bin = np.round(log_b / FREQ_STEP).astype(np.int64) + 32
-    keys = (recordings << 8) | b_bin
+    # Coarse offset at scale 1 (OFFSET_BIN frames): a ±14 % tempo change moves it by at most ~1.4 bins over
+    # a 10-s clip, while chance hits spread over every offset of the recording.
+    o_bin = np.clip((hits.times.astype(np.int64) - tq) // OFFSET_BIN + 512, 0, 1023)
+    keys = (recordings << 18) | (b_bin << 10) | o_bin
     cells = np.unique((keys[ok] << 16) | (tq[ok] & 0xFFFF)) >> 16
     unique, scores = _counts_with_tolerance(cells, 1)
     best: dict[int, tuple[int, int]] = {}
     for position in np.argsort(-scores, kind="stable")[: 8 * thresholds.candidates].tolist():
-        recording, cell = int(unique[position] >> 8), int(unique[position] & 0xFF)
+        recording, cell = int(unique[position] >> 18), int((unique[position] >> 10) & 0xFF)
         if recording not in best:
             best[recording] = (int(scores[position]), cell)
         if len(best) == thresholds.candidates:
