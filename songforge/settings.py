@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from songforge import numba_cache
 from songforge.storage import s3_transfer_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -376,3 +377,39 @@ LOGGING = {
 if not DEBUG and not TESTING:
     SESSION_COOKIE_SECURE = env_bool("SONGFORGE_SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- native code cache ------------------------------------------------------
+# numba's compiled-code cache (librosa's kernels) lives in the deployment's data dir, written by one
+# process at a time: a cache shared through site-packages and written by parallel processes crashed
+# workers with segmentation faults. See songforge/numba_cache.py.
+NUMBA_CACHE_DIR = Path(env_str("NUMBA_CACHE_DIR", str(DATA_DIR / "numba-cache"))).resolve()
+numba_cache.configure(NUMBA_CACHE_DIR)
+
+# --- production serving and metrics -------------------------------------------
+# WhiteNoise serves /static/ from the web process itself (gunicorn, see songforge/gunicorn.py).
+# SONGFORGE_STATIC_MANIFEST=1 (set in the container image, after collectstatic) serves compressed
+# files with hashed names and far-future caching; off, files are served as they are.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "whitenoise.middleware.WhiteNoiseMiddleware"
+)
+STATIC_ROOT = Path(env_str("SONGFORGE_STATIC_ROOT", str(STATIC_ROOT))).resolve()
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STATIC_MANIFEST = env_bool("SONGFORGE_STATIC_MANIFEST", False)
+if STATIC_MANIFEST:
+    STORAGES["staticfiles"] = {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (see docs/operations.md).
+if env_bool("SONGFORGE_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True
+
+# Prometheus (songforge/metrics.py): /metrics needs "Authorization: Bearer <token>" when a token is
+# set, else it answers loopback only. Workers serve their job metrics on an internal port.
+METRICS_TOKEN = env_str("SONGFORGE_METRICS_TOKEN")
+METRICS_WORKER_ADDR = env_str("SONGFORGE_WORKER_METRICS_ADDR", "127.0.0.1")
+METRICS_WORKER_PORT = env_int("SONGFORGE_WORKER_METRICS_PORT", 0, minimum=0)  # 0: no worker endpoint
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    *MIDDLEWARE,
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+DRAMATIQ_BROKER["MIDDLEWARE"] = [*DRAMATIQ_BROKER["MIDDLEWARE"], "songforge.metrics.JobMetricsMiddleware"]
