@@ -156,3 +156,22 @@ def test_only_a_failed_generation_of_ones_own_can_be_retried(
         generation_retry(generation_id=generation.pk)
     with pytest.raises(NotFound):
         generation_retry(generation_id=generation.pk, owner_id=ready_set.owner_id + 1000)
+
+
+def test_the_failed_page_offers_retry_and_the_button_restarts_the_generation(
+    ready_set: Any, engine_settings: Any, django_capture_on_commit_callbacks: Any, client: Any
+) -> None:
+    generation = _start(ready_set, django_capture_on_commit_callbacks)
+    _killed_mid_stage(generation, attempts=3)
+    generation_advance(generation_id=generation.pk)
+    client.force_login(ready_set.owner)
+    page = client.get(f"/songs/{generation.pk}/progress")
+    assert b"Press Retry" in page.content
+    assert f'action="/songs/{generation.pk}/retry"'.encode() in page.content
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(f"/songs/{generation.pk}/retry")
+    assert response.status_code == 302
+    assert len(callbacks) == 1
+    generation.refresh_from_db()
+    assert (generation.status, generation.error) == (Generation.Status.QUEUED, "")
