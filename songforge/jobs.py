@@ -201,6 +201,19 @@ def start_embedded_worker() -> dramatiq.Worker:
     return _worker
 
 
+def start_embedded_worker_for_web() -> None:
+    """A web process with the embedded broker starts its worker (and reaper) at once, not on a first POST.
+
+    Called from ``songforge/wsgi.py`` (gunicorn, runserver): unfinished work resumes after a
+    restart without waiting for a page view. Does nothing with Redis/RabbitMQ or when the embedded
+    worker is switched off (``SONGFORGE_EMBEDDED_WORKER=0``, tests).
+    """
+    if not is_embedded():
+        return
+    if any(isinstance(m, EmbeddedWorkerMiddleware) for m in dramatiq.get_broker().middleware):
+        start_embedded_worker()
+
+
 def join(timeout_ms: int = 600_000) -> None:
     """Wait until the embedded broker's queues are drained (commands and demos)."""
     broker = dramatiq.get_broker()

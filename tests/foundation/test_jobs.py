@@ -169,3 +169,21 @@ def test_a_command_runs_what_it_enqueued_before_it_exits(stub_broker, monkeypatc
     assert progress == [(1, 3), (2, 3), (3, 3)]
     assert started == []  # no worker threads, no resumers in a short-lived command
     assert stub_broker.queues[echo_task.queue_name].qsize() == 0
+
+
+def test_a_web_process_with_the_embedded_broker_starts_its_worker_at_boot(stub_broker, monkeypatch, settings):
+    started: list[int] = []
+    monkeypatch.setattr(jobs, "start_embedded_worker", lambda: started.append(1))
+    settings.DRAMATIQ_BROKER_KIND = "embedded"
+    jobs.start_embedded_worker_for_web()
+    assert started == []  # switched off (as in tests): no EmbeddedWorkerMiddleware on the broker
+    middleware = jobs.EmbeddedWorkerMiddleware()
+    stub_broker.add_middleware(middleware)
+    try:
+        jobs.start_embedded_worker_for_web()
+        assert started == [1]
+        settings.DRAMATIQ_BROKER_KIND = "redis"
+        jobs.start_embedded_worker_for_web()
+        assert started == [1]
+    finally:
+        stub_broker.middleware.remove(middleware)
