@@ -119,21 +119,19 @@ def release_split_lines(*, release_id: int) -> tuple[SplitLine, ...]:
 def generation_split_inputs(*, generation: Any) -> tuple[list[tuple[int, Fraction]], list[tuple[int | None, int]]]:
     """The inputs ``royalties.splits.split_sheet_create`` needs for a generation.
 
-    Sources: each catalog recording's influence weight from the generation
-    report, read exactly by ``royalties.splits.sources_from_report`` (entries
-    for the same recording add up; uploads without a recording are left out);
-    without an influence list, every matched upload of the set weighs the same. Training: (recording id or
-    None, token count) for each row of the training manifest.
+    Sources: each catalog recording's exact share of the source pool, from the generation's
+    integer shares (``royalties.services.split_sources``); a generation without any, every matched
+    upload of the set weighs the same. Training: (recording id or None, token count) for each row
+    of the training manifest.
     """
-    from royalties.splits import sources_from_report
+    from royalties.services import split_sources
 
-    weights: dict[int, Fraction] = defaultdict(Fraction)
-    for recording_id, weight in sources_from_report(generation.report or {}):
-        weights[recording_id] += weight
-    if not (generation.report or {}).get("influence"):
+    sources = split_sources(generation_id=generation.pk)
+    if not sources:
+        weights: dict[int, Fraction] = defaultdict(Fraction)
         for upload in generation.upload_set.uploads.exclude(recording__isnull=True).order_by("id"):
             weights[upload.recording_id] += 1
-    sources = [(recording_id, weight) for recording_id, weight in sorted(weights.items()) if weight > 0]
+        sources = [(recording_id, weight) for recording_id, weight in sorted(weights.items()) if weight > 0]
     if not sources:
         raise GenerationNotPublishable(
             "This song has no catalog source recordings to share earnings with; match its uploads first."

@@ -150,7 +150,8 @@ def fake_synthesis(monkeypatch: pytest.MonkeyPatch) -> FakeSynthesis:
     from generation.services import stages
 
     fake = FakeSynthesis()
-    monkeypatch.setattr(stages, "_synthesis", lambda: (fake.profile_from_audio, fake.render_and_master))
+    monkeypatch.setattr(stages, "profile_from_audio", fake.profile_from_audio)
+    monkeypatch.setattr(stages, "render_and_master", fake.render_and_master)
     return fake
 
 
