@@ -257,6 +257,7 @@ def upload_identify(*, upload_id: int, now: datetime.datetime | None = None) -> 
         _fail_if_exhausted(claimable.filter(identify_attempts__gte=jobs.max_attempts()))
         return False
     upload = Upload.objects.get(pk=upload_id)
+    logger.info("upload %s identification claimed (attempt %d)", upload_id, upload.identify_attempts)
     heartbeat = jobs.Heartbeat(token=now, renew=_renew_identify_claim(upload_id), what=f"identification of {upload_id}")
     fields: dict[str, Any]
     try:

@@ -146,6 +146,7 @@ def _claim(generation_id: int, name: str) -> GenerationStage | None:
     )
     if claimed == 1:
         row.refresh_from_db()
+        logger.info("generation %s stage %s claimed (attempt %d)", generation_id, name, row.attempts)
         return row
     exhausted = claimable.filter(attempts__gte=jobs.max_attempts()).first()
     if exhausted is not None:

@@ -112,7 +112,7 @@ class Fleet:
                 "SONGFORGE_JOB_HEARTBEAT_SECONDS": str(self.heartbeat_s),
                 "SONGFORGE_JOB_STALE_AFTER_SECONDS": str(self.stale_after_s),
                 "SONGFORGE_JOB_MAX_ATTEMPTS": "6",  # the kill hunt may hit one job more than once
-                "SONGFORGE_LOG_LEVEL": "WARNING",
+                "SONGFORGE_LOG_LEVEL": "INFO",
                 "SONGFORGE_TORCH_THREADS": "1",
                 "SONGFORGE_GENERATION_SECONDS": "10",
                 "SONGFORGE_SECTION_BARS": "2",
@@ -265,39 +265,48 @@ class Fleet:
 
     # --- kills -------------------------------------------------------------------------------
 
-    def kill_holder(self, what: str, state: Callable[[], tuple[bool, Any, int] | None]) -> Kill | None:
-        """Kill -9 workers one by one until the one holding a claim is dead; restart each at once.
-
-        ``state()`` reads ``(finished, claim token, attempts)`` of the work. After a kill, the work
-        was the dead worker's if its attempts go up (another worker took it over: resumed); it was
-        not if its token is renewed or it finishes with the same attempts (its holder is alive),
-        and the next worker is killed.
-        """
-        order = list(self.worker_procs)
-        random.shuffle(order)
-        for index in order:
-            before = state()
-            if before is None or before[0]:
-                return None
-            self.kill_worker(index)
-            killed_at = time.monotonic()
-            self.start_worker(index)
-            deadline = killed_at + 180
-            while time.monotonic() < deadline:
-                now = state()
-                if now is not None and now[2] > before[2]:
-                    kill = Kill(what=what, killed_at=killed_at, resumed_at=time.monotonic())
-                    self.kills.append(kill)
-                    self.log(f"kill -9 during {what}: resumed by another worker after {kill.recovery_s:.1f} s")
-                    return kill
-                if now is None or now[0] or (now[1] is not None and now[1] != before[1]):
-                    break  # its holder is alive: that worker was not the one
-                time.sleep(0.2)
-            else:
-                kill = Kill(what=what, killed_at=killed_at)
-                self.kills.append(kill)
-                return kill
+    def holder(self, claim_line: str, *, timeout: float = 15.0) -> int | None:
+        """The worker whose log says it made this claim (each worker logs to its own file)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for index in self.worker_procs:
+                path = self.workdir / "logs" / f"worker-{index}.log"
+                if path.exists() and claim_line in path.read_text(errors="replace"):
+                    return index
+            time.sleep(0.2)
         return None
+
+    def kill_holder(self, what: str, state: Callable[[], tuple[bool, Any, int] | None], claim_line: str) -> Kill | None:
+        """``kill -9`` the worker holding a claim, restart it at once, and time the takeover.
+
+        ``state()`` reads ``(finished, claim token, attempts)`` of the work; ``claim_line.format(attempts)``
+        is the line the claiming worker logs. The work resumed when its attempts go up (another
+        worker's reaper released the stale claim and a worker claimed it again).
+        """
+        before = state()
+        if before is None or before[0]:
+            return None
+        index = self.holder(claim_line.format(before[2]))
+        current = state()
+        if index is None or current is None or current[0]:
+            return None
+        self.kill_worker(index)
+        killed_at = time.monotonic()
+        self.start_worker(index)
+        kill = Kill(what=what, killed_at=killed_at)
+        self.kills.append(kill)
+        deadline = killed_at + 180
+        while time.monotonic() < deadline:
+            now = state()
+            if now is not None and now[2] > before[2]:
+                kill.resumed_at = time.monotonic()
+                break
+            if now is not None and now[0]:
+                self.kills.remove(kill)  # it finished just before the kill: no takeover to time
+                return None
+            time.sleep(0.2)
+        self.log(f"kill -9 of worker {index} during {what}: resumed after {kill.recovery_s} s")
+        return kill
 
 
 class Artist:

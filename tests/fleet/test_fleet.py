@@ -34,8 +34,8 @@ pytestmark = [
 
 ARTISTS = int(os.environ.get("FLEET_ARTISTS", "2"))
 GENERATIONS = int(os.environ.get("FLEET_GENERATIONS", "1"))
-CATALOG_SIZE = 12
-SONG_SECONDS = 12
+CATALOG_SIZE = 11
+SONG_SECONDS = 8
 RECOVERY_TARGET_S = 30.0
 
 
@@ -130,7 +130,9 @@ def hunt_identification(fleet: Fleet, deadline: float, uploads_done: threading.E
         if claimed:
             upload_id: int = claimed[0][0]
             kill = fleet.kill_holder(
-                f"identification of upload {upload_id}", functools.partial(upload_state, fleet, upload_id)
+                f"identification of upload {upload_id}",
+                functools.partial(upload_state, fleet, upload_id),
+                f"upload {upload_id} identification claimed (attempt {{}})",
             )
             if kill is not None:
                 return kill
@@ -150,7 +152,9 @@ def hunt_stage(fleet: Fleet, generation_id: int, name: str, deadline: float) -> 
             name,
         ):
             kill = fleet.kill_holder(
-                f"{name} of generation {generation_id}", functools.partial(stage_state, fleet, generation_id, name)
+                f"{name} of generation {generation_id}",
+                functools.partial(stage_state, fleet, generation_id, name),
+                f"generation {generation_id} stage {name} claimed (attempt {{}})",
             )
             if kill is not None:
                 return kill
