@@ -8,7 +8,7 @@ worker held and how long until another worker took it up.
 
 Run: ``nice -n 10 .venv/bin/python benchmarks/fleet.py`` (30 minutes; ``--minutes 5`` for a short run).
 Needs PostgreSQL (``--postgres``, default postgres://postgres@127.0.0.1:5432/postgres; the run creates
-and drops its own database ``songforge_fleet_bench``), Redis (``--redis``, default db 11, flushed) and
+and drops its own database, ``--database``), Redis (``--redis``, default db 11, flushed) and
 moto_server (started here). Writes benchmarks/results/fleet.json.
 """
 
@@ -60,50 +60,53 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def held_claims(fleet: Fleet) -> dict[str, Any]:
-    """Every live claim token now: stage rows and uploads being identified."""
-    claims: dict[str, Any] = {}
-    for stage_id, token, attempts in fleet.query(
-        "SELECT id, claimed_until, attempts FROM generation_generationstage WHERE status = 'running'"
+def held_claims(fleet: Fleet) -> dict[str, tuple[int, str]]:
+    """Every live claim now: key -> (attempts, the line its claiming worker logged)."""
+    claims: dict[str, tuple[int, str]] = {}
+    for stage_id, generation_id, name, attempts in fleet.query(
+        "SELECT id, generation_id, name, attempts FROM generation_generationstage WHERE status = 'running'"
     ):
-        claims[f"stage:{stage_id}"] = (token, attempts)
-    for upload_id, token, attempts in fleet.query(
-        "SELECT id, identify_claimed_at, identify_attempts FROM generation_upload "
+        claims[f"stage:{stage_id}"] = (
+            attempts,
+            f"generation {generation_id} stage {name} claimed (attempt {attempts})",
+        )
+    for upload_id, attempts in fleet.query(
+        "SELECT id, identify_attempts FROM generation_upload "
         "WHERE status = 'identifying' AND identify_claimed_at IS NOT NULL"
     ):
-        claims[f"upload:{upload_id}"] = (token, attempts)
+        claims[f"upload:{upload_id}"] = (attempts, f"upload {upload_id} identification claimed (attempt {attempts})")
     return claims
 
 
 def progressed(fleet: Fleet, key: str, attempts: int) -> bool:
+    """Whether another worker took the work over (its attempts went up)."""
     kind, pk = key.split(":")
     if kind == "stage":
-        rows = fleet.query("SELECT status, attempts FROM generation_generationstage WHERE id = %s", int(pk))
-        return bool(rows and (rows[0][0] == "done" or rows[0][1] > attempts))
-    rows = fleet.query("SELECT status, identify_attempts FROM generation_upload WHERE id = %s", int(pk))
-    return bool(rows and (rows[0][0] != "identifying" or rows[0][1] > attempts))
+        rows = fleet.query("SELECT attempts FROM generation_generationstage WHERE id = %s", int(pk))
+    else:
+        rows = fleet.query("SELECT identify_attempts FROM generation_upload WHERE id = %s", int(pk))
+    return bool(rows and rows[0][0] > attempts)
 
 
 def killer(fleet: Fleet, stop: threading.Event, results: list[dict[str, Any]]) -> None:
-    """Kill -9 a random worker every 30-90 s; measure how long until its claims are taken up again."""
+    """Kill -9 a random worker every 30-90 s; time how long until another worker takes over its claims."""
     while not stop.wait(random.uniform(30, 90)):
         index = random.choice(list(fleet.worker_procs))
-        before = held_claims(fleet)
+        log = fleet.workdir / "logs" / f"worker-{index}.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        held = {key: attempts for key, (attempts, line) in held_claims(fleet).items() if line in text}
         fleet.kill_worker(index)
         killed_at = time.monotonic()
         fleet.start_worker(index)
-        time.sleep(2 * fleet.heartbeat_s + 0.5)
-        after = held_claims(fleet)
-        orphaned = {key: value for key, value in before.items() if after.get(key) == value}
-        recovered: dict[str, float | None] = dict.fromkeys(orphaned)
+        recovered: dict[str, float | None] = dict.fromkeys(held)
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and any(v is None for v in recovered.values()):
-            for key, (_, attempts) in orphaned.items():
+            for key, attempts in held.items():
                 if recovered[key] is None and progressed(fleet, key, attempts):
                     recovered[key] = round(time.monotonic() - killed_at, 1)
             time.sleep(0.5)
-        results.append({"worker": index, "held": sorted(orphaned), "recovery_s": recovered})
-        print(f"kill -9 worker {index}: held {sorted(orphaned) or 'nothing'}; recovered after {recovered}")
+        results.append({"worker": index, "held": sorted(held), "recovery_s": recovered})
+        print(f"kill -9 worker {index}: held {sorted(held) or 'nothing'}; taken over after {recovered}")
 
 
 def main() -> None:
@@ -112,6 +115,7 @@ def main() -> None:
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/11")
     parser.add_argument("--artists", type=int, default=3)
+    parser.add_argument("--database", default="songforge_fleet_bench", help="created and dropped by the run")
     args = parser.parse_args()
 
     import boto3
@@ -133,7 +137,7 @@ def main() -> None:
     fleet = Fleet(
         workdir=workdir,
         postgres_url=args.postgres,
-        database="songforge_fleet_bench",
+        database=args.database,
         redis_url=args.redis,
         s3_endpoint=endpoint,
         bucket=bucket,
