@@ -274,10 +274,14 @@ def upload_identify(*, upload_id: int, now: datetime.datetime | None = None) -> 
         # IdentificationUnavailable (retryable), a crash, a time limit or a worker shutdown: release the
         # claim so that the retry (or the reaper) can take the upload at once. Only an outage gives the
         # attempt back: it is nobody's fault and has its own retry budget.
-        outage = isinstance(exc, DomainError) and not exc.permanent
+        outage = exc if isinstance(exc, DomainError) and not exc.permanent else None
         released = Upload.objects.filter(pk=upload_id, identify_claimed_at=heartbeat.token)
-        if outage:
-            released.update(identify_claimed_at=None, identify_attempts=F("identify_attempts") - 1)
+        if outage is not None:  # the failure reason marks it as waiting for Dramatiq's backed-off retry, not lost
+            released.update(
+                identify_claimed_at=None,
+                identify_attempts=F("identify_attempts") - 1,
+                failure_reason=f"Waiting to retry: {outage.message}"[:2000],
+            )
         else:
             released.update(identify_claimed_at=None)
             _fail_if_exhausted(
@@ -352,7 +356,10 @@ def uploads_identify_reap(*, now: datetime.datetime | None = None) -> list[int]:
             logger.warning("upload %s: stale identification claim released", upload_id)
             ids.append(upload_id)
     lost = Upload.objects.filter(
-        status=Upload.Status.IDENTIFYING, identify_claimed_at__isnull=True, updated_at__lt=now - jobs.orphan_after()
+        status=Upload.Status.IDENTIFYING,
+        identify_claimed_at__isnull=True,
+        failure_reason="",  # not one waiting out an outage's backoff
+        updated_at__lt=now - jobs.orphan_after(),
     ).values_list("pk", "updated_at")
     for upload_id, updated_at in lost.order_by("pk"):
         if Upload.objects.filter(pk=upload_id, identify_claimed_at__isnull=True, updated_at=updated_at).update(

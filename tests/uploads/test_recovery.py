@@ -112,3 +112,6 @@ def test_an_outage_gives_its_attempt_back(upload, settings, monkeypatch):
             services.upload_identify(upload_id=upload.pk)
     upload.refresh_from_db()
     assert (upload.status, upload.identify_attempts, upload.identify_claimed_at) == ("identifying", 0, None)
+    assert upload.failure_reason == "Waiting to retry: Shazam is rate limiting; try again later."
+    Upload.objects.filter(pk=upload.pk).update(updated_at=timezone.now() - datetime.timedelta(hours=1))
+    assert services.uploads_identify_reap() == []  # its retry is backed off; the reaper does not hurry it
