@@ -18,6 +18,8 @@ from songforge import jobs
 from songforge.errors import NotFound
 from uploads.models import Upload, UploadSet
 
+__all__ = ["Upload", "UploadSet"]  # the types the selectors return, for callers' annotations
+
 
 def upload_set_owned(*, upload_set_id: int, owner_id: int | None, lock: bool = False) -> UploadSet:
     """The set, if ``owner_id`` owns it; ``lock`` takes its row lock (inside a transaction)."""
