@@ -206,7 +206,7 @@ _DRAMATIQ_MIDDLEWARE = [
     "dramatiq.middleware.Retries",
     "django_dramatiq.middleware.DbConnectionsMiddleware",
     "songforge.logging.JobIdMiddleware",
-]
+] + (["songforge.jobs.ReaperMiddleware"] if env_bool("SONGFORGE_JOB_REAPER", not TESTING) else [])
 DRAMATIQ_BROKER_URL = env_str("DRAMATIQ_BROKER_URL")
 _broker_scheme = urlparse(DRAMATIQ_BROKER_URL).scheme if DRAMATIQ_BROKER_URL else ""
 if _broker_scheme in {"redis", "rediss"}:
@@ -240,6 +240,17 @@ else:
 DRAMATIQ_TASKS_DATABASE = "default"
 DRAMATIQ_AUTODISCOVER_MODULES = ["tasks"]
 SONGFORGE_EMBEDDED_WORKER_THREADS = env_int("SONGFORGE_WORKER_THREADS", 2, minimum=1)
+# A running stage or identification refreshes its claim every HEARTBEAT seconds; a claim not
+# refreshed for STALE_AFTER seconds is taken over (the reaper in every worker re-enqueues it).
+SONGFORGE_JOB_HEARTBEAT_SECONDS = env_int("SONGFORGE_JOB_HEARTBEAT_SECONDS", 5, minimum=1)
+SONGFORGE_JOB_STALE_AFTER_SECONDS = env_int("SONGFORGE_JOB_STALE_AFTER_SECONDS", 20, minimum=2)
+if SONGFORGE_JOB_STALE_AFTER_SECONDS < 2 * SONGFORGE_JOB_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        "SONGFORGE_JOB_STALE_AFTER_SECONDS must be at least twice SONGFORGE_JOB_HEARTBEAT_SECONDS, "
+        "or live jobs would be taken over between two heartbeats."
+    )
+# Tries per stage and per identification (crashes and time limits count) before it is marked failed.
+SONGFORGE_JOB_MAX_ATTEMPTS = env_int("SONGFORGE_JOB_MAX_ATTEMPTS", 3, minimum=1)
 
 # --- auth -----------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
