@@ -5,7 +5,7 @@ stores them in numba's on-disk cache. Numba 0.68 tags each compiled kernel with 
 from a per-process counter, and the gufunc wrapper (``guf-*.nbc``) calls the kernel (``*.nbc``) by
 that tagged name. When several processes compile the same module at once into one cache, the
 wrapper of one process and the kernel of another can end up side by side: every later process
-loads both and jumps through a null function pointer (numba issue 10128, unfixed in 0.68.1, the
+loads both and jumps through a null function pointer (numba#10128, unfixed in 0.68.1, the
 latest release). That is the segmentation fault seen in ``localmax`` and the beat tracker after
 parallel test workers shared the site-packages cache.
 
@@ -183,7 +183,7 @@ def _tags(pattern: re.Pattern[bytes], path: Path) -> list[str]:
 def abi_mismatches(cache_dir: Path) -> list[str]:
     """Gufunc wrappers in ``cache_dir`` that call a kernel by an ABI tag the cached kernel does not define.
 
-    Each such pair crashes every process that loads it (numba issue 10128); an empty list is a
+    Each such pair crashes every process that loads it (numba#10128); an empty list is a
     consistent cache.
     """
     problems = []

@@ -338,7 +338,7 @@ MASTER_SHARE_BPS = env_int("SONGFORGE_MASTER_SHARE_BPS", 5000, minimum=0)  # mas
 INFLUENCE_SPLIT = env_choice("SONGFORGE_INFLUENCE_SPLIT", "measured", ("measured", "equal"))
 FINETUNE_UPLOAD_FRACTION = env_int("SONGFORGE_FINETUNE_UPLOAD_PERCENT", 67, minimum=0)
 ALLOW_NONCOMMERCIAL_TRAINING = env_bool("SONGFORGE_ALLOW_NONCOMMERCIAL_TRAINING", True)
-# Generation engine (issue 6): committed base checkpoint, fine-tune size, default length, guard threshold.
+# Generation engine: committed base checkpoint, fine-tune size, default length, guard threshold.
 GENERATION_CHECKPOINT = Path(
     env_str("SONGFORGE_GENERATION_CHECKPOINT", str(BASE_DIR / "generation" / "ml" / "weights" / "catalog_model.pt"))
 )
