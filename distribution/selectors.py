@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from distribution.clients.base import ReleasePackage, SplitLine
 from distribution.errors import GenerationNotPublishable, ReleaseNotFound
 from distribution.models import DeliveryEvent, Release
-from generation.services.release import training_items_for_split
+from generation.services.release import training_items_for_split, training_public_domain_tokens
 from royalties.selectors import split_sheet_json
 
 LABEL_NAME = "SongForge"
@@ -145,6 +145,11 @@ def training_manifest() -> list[tuple[int | None, int]]:
     Held-out evaluation items were not trained on and earn nothing.
     """
     return training_items_for_split()
+
+
+def training_public_domain_count() -> int:
+    """Tokens of trained-on public-domain items (no rights to pay), shown on the split sheet."""
+    return training_public_domain_tokens()
 
 
 def release_package(*, release: Release, splits: Sequence[SplitLine] | None = None) -> ReleasePackage:
