@@ -43,3 +43,11 @@ class PayoutRunTransitionInvalid(DomainError):
 
 class HolderNotFound(NotFound):
     code = "holder_not_found"
+
+
+class EscrowClaimInvalid(DomainError):
+    code = "escrow_claim_invalid"
+
+
+class EscrowClaimTransitionInvalid(Conflict):
+    code = "escrow_claim_transition_invalid"
