@@ -134,7 +134,7 @@ def test_a_rejected_claim_changes_nothing(story, statement_file):
 
 
 def test_claims_are_refused_when_they_cannot_be_right(story, django_user_model):
-    label, writer, source, _, alice, _ = story
+    _, writer, source, _, alice, _ = story
     with pytest.raises(EscrowClaimInvalid, match="fully assigned"):
         escrow_claim_create(
             recording_id=source.pk, side="master", holder_id=writer.pk, evidence=EVIDENCE, by_user_id=alice.pk
