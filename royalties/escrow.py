@@ -29,7 +29,7 @@ from fractions import Fraction
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Min, Sum
+from django.db.models import Min, QuerySet, Sum
 from django.utils import timezone
 
 from catalog.selectors import recording_share_rows
@@ -290,6 +290,12 @@ def escrow_claim_reject(*, claim_id: int, by_user_id: int, note: str = "") -> Es
 
 
 # --- reads -------------------------------------------------------------------------------------
+
+
+def escrow_claims_for(*, holder_id: int | None) -> QuerySet[EscrowClaim]:
+    """Claims of one holder (None: every claim), newest first."""
+    claims = EscrowClaim.objects.order_by("-created_at", "-pk")
+    return claims if holder_id is None else claims.filter(holder_id=holder_id)
 
 
 @dataclass(frozen=True)
