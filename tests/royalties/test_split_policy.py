@@ -159,3 +159,40 @@ def test_the_stored_sheet_keeps_the_policy_and_shows_each_class(settings, capsys
     out = capsys.readouterr().out
     assert "Public domain (no rights to pay): 5,000 tokens, 0.0000% of the song's earnings" in out
     assert "90.00% of the training pool reaches named holders, 10.00% is in escrow" in out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_demo_registers_the_trained_on_catalog_with_its_rights(settings, tmp_path):
+    """The demo's 33% pool reaches the catalog the model trained on, not only the entries rendered to audio."""
+    import json
+
+    from catalog.models import Recording
+    from songforge.management.commands.demo import register_trained_demo_catalog
+
+    settings.GENERATION_CHECKPOINT = tmp_path / "catalog_model.pt"
+    items = [
+        {"source_id": "catalog:demo-00001"},
+        {"source_id": "catalog:demo-00002"},
+        {"source_id": "catalog:demo-00003", "held_out": True},
+        {"source_id": "music21:essen/a.abc#1"},
+    ]
+    (tmp_path / "training_manifest.json").write_text(json.dumps({"items": items}))
+    for item in items:
+        TrainingRecording.objects.create(
+            source_id=item["source_id"],
+            collection="c",
+            licence="l",
+            is_commercial_ok=True,
+            token_count=10,
+            is_held_out=bool(item.get("held_out")),
+            model_version="v",
+        )
+    assert register_trained_demo_catalog() == 2
+    recordings = list(Recording.objects.order_by("external_id"))
+    assert [r.external_id for r in recordings] == ["demo-00001", "demo-00002"]
+    assert all(r.is_demo and not r.audio for r in recordings)
+    assert all(RecordingShare.objects.filter(recording=r, side="master").exists() for r in recordings)
+    linked = dict(TrainingRecording.objects.values_list("source_id", "recording_id"))
+    assert linked["catalog:demo-00001"] == recordings[0].pk
+    assert linked["catalog:demo-00003"] is None
+    assert register_trained_demo_catalog() == 0

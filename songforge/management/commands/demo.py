@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,9 @@ from generation.selectors import GenerationReport, SourceShare, generation_repor
 from songforge.errors import DomainError
 
 DEMO_EMAIL = "demo-artist@songforge.local"
+# the demo catalog the committed model trained on (demo_corpus.DEMO_SIZE, DEMO_SECONDS; seed 0)
+TRAINED_CATALOG_SIZE = 500
+TRAINED_CATALOG_SECONDS = 45.0
 
 
 class Command(BaseCommand):
@@ -259,6 +264,15 @@ class Command(BaseCommand):
         self.stdout.write(f"  {text}")
 
 
+def _trained_entry(job: tuple[int, int]) -> dict[str, Any]:
+    """The manifest entry (metadata and rights) of demo-catalog entry ``index`` as the model trained on it."""
+    from catalog import demo_build
+
+    index, size = job
+    _, record = demo_build.arrange_entry(index, 0, size=size, seconds=TRAINED_CATALOG_SECONDS)
+    return dict(record["entry"])
+
+
 def register_trained_demo_catalog() -> int:
     """Import the demo-catalog entries the committed model trained on that the catalog lacks (rights only).
 
@@ -283,21 +297,23 @@ def register_trained_demo_catalog() -> int:
         for item in json.loads(manifest.read_text())["items"]
         if item["source_id"].startswith(prefix) and not item.get("held_out")
     )
-    size = max(wanted, default=-1) + 1
     present = set(
         Recording.objects.filter(external_id__in=[demo_build.entry_id(i) for i in wanted]).values_list(
             "external_id", flat=True
         )
     )
     kinds = {name: "label" for name in demo_build.LABELS} | {name: "publisher" for name in demo_build.PUBLISHERS}
+    missing = [(index, TRAINED_CATALOG_SIZE) for index in wanted if demo_build.entry_id(index) not in present]
+    workers = max(1, min(os.cpu_count() or 1, len(missing)))
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            entries = list(pool.map(_trained_entry, missing, chunksize=8))
+    else:
+        entries = [_trained_entry(job) for job in missing]
     created: list[int] = []
     with transaction.atomic():
         holders: dict[str, int] = {}
-        for index in wanted:
-            if demo_build.entry_id(index) in present:
-                continue
-            _, record = demo_build.arrange_entry(index, 0, size=size, seconds=45.0)
-            entry = record["entry"]
+        for entry in entries:
             recording, _ = recording_upsert(
                 external_id=entry["id"],
                 title=entry["title"],
