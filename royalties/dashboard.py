@@ -1,0 +1,225 @@
+"""Reads behind the staff dashboard: plays and revenue, liabilities, suspense and escrow.
+
+Statement figures (plays, net revenue) come from the imported ``LineGroup`` rows and accept the
+dashboard's filters (period range, store, territory, release, currency). Money figures come from
+the ledger, so ``ledger_totals`` equals the account balances ``ledger_check`` sums, to the minor unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db.models import Count, Min, Q, QuerySet, Sum
+
+from royalties.escrow import EscrowAging, escrow_aging
+from royalties.models import Account, Entry, LineGroup, Payout
+
+
+@dataclass(frozen=True)
+class DashboardFilters:
+    period_from: str = ""
+    period_to: str = ""
+    store: str = ""
+    territory: str = ""
+    release_id: int | None = None
+    currency: str = ""
+
+
+@dataclass(frozen=True)
+class SeriesRow:
+    key: str
+    currency: str
+    units: int
+    revenue_minor: int
+
+
+def _groups(filters: DashboardFilters) -> QuerySet[LineGroup]:
+    groups = LineGroup.objects.all()
+    if filters.period_from:
+        groups = groups.filter(period__gte=filters.period_from)
+    if filters.period_to:
+        groups = groups.filter(period__lte=filters.period_to)
+    if filters.store:
+        groups = groups.filter(store=filters.store)
+    if filters.territory:
+        groups = groups.filter(territory=filters.territory)
+    if filters.release_id is not None:
+        groups = groups.filter(release_id=filters.release_id)
+    if filters.currency:
+        groups = groups.filter(currency=filters.currency)
+    return groups
+
+
+SERIES_FIELDS = {"period": "period", "store": "store", "territory": "territory", "release": "isrc"}
+
+
+def plays_and_revenue(*, filters: DashboardFilters, by: str) -> list[SeriesRow]:
+    """Plays and net revenue per period, store, territory or release (ISRC), per currency."""
+    column = SERIES_FIELDS[by]
+    rows = (
+        _groups(filters)
+        .values(column, "currency")
+        .annotate(units=Sum("units"), revenue=Sum("amount_minor"))
+        .order_by(column, "currency")
+    )
+    return [SeriesRow(str(r[column]), r["currency"], int(r["units"]), int(r["revenue"])) for r in rows]
+
+
+def top_releases(*, filters: DashboardFilters, limit: int = 10) -> list[SeriesRow]:
+    """Releases by net revenue, largest first (suspense lines excluded)."""
+    rows = (
+        _groups(filters)
+        .filter(release__isnull=False)
+        .values("release__isrc", "release__title", "currency")
+        .annotate(units=Sum("units"), revenue=Sum("amount_minor"))
+        .order_by("-revenue", "release__isrc")[:limit]
+    )
+    return [
+        SeriesRow(f"{r['release__isrc']} {r['release__title']}", r["currency"], int(r["units"]), int(r["revenue"]))
+        for r in rows
+    ]
+
+
+@dataclass
+class LedgerTotals:
+    """Balances per currency, as positive amounts: revenue received and where it stands now."""
+
+    currency: str
+    revenue: int = 0
+    unallocated: int = 0
+    suspense: int = 0
+    owed_to_holders: int = 0
+    escrow: int = 0
+    payable: int = 0
+    paid: int = 0
+
+    @property
+    def accounted(self) -> int:
+        """unallocated + suspense + owed + escrow + payable + paid: equals revenue in a sound ledger."""
+        return self.unallocated + self.suspense + self.owed_to_holders + self.escrow + self.payable + self.paid
+
+
+def ledger_totals() -> list[LedgerTotals]:
+    """Account balances per kind and currency, signs turned so that every figure is what it means."""
+    rows = Entry.objects.values("account__kind", "currency").annotate(total=Sum("amount_minor"))
+    totals: dict[str, LedgerTotals] = {}
+    attribute = {
+        Account.Kind.REVENUE: "revenue",
+        Account.Kind.UNALLOCATED: "unallocated",
+        Account.Kind.SUSPENSE: "suspense",
+        Account.Kind.HOLDER: "owed_to_holders",
+        Account.Kind.ESCROW: "escrow",
+        Account.Kind.PAYABLE: "payable",
+        Account.Kind.PAID: "paid",
+    }
+    for row in rows:
+        slot = totals.setdefault(row["currency"], LedgerTotals(row["currency"]))
+        total = int(row["total"] or 0)
+        name = attribute[Account.Kind(row["account__kind"])]
+        setattr(slot, name, total if name == "revenue" else -total)
+    return [totals[c] for c in sorted(totals)]
+
+
+@dataclass(frozen=True)
+class Liability:
+    holder_id: int
+    holder: str
+    currency: str
+    owed_minor: int
+    is_below_minimum: bool  # carried forward at the next payout run
+
+
+def liabilities() -> list[Liability]:
+    """What is owed to each holder (credit balance of its holder account), largest first."""
+    rows = (
+        Entry.objects.filter(account__kind=Account.Kind.HOLDER)
+        .values("account__holder_id", "account__holder__name", "currency")
+        .annotate(total=Sum("amount_minor"))
+        .order_by("total", "account__holder_id")
+    )
+    minimum = int(settings.PAYOUT_MINIMUM_MINOR)
+    return [
+        Liability(
+            r["account__holder_id"], r["account__holder__name"], r["currency"], -int(r["total"]), -r["total"] < minimum
+        )
+        for r in rows
+        if r["total"]
+    ]
+
+
+@dataclass(frozen=True)
+class PayoutStatusRow:
+    status: str
+    currency: str
+    count: int
+    amount_minor: int
+
+
+def payouts_by_status() -> list[PayoutStatusRow]:
+    """Payouts awaiting approval and paid, per currency."""
+    rows = (
+        Payout.objects.annotate(is_paid=Q(paid_at__isnull=False))
+        .values("is_paid", "currency")
+        .annotate(count=Count("id"), amount=Sum("amount_minor"))
+        .order_by("is_paid", "currency")
+    )
+    return [
+        PayoutStatusRow("paid" if r["is_paid"] else "awaiting approval", r["currency"], r["count"], int(r["amount"]))
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class SuspenseRow:
+    reason: str
+    currency: str
+    groups: int
+    amount_minor: int
+    oldest_period: str
+
+
+def suspense_by_reason() -> list[SuspenseRow]:
+    """Statement lines waiting in suspense, by reason and currency, oldest first."""
+    rows = (
+        LineGroup.objects.filter(state=LineGroup.State.SUSPENSE)
+        .values("suspense_reason", "currency")
+        .annotate(groups=Count("id"), amount=Sum("amount_minor"), oldest=Min("period"))
+        .order_by("oldest", "suspense_reason")
+    )
+    return [
+        SuspenseRow(str(r["suspense_reason"]), r["currency"], r["groups"], int(r["amount"]), str(r["oldest"]))
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    filters: DashboardFilters
+    by_period: list[SeriesRow]
+    by_store: list[SeriesRow]
+    by_territory: list[SeriesRow]
+    by_release: list[SeriesRow]
+    top: list[SeriesRow]
+    totals: list[LedgerTotals]
+    owed: list[Liability]
+    payouts: list[PayoutStatusRow]
+    suspense: list[SuspenseRow]
+    escrow: list[EscrowAging] = field(default_factory=list)
+
+
+def dashboard(*, filters: DashboardFilters) -> Dashboard:
+    """Every figure of the staff dashboard."""
+    return Dashboard(
+        filters=filters,
+        by_period=plays_and_revenue(filters=filters, by="period"),
+        by_store=plays_and_revenue(filters=filters, by="store"),
+        by_territory=plays_and_revenue(filters=filters, by="territory"),
+        by_release=plays_and_revenue(filters=filters, by="release"),
+        top=top_releases(filters=filters),
+        totals=ledger_totals(),
+        owed=liabilities(),
+        payouts=payouts_by_status(),
+        suspense=suspense_by_reason(),
+        escrow=escrow_aging(),
+    )
