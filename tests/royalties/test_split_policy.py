@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -170,7 +171,7 @@ def test_the_demo_registers_the_trained_on_catalog_with_its_rights(settings, tmp
     from songforge.management.commands.demo import register_trained_demo_catalog
 
     settings.GENERATION_CHECKPOINT = tmp_path / "catalog_model.pt"
-    items = [
+    items: list[dict[str, Any]] = [
         {"source_id": "catalog:demo-00001"},
         {"source_id": "catalog:demo-00002"},
         {"source_id": "catalog:demo-00003", "held_out": True},
