@@ -180,3 +180,11 @@ def release_package(*, release: Release, splits: Sequence[SplitLine] | None = No
         splits=tuple(splits) if splits is not None else release_split_lines(release_id=release.pk),
         distributor_release_id=release.distributor_release_id,
     )
+
+
+def releases_by_status() -> list[dict[str, object]]:
+    """Staff dashboard: releases (deliveries) per status and distributor."""
+    from django.db.models import Count
+
+    rows = Release.objects.values("status", "distributor").annotate(count=Count("id")).order_by("status", "distributor")
+    return [{"status": r["status"], "distributor": r["distributor"], "count": r["count"]} for r in rows]

@@ -47,7 +47,12 @@ def _tables(data: Dashboard) -> dict[str, tuple[list[str], list[list[Any]]]]:
     def rows(items: Any) -> list[list[Any]]:
         return [[r.key, r.currency, r.units, r.revenue_minor] for r in items]
 
+    operations = {
+        key: (list(items[0]) if items else [], [list(item.values()) for item in items])
+        for key, items in data.operations.items()
+    }
     return {
+        **operations,
         "by_period": (series, rows(data.by_period)),
         "by_store": (series, rows(data.by_store)),
         "by_territory": (series, rows(data.by_territory)),
@@ -142,5 +147,14 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         "escrow": [(e, money(e.amount_minor, e.currency)) for e in data.escrow],
         "suspense": [(s, money(s.amount_minor, s.currency)) for s in data.suspense],
         "payouts": [(p, money(p.amount_minor, p.currency)) for p in data.payouts],
+        "operations": [
+            (key, title, *tables[key])
+            for key, title in (
+                ("uploads", "Uploads per day and identification outcome"),
+                ("generations", "Generations per day"),
+                ("stages", "Pipeline stages: runs, failures, mean seconds"),
+                ("deliveries", "Releases by delivery status"),
+            )
+        ],
     }
     return render(request, "admin/royalties/dashboard.html", context)

@@ -206,6 +206,21 @@ class Dashboard:
     payouts: list[PayoutStatusRow]
     suspense: list[SuspenseRow]
     escrow: list[EscrowAging] = field(default_factory=list)
+    operations: dict[str, list[dict[str, object]]] = field(default_factory=dict)
+
+
+def operations() -> dict[str, list[dict[str, object]]]:
+    """Uploads per day and outcome, generations per day, stage durations, deliveries (other apps' selectors)."""
+    from distribution.selectors import releases_by_status
+    from generation.selectors import generation_stage_durations, generations_per_day
+    from uploads.selectors import uploads_per_day
+
+    return {
+        "uploads": uploads_per_day(),
+        "generations": generations_per_day(),
+        "stages": generation_stage_durations(),
+        "deliveries": releases_by_status(),
+    }
 
 
 def dashboard(*, filters: DashboardFilters) -> Dashboard:
@@ -222,4 +237,5 @@ def dashboard(*, filters: DashboardFilters) -> Dashboard:
         payouts=payouts_by_status(),
         suspense=suspense_by_reason(),
         escrow=escrow_aging(),
+        operations=operations(),
     )

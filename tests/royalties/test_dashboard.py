@@ -86,3 +86,12 @@ def test_the_page_renders_for_staff_with_the_permission_and_exports_escaped_csv(
     outsider = django_user_model.objects.create_user(username="fan", password="x")
     client.force_login(outsider)
     assert client.get("/admin/royalties/dashboard/").status_code == 302  # to the admin login
+
+
+def test_operations_come_from_the_other_apps_selectors(money):
+    from distribution.models import Release
+
+    ops = dashboard(filters=DashboardFilters()).operations
+    assert sorted(ops) == ["deliveries", "generations", "stages", "uploads"]
+    assert sum(int(str(row["count"])) for row in ops["deliveries"]) == Release.objects.count() == 1
+    assert sum(int(str(row["count"])) for row in ops["generations"]) == 1  # the release's song
