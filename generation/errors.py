@@ -36,3 +36,9 @@ class InfluenceInvalidError(GenerationError):
     """Influence weights that cannot become a generation's shares of the source pool."""
 
     code = "influence_invalid"
+
+
+class TrainingLinkInvalid(GenerationError):
+    """A training item cannot be linked to the recording named."""
+
+    code = "training_link_invalid"
