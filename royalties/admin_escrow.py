@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from royalties.escrow import escrow_claim_approve, escrow_claim_create, escrow_claim_reject, escrow_claim_settle
 from royalties.models import EscrowClaim
 from songforge.errors import DomainError
+from songforge.permissions import acting_user_id, model_permission
 
 
 class EscrowClaimAddForm(forms.ModelForm):
@@ -95,6 +96,11 @@ class EscrowClaimAdmin(admin.ModelAdmin):
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         return
 
+    has_decide_permission = model_permission("decide_escrowclaim")
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # decided through the actions only
+
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
@@ -103,24 +109,24 @@ class EscrowClaimAdmin(admin.ModelAdmin):
         for claim in queryset.order_by("pk"):
             try:
                 if verb == "approve":
-                    escrow_claim_approve(claim_id=claim.pk, by_user_id=_user_id(request))
+                    escrow_claim_approve(claim_id=claim.pk, by_user_id=acting_user_id(request))
                 else:
-                    escrow_claim_reject(claim_id=claim.pk, by_user_id=_user_id(request))
+                    escrow_claim_reject(claim_id=claim.pk, by_user_id=acting_user_id(request))
                 done += 1
             except DomainError as error:
                 self.message_user(request, f"Claim {claim.pk}: {error.message}", messages.ERROR)
         if done:
             self.message_user(request, f"{done} claim(s) {verb}d.", messages.SUCCESS)
 
-    @admin.action(description="Approve selected claims (complete the shares, move the escrow)", permissions=["change"])
+    @admin.action(description="Approve selected claims (complete the shares, move the escrow)", permissions=["decide"])
     def approve(self, request: HttpRequest, queryset: QuerySet[EscrowClaim]) -> None:
         self._decide(request, queryset, "approve")
 
-    @admin.action(description="Reject selected claims", permissions=["change"])
+    @admin.action(description="Reject selected claims", permissions=["decide"])
     def reject(self, request: HttpRequest, queryset: QuerySet[EscrowClaim]) -> None:
         self._decide(request, queryset, "reject")
 
-    @admin.action(description="Move escrow that arrived since approval", permissions=["change"])
+    @admin.action(description="Move escrow that arrived since approval", permissions=["decide"])
     def settle(self, request: HttpRequest, queryset: QuerySet[EscrowClaim]) -> None:
         for claim in queryset.filter(status=EscrowClaim.Status.APPROVED).order_by("pk"):
             try:
@@ -129,11 +135,3 @@ class EscrowClaimAdmin(admin.ModelAdmin):
                 self.message_user(request, f"Claim {claim.pk}: {error.message}", messages.ERROR)
             else:
                 self.message_user(request, f"Claim {claim.pk}: moved {moved or 'nothing new'}.", messages.INFO)
-
-
-def _user_id(request: Any) -> int:
-    """The signed-in user's id (views here require a signed-in user)."""
-    user_id = request.user.pk
-    if user_id is None:
-        raise PermissionError("A signed-in user is required.")
-    return int(user_id)

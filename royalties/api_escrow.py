@@ -12,13 +12,13 @@ from typing import Any
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from royalties.escrow import escrow_claim_create, escrow_claims_for
+from songforge.permissions import HolderOrStaffPermission, acting_user_id
 
 
 class EscrowClaimOutputSerializer(serializers.Serializer):
@@ -36,7 +36,8 @@ class EscrowClaimOutputSerializer(serializers.Serializer):
 
 
 class EscrowClaimListCreateApi(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [HolderOrStaffPermission]
+    staff_permissions = {"GET": "royalties.view_escrowclaim", "POST": "royalties.add_escrowclaim"}
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "statements"
 
@@ -78,14 +79,6 @@ class EscrowClaimListCreateApi(APIView):
             side=data["side"],
             holder_id=holder_id,
             evidence=data["evidence"],
-            by_user_id=_user_id(request),
+            by_user_id=acting_user_id(request),
         )
         return Response(EscrowClaimOutputSerializer(claim).data, status=status.HTTP_201_CREATED)
-
-
-def _user_id(request: Any) -> int:
-    """The signed-in user's id (views here require a signed-in user)."""
-    user_id = request.user.pk
-    if user_id is None:
-        raise PermissionError("A signed-in user is required.")
-    return int(user_id)

@@ -427,6 +427,7 @@ class EscrowClaim(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("decide_escrowclaim", "Can approve or reject escrow claims (not one's own)")]
         constraints = [
             models.UniqueConstraint(
                 fields=["recording", "side"],
