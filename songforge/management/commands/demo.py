@@ -264,10 +264,19 @@ class Command(BaseCommand):
         self.stdout.write(f"  {text}")
 
 
+def _demo_builder() -> Any:
+    """The demo catalog builder module (``demo.catalog_build``; ``catalog.demo_build`` before the move)."""
+    import importlib
+
+    try:
+        return importlib.import_module("demo.catalog_build")
+    except ModuleNotFoundError:
+        return importlib.import_module("catalog.demo_build")
+
+
 def _trained_entry(job: tuple[int, int]) -> dict[str, Any]:
     """The manifest entry (metadata and rights) of demo-catalog entry ``index`` as the model trained on it."""
-    from catalog import demo_build
-
+    demo_build = _demo_builder()
     index, size = job
     _, record = demo_build.arrange_entry(index, 0, size=size, seconds=TRAINED_CATALOG_SECONDS)
     return dict(record["entry"])
@@ -282,7 +291,6 @@ def register_trained_demo_catalog() -> int:
     """
     from django.db import transaction
 
-    from catalog import demo_build
     from catalog.models import Recording, ShareChange
     from catalog.services import recording_shares_set, recording_upsert, rights_holder_get_or_create
     from generation.ml.catalog_training import MANIFEST_NAME
@@ -291,6 +299,7 @@ def register_trained_demo_catalog() -> int:
     manifest = Path(settings.GENERATION_CHECKPOINT).parent / MANIFEST_NAME
     if not manifest.exists():
         return 0
+    demo_build = _demo_builder()
     prefix = "catalog:demo-"
     wanted = sorted(
         int(item["source_id"][len(prefix) :]) - 1
