@@ -58,6 +58,14 @@ def _tables(data: Dashboard) -> dict[str, tuple[list[str], list[list[Any]]]]:
         "by_territory": (series, rows(data.by_territory)),
         "by_release": (series, rows(data.by_release)),
         "top_releases": (series, rows(data.top)),
+        "by_source_song": (
+            ["recording_id", "currency", "amount_minor"],
+            [[r.key, r.currency, r.amount_minor] for r in data.by_source_song],
+        ),
+        "by_training_holder": (
+            ["holder", "currency", "amount_minor"],
+            [[r.key, r.currency, r.amount_minor] for r in data.by_training_holder],
+        ),
         "ledger": (
             ["currency", "revenue", "unallocated", "suspense", "owed_to_holders", "escrow", "payable", "paid"],
             [
@@ -147,6 +155,20 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         "escrow": [(e, money(e.amount_minor, e.currency)) for e in data.escrow],
         "suspense": [(s, money(s.amount_minor, s.currency)) for s in data.suspense],
         "payouts": [(p, money(p.amount_minor, p.currency)) for p in data.payouts],
+        "pools": [
+            (
+                "by_source_song",
+                "Revenue per source song (67% pool)",
+                "Recording",
+                [(r.key, money(r.amount_minor, r.currency)) for r in data.by_source_song],
+            ),
+            (
+                "by_training_holder",
+                "Revenue per training holder (33% pool)",
+                "Holder",
+                [(r.key, money(r.amount_minor, r.currency)) for r in data.by_training_holder],
+            ),
+        ],
         "operations": [
             (key, title, *tables[key])
             for key, title in (

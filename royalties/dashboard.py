@@ -8,12 +8,14 @@ the ledger, so ``ledger_totals`` equals the account balances ``ledger_check`` su
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from django.conf import settings
 from django.db.models import Count, Min, Q, QuerySet, Sum
 
 from royalties.escrow import EscrowAging, escrow_aging
-from royalties.models import Account, Entry, LineGroup, Payout
+from royalties.models import Account, Entry, LineGroup, Payout, SplitSheetLine
+from royalties.money import largest_remainder
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,78 @@ def suspense_by_reason() -> list[SuspenseRow]:
 
 
 @dataclass(frozen=True)
+class PoolRevenueRow:
+    key: str  # recording id (source songs) or holder name (training holders)
+    currency: str
+    amount_minor: int
+
+
+def _allocated_by_path(filters: DashboardFilters) -> dict[tuple[str, int | None, int, str], int]:
+    """(pool, recording id, holder id, currency) → allocated minor units, from holder/escrow credits.
+
+    Each (release, holder, currency) credit is split across the holder's sheet paths by their exact
+    shares (largest remainder), so the parts add up to what the ledger credited.
+    """
+    credits = Entry.objects.filter(
+        account__kind__in=[Account.Kind.HOLDER, Account.Kind.ESCROW],
+        transaction__kind__in=["allocation", "reapply", "reversal"],
+        release__isnull=False,
+    )
+    if filters.period_from:
+        credits = credits.filter(period__gte=filters.period_from)
+    if filters.period_to:
+        credits = credits.filter(period__lte=filters.period_to)
+    if filters.release_id is not None:
+        credits = credits.filter(release_id=filters.release_id)
+    if filters.currency:
+        credits = credits.filter(currency=filters.currency)
+    rows = credits.values("release_id", "account__holder_id", "currency").annotate(total=Sum("amount_minor"))
+    wanted = {(r["release_id"], r["account__holder_id"]) for r in rows}
+    provenance = {
+        (release_id, holder_id): paths
+        for release_id, holder_id, paths in SplitSheetLine.objects.filter(
+            sheet__release_id__in={release for release, _ in wanted}
+        ).values_list("sheet__release_id", "holder_id", "provenance")
+        if (release_id, holder_id) in wanted
+    }
+    result: dict[tuple[str, int | None, int, str], int] = {}
+    for row in rows:
+        amount = -int(row["total"] or 0)
+        paths = provenance.get((row["release_id"], row["account__holder_id"])) or []
+        weights = {index: Fraction(str(p["share"])) for index, p in enumerate(paths) if Fraction(str(p["share"])) > 0}
+        if not amount or not weights:
+            continue
+        for index, part in largest_remainder(amount, weights).items():
+            path = paths[index]
+            key = (str(path["pool"]), path.get("recording_id"), int(row["account__holder_id"]), row["currency"])
+            result[key] = result.get(key, 0) + part
+    return result
+
+
+def revenue_by_source_song(*, filters: DashboardFilters) -> list[PoolRevenueRow]:
+    """What the 67% source pool paid per source recording (holders and escrow), largest first."""
+    totals: dict[tuple[str, str], int] = {}
+    for (pool, recording_id, _, currency), amount in _allocated_by_path(filters).items():
+        if pool == "source":
+            key = (str(recording_id) if recording_id is not None else "(none)", currency)
+            totals[key] = totals.get(key, 0) + amount
+    return sorted((PoolRevenueRow(k, c, a) for (k, c), a in totals.items()), key=lambda r: (-r.amount_minor, r.key))
+
+
+def revenue_by_training_holder(*, filters: DashboardFilters) -> list[PoolRevenueRow]:
+    """What the 33% training pool paid per holder (escrow included), largest first."""
+    from catalog.selectors import holder_labels
+
+    totals: dict[tuple[int, str], int] = {}
+    for (pool, _, holder_id, currency), amount in _allocated_by_path(filters).items():
+        if pool == "training":
+            totals[(holder_id, currency)] = totals.get((holder_id, currency), 0) + amount
+    names = holder_labels([holder_id for holder_id, _ in totals])
+    rows = [PoolRevenueRow(names[h].name if h in names else f"Holder {h}", c, a) for (h, c), a in totals.items()]
+    return sorted(rows, key=lambda r: (-r.amount_minor, r.key))
+
+
+@dataclass(frozen=True)
 class Dashboard:
     filters: DashboardFilters
     by_period: list[SeriesRow]
@@ -207,6 +281,8 @@ class Dashboard:
     suspense: list[SuspenseRow]
     escrow: list[EscrowAging] = field(default_factory=list)
     operations: dict[str, list[dict[str, object]]] = field(default_factory=dict)
+    by_source_song: list[PoolRevenueRow] = field(default_factory=list)
+    by_training_holder: list[PoolRevenueRow] = field(default_factory=list)
 
 
 def operations() -> dict[str, list[dict[str, object]]]:
@@ -238,4 +314,6 @@ def dashboard(*, filters: DashboardFilters) -> Dashboard:
         suspense=suspense_by_reason(),
         escrow=escrow_aging(),
         operations=operations(),
+        by_source_song=revenue_by_source_song(filters=filters),
+        by_training_holder=revenue_by_training_holder(filters=filters),
     )

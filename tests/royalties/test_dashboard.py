@@ -95,3 +95,18 @@ def test_operations_come_from_the_other_apps_selectors(money):
     assert sorted(ops) == ["deliveries", "generations", "stages", "uploads"]
     assert sum(int(str(row["count"])) for row in ops["deliveries"]) == Release.objects.count() == 1
     assert sum(int(str(row["count"])) for row in ops["generations"]) == 1  # the release's song
+
+
+def test_revenue_per_source_song_and_training_holder_adds_up_to_what_was_allocated(money):
+    from royalties.dashboard import revenue_by_source_song, revenue_by_training_holder
+
+    [usd] = ledger_totals()
+    source = revenue_by_source_song(filters=DashboardFilters())
+    training = revenue_by_training_holder(filters=DashboardFilters())
+    assert [r.key for r in training] == ["Trainer"]
+    assert len(source) == 1
+    allocated = usd.owed_to_holders + usd.escrow + usd.payable + usd.paid
+    assert source[0].amount_minor + training[0].amount_minor == allocated == 2555
+    assert training[0].amount_minor == holder_balance(holder_id=money.trainer.pk, currency="USD") + sum(
+        p.amount_minor for p in money.trainer.payouts.all()
+    )
