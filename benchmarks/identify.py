@@ -249,7 +249,7 @@ def calibrate(index: FingerprintIndex, catalog: np.ndarray, count: int, rng: np.
 
 
 def demo_check(manifest: Path, holdout: int, rng: np.random.Generator) -> dict[str, Any]:
-    """A small check on catalog/demo_build.py audio (music21 tunes, GM soundfont): index all but ``holdout``
+    """A small check on demo/catalog_build.py audio (music21 tunes, GM soundfont): index all but ``holdout``
     entries, query clips of the indexed ones under each condition, and whole held-out entries as negatives."""
     import tempfile
 
@@ -304,7 +304,7 @@ def main() -> None:
     parser.add_argument("--calibrate", action="store_true", help="print threshold calibration data and stop")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "identify.json")
     parser.add_argument(
-        "--demo-manifest", type=Path, help="also check a catalog/demo_build.py manifest (last --demo-holdout held out)"
+        "--demo-manifest", type=Path, help="also check a demo/catalog_build.py manifest (last --demo-holdout held out)"
     )
     parser.add_argument("--demo-holdout", type=int, default=20)
     parser.add_argument("--demo-only", action="store_true", help="run only the demo manifest check")

@@ -35,6 +35,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "songforge.settings")
 os.environ.setdefault("DEBUG", "1")
 
 import django  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 django.setup()
 
@@ -99,6 +100,7 @@ def run_piece(
         target_profile=profile,
         out_dir=folder / f"out{index}-{int(is_adapted)}",
         seed=index,
+        max_seconds=float(settings.SYNTHESIS_MAX_SECONDS),
         target_seconds=target,
         tags={"title": f"Bench {index}"},
         is_adapted=is_adapted,

@@ -188,3 +188,12 @@ def releases_by_status() -> list[dict[str, object]]:
 
     rows = Release.objects.values("status", "distributor").annotate(count=Count("id")).order_by("status", "distributor")
     return [{"status": r["status"], "distributor": r["distributor"], "count": r["count"]} for r in rows]
+
+
+def release_ids_by_isrc(*, isrcs: Sequence[str]) -> dict[str, int]:
+    """Release id of each ISRC that names a release (unknown ISRCs are left out)."""
+    wanted = sorted(set(isrcs))
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), 500):
+        found.update(Release.objects.filter(isrc__in=wanted[start : start + 500]).values_list("isrc", "id"))
+    return found

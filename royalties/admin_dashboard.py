@@ -67,9 +67,19 @@ def _tables(data: Dashboard) -> dict[str, tuple[list[str], list[list[Any]]]]:
             [[r.key, r.currency, r.amount_minor] for r in data.by_training_holder],
         ),
         "ledger": (
-            ["currency", "revenue", "unallocated", "suspense", "owed_to_holders", "escrow", "payable", "paid"],
+            ["currency", "revenue", "unallocated", "suspense", "owed_to_holders", "escrow", "payable", "paid", "carry"],
             [
-                [t.currency, t.revenue, t.unallocated, t.suspense, t.owed_to_holders, t.escrow, t.payable, t.paid]
+                [
+                    t.currency,
+                    t.revenue,
+                    t.unallocated,
+                    t.suspense,
+                    t.owed_to_holders,
+                    t.escrow,
+                    t.payable,
+                    t.paid,
+                    t.carry,
+                ]
                 for t in data.totals
             ],
         ),
@@ -146,6 +156,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
                     ("Escrow", money(t.escrow, t.currency)),
                     ("Payouts approved, not paid", money(t.payable, t.currency)),
                     ("Paid", money(t.paid, t.currency)),
+                    ("Sub-minor carry", money(t.carry, t.currency)),
                 ],
                 "is_balanced": t.accounted == t.revenue,
             }

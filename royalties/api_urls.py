@@ -17,4 +17,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("royalties/uploads/", api.StatementUploadCreateApi.as_view(), name="royalties-upload"),
     path("royalties/escrow-claims/", api_escrow.EscrowClaimListCreateApi.as_view(), name="royalties-escrow-claims"),
     path("royalties/uploads/<int:upload_id>/", api.StatementUploadDetailApi.as_view(), name="royalties-upload-detail"),
+    path(
+        "royalties/uploads/<int:upload_id>/decision/",
+        api.StatementUploadDecisionApi.as_view(),
+        name="royalties-upload-decision",
+    ),
 ]

@@ -95,11 +95,20 @@ class LedgerTotals:
     escrow: int = 0
     payable: int = 0
     paid: int = 0
+    carry: int = 0  # whole minor units of the sub-minor remainders (see royalties/carry.py)
 
     @property
     def accounted(self) -> int:
-        """unallocated + suspense + owed + escrow + payable + paid: equals revenue in a sound ledger."""
-        return self.unallocated + self.suspense + self.owed_to_holders + self.escrow + self.payable + self.paid
+        """unallocated + suspense + owed + escrow + payable + paid + carry: equals revenue in a sound ledger."""
+        return (
+            self.unallocated
+            + self.suspense
+            + self.owed_to_holders
+            + self.escrow
+            + self.payable
+            + self.paid
+            + self.carry
+        )
 
 
 def ledger_totals() -> list[LedgerTotals]:
@@ -114,6 +123,7 @@ def ledger_totals() -> list[LedgerTotals]:
         Account.Kind.ESCROW: "escrow",
         Account.Kind.PAYABLE: "payable",
         Account.Kind.PAID: "paid",
+        Account.Kind.CARRY: "carry",
     }
     for row in rows:
         slot = totals.setdefault(row["currency"], LedgerTotals(row["currency"]))

@@ -10,7 +10,7 @@ from royalties import ledger
 from royalties.dashboard import DashboardFilters, dashboard, ledger_totals, liabilities, plays_and_revenue
 from royalties.imports import statement_import
 from royalties.payouts import payout_run_create
-from royalties.selectors import account_balances, holder_balance
+from royalties.selectors import balances_by_kind, holder_balance
 from songforge.csv import escape_cell
 from tests.royalties.conftest import line
 
@@ -35,10 +35,7 @@ def money(world, statement_file, settings):
 
 
 def test_the_totals_equal_the_ledger_balances_to_the_minor_unit(money):
-    by_kind: dict[tuple[str, str], int] = {}
-    for row in account_balances():
-        key = (row["kind"], row["currency"])
-        by_kind[key] = by_kind.get(key, 0) + row["balance"]
+    by_kind = balances_by_kind()
     [usd] = ledger_totals()
     assert usd.currency == "USD"
     assert usd.revenue == by_kind[("revenue", "USD")] == 2656
@@ -106,7 +103,7 @@ def test_revenue_per_source_song_and_training_holder_adds_up_to_what_was_allocat
     assert [r.key for r in training] == ["Trainer"]
     assert len(source) == 1
     allocated = usd.owed_to_holders + usd.escrow + usd.payable + usd.paid
-    assert source[0].amount_minor + training[0].amount_minor == allocated == 2555
+    assert source[0].amount_minor + training[0].amount_minor == allocated == 2553  # 2 minor units in the carry
     assert training[0].amount_minor == holder_balance(holder_id=money.trainer.pk, currency="USD") + sum(
         p.amount_minor for p in money.trainer.payouts.all()
     )
