@@ -35,6 +35,7 @@ __all__ = [
     "holder_recordings",
     "recording_holders",
     "recording_search",
+    "recording_share_rows",
 ]
 
 
@@ -83,6 +84,20 @@ def recording_holders(recording_id: int) -> RecordingHolders:
         publishing=tuple(sides[RecordingShare.Side.PUBLISHING]),
         is_rights_complete=recording.is_rights_complete,
     )
+
+
+def recording_share_rows(recording_ids: Sequence[int]) -> dict[int, list[tuple[int, str, int]]]:
+    """recording id → [(holder_id, side, share_bps)] as stored (a side without shares is simply absent)."""
+    rows: dict[int, list[tuple[int, str, int]]] = {}
+    ids = sorted(set(recording_ids))
+    for start in range(0, len(ids), 500):
+        for recording_id, holder_id, side, bps in (
+            RecordingShare.objects.filter(recording_id__in=ids[start : start + 500])
+            .order_by("recording_id", "side", "holder_id")
+            .values_list("recording_id", "holder_id", "side", "share_bps")
+        ):
+            rows.setdefault(recording_id, []).append((holder_id, side, bps))
+    return rows
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from distribution.clients.base import ReleasePackage, SplitLine
 from distribution.errors import GenerationNotPublishable, ReleaseNotFound
 from distribution.models import DeliveryEvent, Release
-from generation.services.release import training_items_for_split
+from generation.services.release import training_items_for_split, training_public_domain_tokens
 from royalties.selectors import split_sheet_json
 
 LABEL_NAME = "SongForge"
@@ -147,6 +147,11 @@ def training_manifest() -> list[tuple[int | None, int]]:
     return training_items_for_split()
 
 
+def training_public_domain_count() -> int:
+    """Tokens of trained-on public-domain items (no rights to pay), shown on the split sheet."""
+    return training_public_domain_tokens()
+
+
 def release_package(*, release: Release, splits: Sequence[SplitLine] | None = None) -> ReleasePackage:
     """Plain data a distributor client needs; files are opened fresh on each call."""
     master = release.generation.master_wav
@@ -175,6 +180,14 @@ def release_package(*, release: Release, splits: Sequence[SplitLine] | None = No
         splits=tuple(splits) if splits is not None else release_split_lines(release_id=release.pk),
         distributor_release_id=release.distributor_release_id,
     )
+
+
+def releases_by_status() -> list[dict[str, object]]:
+    """Staff dashboard: releases (deliveries) per status and distributor."""
+    from django.db.models import Count
+
+    rows = Release.objects.values("status", "distributor").annotate(count=Count("id")).order_by("status", "distributor")
+    return [{"status": r["status"], "distributor": r["distributor"], "count": r["count"]} for r in rows]
 
 
 def release_ids_by_isrc(*, isrcs: Sequence[str]) -> dict[str, int]:

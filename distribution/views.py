@@ -51,12 +51,27 @@ class SplitView:
     pool_items: list[tuple[str, float]]
     holder_items: list[tuple[str, float]]
     total_ppb: int
+    training: dict[str, Any] | None = None  # the training pool's classes, shaped by ``_training_view``
 
 
 POOL_LABELS = {"source": "Your ten songs", "training": "Catalog (training data)", "both": "Both pools"}
 
 
-def _split_view(lines: list[dict[str, Any]], source_share_bps: int) -> SplitView:
+def _training_view(pool: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The training pool summary (``royalties.splits.TrainingPoolSummary.as_json``), shares in ppb for display."""
+    if not pool:
+        return None
+    return {
+        "policy": pool["policy"],
+        "classes": [{"label": c["label"], "tokens": c["tokens"], "ppb": int(c["ppm"]) * 1000} for c in pool["classes"]],
+        "named_ppb": int(pool["named_of_pool_ppm"]) * 1000,
+        "escrow_ppb": int(pool["escrow_of_pool_ppm"]) * 1000,
+    }
+
+
+def _split_view(
+    lines: list[dict[str, Any]], source_share_bps: int, training: dict[str, Any] | None = None
+) -> SplitView:
     rows = [
         SplitRow(
             holder=str(line["holder"]),
@@ -73,6 +88,7 @@ def _split_view(lines: list[dict[str, Any]], source_share_bps: int) -> SplitView
         pool_items=[(f"{POOL_LABELS['source']}' rights holders", source), (POOL_LABELS["training"], 1 - source)],
         holder_items=[(row.holder, row.ppb / PPB) for row in rows[:12]],
         total_ppb=sum(row.ppb for row in rows),
+        training=_training_view(training),
     )
 
 
@@ -93,7 +109,7 @@ def _preview(generation_id: int) -> tuple[SplitView | None, str]:
         }
         for line in data.lines
     ]
-    return _split_view(lines, data.source_share_bps), ""
+    return _split_view(lines, data.source_share_bps, data.training.as_json() if data.training else None), ""
 
 
 def _stored_split(release: Release) -> tuple[SplitView | None, str]:
@@ -103,7 +119,7 @@ def _stored_split(release: Release) -> tuple[SplitView | None, str]:
         return None, error.message
     if data is None:
         return None, "The split sheet is stored when the release is published."
-    return _split_view(list(data["lines"]), int(data["source_share_bps"])), ""
+    return _split_view(list(data["lines"]), int(data["source_share_bps"]), data.get("training_pool")), ""
 
 
 @login_required

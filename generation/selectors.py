@@ -98,3 +98,42 @@ def upload_set_latest_generation(*, upload_set_id: int) -> LatestGeneration | No
         is_active=latest.status in ACTIVE_STATUSES,
         is_finished=latest.status == Generation.Status.SUCCEEDED,
     )
+
+
+def generations_per_day() -> list[dict[str, object]]:
+    """Staff dashboard: generations per day and status, newest first."""
+    from django.db.models import Count
+    from django.db.models.functions import TruncDate
+
+    rows = (
+        Generation.objects.annotate(day=TruncDate("created_at"))
+        .values("day", "status")
+        .annotate(count=Count("id"))
+        .order_by("-day", "status")
+    )
+    return [{"day": str(r["day"]), "status": r["status"], "count": r["count"]} for r in rows]
+
+
+def generation_stage_durations() -> list[dict[str, object]]:
+    """Staff dashboard: per pipeline stage, runs, failures and mean duration in seconds (finished runs)."""
+    from django.db.models import Avg, Count, DurationField, ExpressionWrapper, Q
+
+    from generation.models import GenerationStage
+
+    rows = (
+        GenerationStage.objects.annotate(
+            took=ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
+        )
+        .values("name")
+        .annotate(runs=Count("id"), failed=Count("id", filter=Q(status="failed")), mean=Avg("took"))
+        .order_by("name")
+    )
+    return [
+        {
+            "stage": r["name"],
+            "runs": r["runs"],
+            "failed": r["failed"],
+            "mean_s": round(r["mean"].total_seconds(), 1) if r["mean"] is not None else None,
+        }
+        for r in rows
+    ]

@@ -351,3 +351,6 @@ class PayoutAdmin(ReadOnlyAdmin):
     search_fields = ("holder__name",)
     list_select_related = ("run", "holder")
     readonly_fields = ("run", "holder", "currency", "amount_minor", "transaction", "paid_transaction", "paid_at")
+
+
+from royalties import admin_escrow  # noqa: E402, F401  (registers the escrow claims admin)

@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path, re_path
 
-from royalties import api
+from royalties import api, api_escrow
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("royalties/statements/", api.StatementListApi.as_view(), name="royalties-statements"),
@@ -15,6 +15,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("royalties/payouts/", api.PayoutListApi.as_view(), name="royalties-payouts"),
     path("royalties/imports/", api.StatementImportApi.as_view(), name="royalties-import"),
     path("royalties/uploads/", api.StatementUploadCreateApi.as_view(), name="royalties-upload"),
+    path("royalties/escrow-claims/", api_escrow.EscrowClaimListCreateApi.as_view(), name="royalties-escrow-claims"),
     path("royalties/uploads/<int:upload_id>/", api.StatementUploadDetailApi.as_view(), name="royalties-upload-detail"),
     path(
         "royalties/uploads/<int:upload_id>/decision/",

@@ -49,3 +49,11 @@ class PayoutRunInvalid(DomainError):
 
 class PayoutRunTransitionInvalid(DomainError):
     code = "payout_run_transition_invalid"
+
+
+class EscrowClaimInvalid(DomainError):
+    code = "escrow_claim_invalid"
+
+
+class EscrowClaimTransitionInvalid(Conflict):
+    code = "escrow_claim_transition_invalid"

@@ -299,6 +299,7 @@ class Transaction(models.Model):
         PAYOUT = "payout", "Payout approved"
         PAYOUT_PAID = "payout_paid", "Payout paid"
         REVERSAL = "reversal", "Reversal"
+        ESCROW_CLAIM = "escrow_claim", "Escrow claim approved"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     idempotency_key = models.CharField(max_length=200, unique=True)
@@ -444,3 +445,53 @@ class Payout(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount_minor} {self.currency} to {self.holder_id} ({self.run_id})"
+
+
+class EscrowClaim(models.Model):
+    """A claim on the escrowed share of one side of one recording, decided by a second staff member.
+
+    Written only by ``royalties.escrow``: approval completes the side's shares in the catalog and
+    moves the escrowed money of that recording and side to the holder (one ledger transaction per
+    currency); rejection changes nothing else.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for a decision"
+        APPROVED = "approved", "Approved and paid into the holder's balance"
+        REJECTED = "rejected", "Rejected"
+
+    ALLOWED = {Status.PENDING: {Status.APPROVED, Status.REJECTED}, Status.APPROVED: set(), Status.REJECTED: set()}
+
+    recording = models.ForeignKey("catalog.Recording", on_delete=models.PROTECT, related_name="escrow_claims")
+    side = models.CharField(max_length=16, choices=[("master", "Master"), ("publishing", "Publishing")])
+    holder = models.ForeignKey("catalog.RightsHolder", on_delete=models.PROTECT, related_name="escrow_claims")
+    share_bps = models.PositiveIntegerField(help_text="The unclaimed part of the side the holder claims.")
+    evidence = models.TextField(help_text="Why the holder owns this share: contract, registration, references.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    claimed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True)
+    moved = models.JSONField(default=dict, blank=True, help_text="Currency → minor units moved on approval.")
+    transactions = models.ManyToManyField(Transaction, blank=True, related_name="escrow_claims")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("decide_escrowclaim", "Can approve or reject escrow claims (not one's own)")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recording", "side"],
+                condition=models.Q(status="approved"),
+                name="escrow_claim_one_approved_per_side",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(share_bps__gte=1) & models.Q(share_bps__lte=10_000), name="escrow_claim_bps_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Claim {self.pk}: {self.side} of {self.recording_id} by holder {self.holder_id} ({self.status})"

@@ -186,3 +186,23 @@ def fractions_to_ppb(shares: Mapping[K, Fraction]) -> dict[K, int]:
     if sum(shares.values(), Fraction(0)) != 1:
         raise MoneyError("Exact shares must sum to exactly 1 before rounding to parts per billion.")
     return largest_remainder(PPB, shares)
+
+
+_SYMBOLS: dict[str, str] = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+
+
+def format_for_people(amount_minor: int, currency: str) -> str:
+    """Text for people, with the stored integer alongside: 14955 USD → "$149.55 (14955 USD minor units)".
+
+    The major amount uses the currency's exponent (0 for JPY, 3 for KWD); currencies without a
+    symbol here print their code ("1,234.500 KWD (1234500 KWD minor units)"). JSON keeps minor units.
+    """
+    refuse_float(amount_minor)
+    symbol = _SYMBOLS.get(currency)
+    major = format_minor(amount_minor, currency).removesuffix(f" {currency}")
+    if symbol is not None:
+        sign, digits = ("-", major[1:]) if major.startswith("-") else ("", major)
+        shown = f"{sign}{symbol}{digits}"
+    else:
+        shown = f"{major} {currency}"
+    return f"{shown} ({amount_minor} {currency} minor units)"

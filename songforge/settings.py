@@ -336,6 +336,14 @@ UPLOAD_MAX_BYTES = env_int("SONGFORGE_UPLOAD_MAX_BYTES", 200 * 1024 * 1024, mini
 SOURCE_SHARE_BPS = env_int("SONGFORGE_SOURCE_SHARE_BPS", 6700, minimum=0)  # 67% to the ten songs
 MASTER_SHARE_BPS = env_int("SONGFORGE_MASTER_SHARE_BPS", 5000, minimum=0)  # master vs publishing inside a song
 INFLUENCE_SPLIT = env_choice("SONGFORGE_INFLUENCE_SPLIT", "measured", ("measured", "equal"))
+# The 33% training pool: public-domain items (no rights to pay) are left out of its denominator ("exclude")
+# or counted and their share escrowed ("escrow"); which unlinked items are public domain, by source id prefix.
+TRAINING_PUBLIC_DOMAIN_POLICY = env_choice("SONGFORGE_TRAINING_PUBLIC_DOMAIN", "exclude", ("exclude", "escrow"))
+TRAINING_PUBLIC_DOMAIN_PREFIXES = tuple(
+    prefix.strip()
+    for prefix in env_str("SONGFORGE_TRAINING_PUBLIC_DOMAIN_PREFIXES", "music21:").split(",")
+    if prefix.strip()
+)
 FINETUNE_UPLOAD_FRACTION = env_int("SONGFORGE_FINETUNE_UPLOAD_PERCENT", 67, minimum=0)
 ALLOW_NONCOMMERCIAL_TRAINING = env_bool("SONGFORGE_ALLOW_NONCOMMERCIAL_TRAINING", True)
 # Generation engine: committed base checkpoint, fine-tune size, default length, guard threshold.

@@ -158,3 +158,20 @@ def upload_labels(*, upload_set_id: int) -> dict[int, str]:
         recording = upload.recording
         labels[upload.pk] = f"{recording.artist} – {recording.title}" if recording else upload.original_name
     return labels
+
+
+def uploads_per_day() -> list[dict[str, object]]:
+    """Staff dashboard: uploads per day, status and identification method (manual = picked by hand), newest first."""
+    from django.db.models import Count
+    from django.db.models.functions import TruncDate
+
+    rows = (
+        Upload.objects.annotate(day=TruncDate("created_at"))
+        .values("day", "status", "match_method")
+        .annotate(count=Count("id"))
+        .order_by("-day", "status", "match_method")
+    )
+    return [
+        {"day": str(r["day"]), "status": r["status"], "method": r["match_method"] or "-", "count": r["count"]}
+        for r in rows
+    ]

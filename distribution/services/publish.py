@@ -20,7 +20,7 @@ from django.db import transaction
 from distribution.artwork import artwork_check, artwork_generate
 from distribution.errors import GenerationNotPublishable, InvalidReleaseMetadata
 from distribution.models import DeliveryEvent, Release
-from distribution.selectors import generation_split_inputs
+from distribution.selectors import generation_split_inputs, training_public_domain_count
 from distribution.services.delivery import delivery_enqueue, event_log
 from distribution.services.isrc import isrc_allocate
 from generation.services.release import generation_for_release, generation_is_finished, generation_lock_for_release
@@ -127,7 +127,12 @@ def release_publish(
         release.artwork.save(f"{release.isrc}{extension}", ContentFile(content), save=False)
         release.is_artwork_generated = generated
         release.save(update_fields=["artwork", "is_artwork_generated", "updated_at"])
-        split_sheet_create(release_id=release.pk, sources=sources, training=training)
+        split_sheet_create(
+            release_id=release.pk,
+            sources=sources,
+            training=training,
+            public_domain_tokens=training_public_domain_count(),
+        )
         event_log(
             release,
             DeliveryEvent.Kind.PUBLISHED,
@@ -146,4 +151,4 @@ def release_split_preview(*, generation_id: int, owner_id: int | None = None) ->
     """
     generation = generation_for_release(generation_id=generation_id, owner_id=owner_id)
     sources, training = generation_split_inputs(generation=generation)
-    return split_sheet_compute(sources=sources, training=training)
+    return split_sheet_compute(sources=sources, training=training, public_domain_tokens=training_public_domain_count())

@@ -7,6 +7,8 @@ Distribution never queries or locks ``Generation`` rows itself: it asks here for
 
 from __future__ import annotations
 
+from django.conf import settings
+
 from generation.models import Generation, TrainingRecording
 from songforge.errors import NotFound
 
@@ -51,10 +53,32 @@ def generation_is_finished(generation: Generation) -> bool:
     return generation.status == Generation.Status.SUCCEEDED
 
 
-def training_items_for_split() -> list[tuple[int | None, int]]:
-    """(recording id or None, token count) of every item the catalog model trained on, for the 33% pool.
+def _is_public_domain(source_id: str) -> bool:
+    return source_id.startswith(tuple(settings.TRAINING_PUBLIC_DOMAIN_PREFIXES))
 
-    Held-out evaluation items were not trained on and earn nothing.
+
+def training_items_for_split() -> list[tuple[int | None, int]]:
+    """(recording id or None, token count) of every trained-on item that has rights holders, for the 33% pool.
+
+    An item linked to a catalog recording pays that recording's holders; an unlinked item of a
+    rights-bearing catalog (``catalog:…``) has holders nobody has identified yet (None: escrow).
+    Unlinked public-domain items (``TRAINING_PUBLIC_DOMAIN_PREFIXES``, e.g. music21's scores) have
+    no rights to pay and are counted by ``training_public_domain_tokens`` instead. Held-out
+    evaluation items were not trained on and earn nothing.
     """
     rows = TrainingRecording.objects.filter(is_held_out=False).order_by("id")
-    return [(recording_id, int(tokens)) for recording_id, tokens in rows.values_list("recording_id", "token_count")]
+    return [
+        (recording_id, int(tokens))
+        for source_id, recording_id, tokens in rows.values_list("source_id", "recording_id", "token_count")
+        if recording_id is not None or not _is_public_domain(source_id)
+    ]
+
+
+def training_public_domain_tokens() -> int:
+    """Tokens of the trained-on items with no rights to pay (unlinked public-domain scores)."""
+    rows = TrainingRecording.objects.filter(is_held_out=False, recording__isnull=True)
+    return sum(
+        int(tokens)
+        for source_id, tokens in rows.values_list("source_id", "token_count")
+        if _is_public_domain(source_id)
+    )

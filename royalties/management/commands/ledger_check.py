@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from royalties import ledger
+from royalties.money import format_for_people
 
 
 class Command(BaseCommand):
@@ -19,7 +20,7 @@ class Command(BaseCommand):
         result = ledger.check()
         self.stdout.write(f"{result.transactions} transactions, {result.entries} entries")
         for currency, total in result.totals.items():
-            self.stdout.write(f"  total {currency}: {total}")
+            self.stdout.write(f"  total {currency}: {format_for_people(total, currency)}")
         if not result.is_balanced:
             for row in result.unbalanced:
                 self.stderr.write(f"  unbalanced: {row}")

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from royalties.money import format_for_people
 from royalties.payouts import payout_run_create
 from royalties.selectors import payout_run_summary
 from songforge.errors import DomainError
@@ -28,6 +29,8 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(summary, indent=2))
             return
-        self.stdout.write(f"Payout run {run.period} ({run.status}), minimum {run.minimum_minor}")
+        currencies = sorted({payout["currency"] for payout in summary["payouts"]}) or ["USD"]
+        minimum = ", ".join(format_for_people(run.minimum_minor, currency) for currency in currencies)
+        self.stdout.write(f"Payout run {run.period} ({run.status}), minimum {minimum}")
         for payout in summary["payouts"]:
-            self.stdout.write(f"  {payout['holder']}: {payout['amount_minor']} {payout['currency']}")
+            self.stdout.write(f"  {payout['holder']}: {format_for_people(payout['amount_minor'], payout['currency'])}")

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from royalties.selectors import split_sheet_for_release
-from royalties.splits import split_sheet_as_json
+from royalties.splits import percent_of, split_sheet_as_json
 
 
 class Command(BaseCommand):
@@ -29,3 +29,13 @@ class Command(BaseCommand):
         self.stdout.write(f"Split sheet of {data['isrc']} (total {data['total_ppb']} ppb)")
         for line in data["lines"]:
             self.stdout.write(f"  {line['percent']:>12}%  {line['holder']} [{line['pool']}]")
+        pool = data["training_pool"]
+        self.stdout.write(f"Training pool (public-domain policy: {pool['policy']}):")
+        for item in pool["classes"]:
+            self.stdout.write(
+                f"  {item['label']}: {item['tokens']:,} tokens, {percent_of(item['ppm'], 4)} of the song's earnings"
+            )
+        self.stdout.write(
+            f"  {percent_of(pool['named_of_pool_ppm'])} of the training pool reaches named holders, "
+            f"{percent_of(pool['escrow_of_pool_ppm'])} is in escrow"
+        )

@@ -1,0 +1,176 @@
+"""Escrow ends in a claim: a holder proves ownership, a second person approves, the money follows."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+from catalog.models import RecordingShare, RightsHolder, ShareChange
+from catalog.services import recording_shares_set
+from royalties import ledger
+from royalties.errors import EscrowClaimInvalid, EscrowClaimTransitionInvalid
+from royalties.escrow import (
+    escrow_aging,
+    escrow_claim_approve,
+    escrow_claim_create,
+    escrow_claim_reject,
+    escrow_claim_settle,
+)
+from royalties.imports import statement_import
+from royalties.models import EscrowClaim, Payout, Transaction
+from royalties.payouts import payout_run_create
+from royalties.selectors import balances_by_kind, holder_balance
+from royalties.splits import split_sheet_compute, split_sheet_create
+from tests.factories import RecordingFactory, RecordingShareFactory, ReleaseFactory, RightsHolderFactory
+from tests.royalties.conftest import line
+
+pytestmark = pytest.mark.django_db
+EVIDENCE = "PRS registration 123-456 and the 2019 songwriter agreement"
+
+
+@pytest.fixture
+def story(django_user_model, settings):
+    """A song whose source has a label (master) but no known publisher: half its 67% is escrowed."""
+    settings.PAYOUT_MINIMUM_MINOR = 500
+    label = RightsHolderFactory.create(name="Label")
+    writer = RightsHolderFactory.create(name="Writer", kind=RightsHolder.Kind.WRITER)
+    source = RecordingFactory.create()
+    RecordingShareFactory.create(recording=source, holder=label, side=RecordingShare.Side.MASTER, share_bps=10_000)
+    release = ReleaseFactory.create(isrc="QZS8F2600001")
+    split_sheet_create(release_id=release.pk, sources=[(source.pk, Fraction(1))], training=[])
+    alice = django_user_model.objects.create(username="alice", is_staff=True)
+    bob = django_user_model.objects.create(username="bob", is_staff=True)
+    return label, writer, source, release, alice, bob
+
+
+def escrow_balance(currency="USD"):
+    return -balances_by_kind().get(("escrow", currency), 0)
+
+
+def test_it_walks_a_claim_from_escrow_to_payout(story, statement_file):
+    label, writer, source, release, alice, bob = story
+    statement_import(path=statement_file([line(revenue="20.00")], name="oct.csv"))
+    # 67% source: master 33.5% label, publishing 33.5% escrow; 33% training without tokens: escrow
+    assert holder_balance(holder_id=label.pk, currency="USD") == 670
+    assert escrow_balance() == 1330
+    [aged] = [row for row in escrow_aging() if row.recording_id == source.pk]
+    assert (aged.side, aged.amount_minor, aged.oldest_period, aged.open_claims) == ("publishing", 670, "2026-10", 0)
+
+    claim = escrow_claim_create(
+        recording_id=source.pk, side="publishing", holder_id=writer.pk, evidence=EVIDENCE, by_user_id=alice.pk
+    )
+    assert claim.share_bps == 10_000
+    assert [r.open_claims for r in escrow_aging() if r.recording_id == source.pk] == [1]
+    with pytest.raises(EscrowClaimInvalid, match="cannot decide it"):
+        escrow_claim_approve(claim_id=claim.pk, by_user_id=alice.pk)
+
+    approved = escrow_claim_approve(claim_id=claim.pk, by_user_id=bob.pk, note="checked the PRS record")
+    assert approved.status == EscrowClaim.Status.APPROVED
+    assert approved.moved == {"USD": 670}
+    assert list(
+        RecordingShare.objects.filter(recording=source, side="publishing").values_list("holder", "share_bps")
+    ) == [(writer.pk, 10_000)]
+    change = ShareChange.objects.get(recording=source, side="publishing")
+    assert (change.old_shares, change.changed_by_id) == ([], bob.pk)
+    [txn] = Transaction.objects.filter(kind=Transaction.Kind.ESCROW_CLAIM)
+    assert sorted((e.amount_minor, e.period, e.release_id) for e in txn.entries.all()) == [
+        (-670, "2026-10", release.pk),
+        (670, "2026-10", release.pk),
+    ]
+    assert list(approved.transactions.all()) == [txn]
+    assert holder_balance(holder_id=writer.pk, currency="USD") == 670
+    assert escrow_balance() == 660  # the training pool without tokens stays in escrow
+    assert [r.recording_id for r in escrow_aging()] == [None]
+
+    run = payout_run_create(period="2026-10")
+    assert {(p.holder_id, p.amount_minor) for p in Payout.objects.filter(run=run)} == {
+        (label.pk, 670),
+        (writer.pk, 670),
+    }
+    assert ledger.check().is_balanced
+
+    # a sheet computed after the approval pays the writer directly
+    later = split_sheet_compute(sources=[(source.pk, Fraction(1))], training=[])
+    assert later.ppb_by_holder()[writer.pk] == 335_000_000
+
+    # approving twice, or settling with nothing new, moves nothing more
+    with pytest.raises(EscrowClaimTransitionInvalid, match="approved; it cannot become approved"):
+        escrow_claim_approve(claim_id=claim.pk, by_user_id=bob.pk)
+    assert escrow_claim_settle(claim_id=claim.pk) == {}
+    assert Transaction.objects.filter(kind=Transaction.Kind.ESCROW_CLAIM).count() == 1
+
+
+def test_statements_for_an_old_release_after_approval_are_settled_once(story, statement_file):
+    _, writer, source, _, alice, bob = story
+    statement_import(path=statement_file([line(revenue="20.00")], name="oct.csv"))
+    claim = escrow_claim_create(
+        recording_id=source.pk, side="publishing", holder_id=writer.pk, evidence=EVIDENCE, by_user_id=alice.pk
+    )
+    escrow_claim_approve(claim_id=claim.pk, by_user_id=bob.pk)
+    statement_import(path=statement_file([line(revenue="10.00", period="2026-11")], name="nov.csv"))
+    assert escrow_balance() == 660 + 665  # the stored sheet still escrows the claimed path
+    assert escrow_claim_settle(claim_id=claim.pk) == {"USD": 335}
+    assert escrow_claim_settle(claim_id=claim.pk) == {}
+    assert holder_balance(holder_id=writer.pk, currency="USD") == 670 + 335
+    claim.refresh_from_db()
+    assert claim.moved == {"USD": 1005}
+    assert ledger.check().is_balanced
+
+
+def test_a_rejected_claim_changes_nothing(story, statement_file):
+    _, writer, source, _, alice, bob = story
+    statement_import(path=statement_file([line(revenue="20.00")]))
+    before = (escrow_balance(), Transaction.objects.count(), ShareChange.objects.count())
+    claim = escrow_claim_create(
+        recording_id=source.pk, side="publishing", holder_id=writer.pk, evidence=EVIDENCE, by_user_id=alice.pk
+    )
+    rejected = escrow_claim_reject(claim_id=claim.pk, by_user_id=bob.pk, note="no contract on file")
+    assert rejected.status == EscrowClaim.Status.REJECTED
+    assert (escrow_balance(), Transaction.objects.count(), ShareChange.objects.count()) == before
+    assert not RecordingShare.objects.filter(recording=source, side="publishing").exists()
+    with pytest.raises(EscrowClaimTransitionInvalid, match="rejected; it cannot become approved"):
+        escrow_claim_approve(claim_id=claim.pk, by_user_id=bob.pk)
+
+
+def test_claims_are_refused_when_they_cannot_be_right(story, django_user_model):
+    _, writer, source, _, alice, _ = story
+    with pytest.raises(EscrowClaimInvalid, match="fully assigned"):
+        escrow_claim_create(
+            recording_id=source.pk, side="master", holder_id=writer.pk, evidence=EVIDENCE, by_user_id=alice.pk
+        )
+    with pytest.raises(EscrowClaimInvalid, match="at least 10 characters"):
+        escrow_claim_create(
+            recording_id=source.pk, side="publishing", holder_id=writer.pk, evidence=" trust me ", by_user_id=alice.pk
+        )
+    with pytest.raises(EscrowClaimInvalid, match="not master or publishing"):
+        escrow_claim_create(
+            recording_id=source.pk, side="sync", holder_id=writer.pk, evidence=EVIDENCE, by_user_id=alice.pk
+        )
+    escrow = RightsHolder.objects.get(kind=RightsHolder.Kind.ESCROW)
+    with pytest.raises(EscrowClaimInvalid, match="not a rights holder that can be paid"):
+        escrow_claim_create(
+            recording_id=source.pk, side="publishing", holder_id=escrow.pk, evidence=EVIDENCE, by_user_id=alice.pk
+        )
+    claim = escrow_claim_create(
+        recording_id=source.pk, side="publishing", holder_id=writer.pk, evidence=EVIDENCE, by_user_id=alice.pk
+    )
+    with pytest.raises(EscrowClaimInvalid, match="already has a pending claim"):
+        escrow_claim_create(
+            recording_id=source.pk, side="publishing", holder_id=writer.pk, evidence=EVIDENCE, by_user_id=alice.pk
+        )
+    outsider = django_user_model.objects.create(username="mallory")
+    with pytest.raises(EscrowClaimInvalid, match="Only staff"):
+        escrow_claim_approve(claim_id=claim.pk, by_user_id=outsider.pk)
+    assert EscrowClaim.objects.get().status == EscrowClaim.Status.PENDING
+
+
+def test_approval_is_refused_when_the_side_changed_since_the_claim(story):
+    label, writer, source, _, alice, bob = story
+    claim = escrow_claim_create(
+        recording_id=source.pk, side="publishing", holder_id=writer.pk, evidence=EVIDENCE, by_user_id=alice.pk
+    )
+    recording_shares_set(recording_id=source.pk, side="publishing", shares=[(label.pk, 10_000)], by_user_id=alice.pk)
+    with pytest.raises(EscrowClaimInvalid, match="now has 0 unclaimed basis points, not the 10000 claimed"):
+        escrow_claim_approve(claim_id=claim.pk, by_user_id=bob.pk)
+    assert EscrowClaim.objects.get().status == EscrowClaim.Status.PENDING
