@@ -216,8 +216,9 @@ def test_other_roles_cannot_import(world, people, who):
 
 def test_the_accountant_imports_and_reads_payouts(run, people):
     client = api_as(people["accountant"])
+    november = rows_to_csv([line(revenue="5.00", period="2026-11")]).encode()  # no overlap with October's
     response = client.post(
-        "/api/royalties/imports/", {"file": SimpleUploadedFile("x.csv", statement_body())}, format="multipart"
+        "/api/royalties/imports/", {"file": SimpleUploadedFile("x.csv", november)}, format="multipart"
     )
     assert response.status_code == 201
     payouts = client.get("/api/royalties/payouts/").json()
