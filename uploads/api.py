@@ -140,19 +140,23 @@ class UploadDetailApi(APIView):
 
 
 class UploadMatchApi(APIView):
-    """Pick the catalog recording by hand (also overrides a wrong automatic match)."""
+    """Claim the catalog recording by hand (also disputes an automatic match).
+
+    The upload then waits for a staff review (status ``review``); the set cannot generate until
+    a reviewer approves the claim.
+    """
 
     class InputSerializer(serializers.Serializer):
         recording_id = serializers.IntegerField(min_value=1)
 
-    @extend_schema(request=InputSerializer, responses={200: UploadOutputSerializer})
+    @extend_schema(request=InputSerializer, responses={202: UploadOutputSerializer})
     def post(self, request: Request, upload_id: int) -> Response:
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        upload = services.upload_match_manually(
+        claim = services.upload_match_claim(
             upload_id=upload_id, owner_id=_user_id(request), recording_id=body.validated_data["recording_id"]
         )
-        return Response(_upload_payload(upload.pk))
+        return Response(_upload_payload(claim.upload_id), status=status.HTTP_202_ACCEPTED)
 
 
 class UploadIdentifyAgainApi(APIView):

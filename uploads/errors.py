@@ -37,3 +37,15 @@ class DuplicateUploadError(UploadError):
 
 class UploadStateError(Conflict):
     code = "upload_state"
+
+
+class ClaimReviewError(UploadError):
+    """A match claim cannot be decided (already decided, own claim, no permission, no reason)."""
+
+    code = "claim_review"
+    http_status = status.HTTP_409_CONFLICT
+
+
+class ClaimReviewForbiddenError(ClaimReviewError):
+    code = "claim_review_forbidden"
+    http_status = status.HTTP_403_FORBIDDEN

@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from songforge.errors import NotFound
-from uploads.models import Upload, UploadSet
+from uploads.models import MatchClaim, Upload, UploadSet
 
 CLAIM_STALE_AFTER = datetime.timedelta(minutes=15)
 
@@ -128,6 +128,7 @@ def upload_set_readiness(*, upload_set_id: int, owner_id: int | None = None) -> 
         hint = {
             "identifying": "wait for identification to finish",
             "unmatched": "pick its catalog recording by hand or delete it",
+            "review": "SongForge staff check a match picked by hand before the set can generate",
             "failed": f"{item.failure_reason or 'it could not be read'}; delete it and upload it again",
         }.get(item.status, "")
         reasons.append(f"{item.original_name} is {label}: {hint}.")
@@ -157,3 +158,19 @@ def upload_labels(*, upload_set_id: int) -> dict[int, str]:
         recording = upload.recording
         labels[upload.pk] = f"{recording.artist} – {recording.title}" if recording else upload.original_name
     return labels
+
+
+# --- match claims (staff review) -----------------------------------------------------------------
+
+
+def match_claims_pending() -> QuerySet[MatchClaim]:
+    """The review queue: pending claims, oldest first, with what the reviewer needs on one row."""
+    return (
+        MatchClaim.objects.filter(status=MatchClaim.Status.PENDING)
+        .select_related("upload", "upload__upload_set", "recording", "claimed_by")
+        .order_by("created_at", "pk")
+    )
+
+
+def match_claim_pending_of_upload(*, upload_id: int) -> MatchClaim | None:
+    return MatchClaim.objects.filter(upload_id=upload_id, status=MatchClaim.Status.PENDING).first()
