@@ -41,3 +41,10 @@ class StageUnavailableError(GenerationError):
 
     code = "stage_unavailable"
     permanent = False
+
+
+class GenerationLimitError(GenerationError):
+    """Too many generations: one already runs for the set, or the artist's daily allowance is used up."""
+
+    code = "generation_limit"
+    http_status = status.HTTP_429_TOO_MANY_REQUESTS

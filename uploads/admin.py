@@ -118,6 +118,12 @@ class UploadAdmin(admin.ModelAdmin):
         self.message_user(request, f"Identification queued for {done} upload(s).", messages.SUCCESS)
 
 
+def _reviewer_id(request: HttpRequest) -> int:
+    pk = request.user.pk
+    assert pk is not None  # the admin site only lets signed-in staff in
+    return int(pk)
+
+
 _AUDIO_TYPES = {"mp3": "audio/mpeg", "m4a": "audio/mp4", "flac": "audio/flac", "wav": "audio/wav", "ogg": "audio/ogg"}
 
 
@@ -196,7 +202,7 @@ class MatchClaimAdmin(admin.ModelAdmin):
         done = 0
         for claim in queryset.order_by("pk"):
             try:
-                services.match_claim_approve(claim_id=claim.pk, reviewer_id=int(request.user.pk))
+                services.match_claim_approve(claim_id=claim.pk, reviewer_id=_reviewer_id(request))
                 done += 1
             except DomainError as error:
                 self.message_user(request, f"Claim {claim.pk}: {error.message}", messages.ERROR)
@@ -211,10 +217,10 @@ class MatchClaimAdmin(admin.ModelAdmin):
             note = form.cleaned_data["note"]
             try:
                 if "reject" in request.POST:
-                    services.match_claim_reject(claim_id=claim.pk, reviewer_id=int(request.user.pk), note=note)
+                    services.match_claim_reject(claim_id=claim.pk, reviewer_id=_reviewer_id(request), note=note)
                     self.message_user(request, f"Claim {claim.pk} rejected.", messages.SUCCESS)
                 else:
-                    services.match_claim_approve(claim_id=claim.pk, reviewer_id=int(request.user.pk), note=note)
+                    services.match_claim_approve(claim_id=claim.pk, reviewer_id=_reviewer_id(request), note=note)
                     self.message_user(request, f"Claim {claim.pk} approved.", messages.SUCCESS)
             except DomainError as error:
                 self.message_user(request, error.message, messages.ERROR)

@@ -21,6 +21,13 @@ class UploadTooLargeError(UploadError):
     http_status = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
 
+class UploadTooLongError(UploadError):
+    """The song runs longer than ``UPLOAD_MAX_SECONDS`` (declared by its header, or found decoding it)."""
+
+    code = "upload_too_long"
+    http_status = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+
+
 class UnsupportedAudioError(UploadError):
     code = "unsupported_audio"
     http_status = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
@@ -43,9 +50,9 @@ class ClaimReviewError(UploadError):
     """A match claim cannot be decided (already decided, own claim, no permission, no reason)."""
 
     code = "claim_review"
-    http_status = status.HTTP_409_CONFLICT
+    http_status: int = status.HTTP_409_CONFLICT
 
 
 class ClaimReviewForbiddenError(ClaimReviewError):
     code = "claim_review_forbidden"
-    http_status = status.HTTP_403_FORBIDDEN
+    http_status: int = status.HTTP_403_FORBIDDEN

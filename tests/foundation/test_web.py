@@ -10,8 +10,8 @@ from rest_framework.authtoken.models import Token
 pytestmark = pytest.mark.django_db
 
 
-def test_healthz_reports_each_dependency(client):
-    response = client.get("/healthz")
+def test_healthz_reports_each_dependency_to_staff(admin_client):
+    response = admin_client.get("/healthz")
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
@@ -20,11 +20,11 @@ def test_healthz_reports_each_dependency(client):
     assert all(check["ok"] for check in body["checks"].values())
 
 
-def test_healthz_is_503_when_storage_is_unwritable(client, settings, tmp_path):
+def test_healthz_is_503_when_storage_is_unwritable(admin_client, settings, tmp_path):
     blocker = tmp_path / "blocker"
     blocker.write_text("a file where a folder should be")
     settings.MEDIA_ROOT = blocker / "media"
-    response = client.get("/healthz")
+    response = admin_client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["checks"]["storage"]["ok"] is False
     assert response.json()["checks"]["storage"]["error"]
