@@ -29,6 +29,7 @@ from royalties.models import StatementUpload
 from royalties.payouts import PERIOD
 from royalties.selectors import holder_earnings, holder_statements, payouts_for
 from royalties.uploads import statement_upload_create
+from songforge.throttling import TokenRateThrottle
 
 LIST_PARAMETERS = [
     OpenApiParameter("period", OpenApiTypes.STR, description="Only this period (YYYY-MM)."),
@@ -46,7 +47,7 @@ class RoyaltyFilterSerializer(serializers.Serializer):
 
 class StatementsApiBase(APIView):
     permission_classes = [IsAuthenticated]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedRateThrottle, TokenRateThrottle]
     throttle_scope = "statements"
 
     def scope(self, request: Request) -> tuple[int | None, dict[str, Any]]:
@@ -188,7 +189,7 @@ class StatementImportApi(APIView):
 
     permission_classes = [IsAdminUser]
     parser_classes = [MultiPartParser]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedRateThrottle, TokenRateThrottle]
     throttle_scope = "statements"
 
     class StatementImportInputSerializer(serializers.Serializer):
@@ -253,7 +254,7 @@ class StatementUploadCreateApi(APIView):
 
     permission_classes = [IsAdminUser]
     parser_classes = [MultiPartParser]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedRateThrottle, TokenRateThrottle]
     throttle_scope = "statements"
 
     class StatementUploadInputSerializer(serializers.Serializer):
@@ -281,7 +282,7 @@ class StatementUploadCreateApi(APIView):
 
 class StatementUploadDetailApi(APIView):
     permission_classes = [IsAdminUser]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedRateThrottle, TokenRateThrottle]
     throttle_scope = "statements"
 
     @extend_schema(

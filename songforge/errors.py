@@ -9,7 +9,6 @@ from django.db import DatabaseError
 from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
-from rest_framework.views import exception_handler, set_rollback
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +60,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     logged with its traceback and answered 500 (503 for a busy or unreachable database) without
     exception text, which can name hosts and server paths.
     """
+    # rest_framework.views resolves DEFAULT_AUTHENTICATION_CLASSES when imported, and those import
+    # DomainError from this module: a true import-time cycle.
+    from rest_framework.views import exception_handler, set_rollback
+
     if isinstance(exc, DomainError):
         return Response(exc.as_dict(), status=exc.http_status)
     response = exception_handler(exc, context)

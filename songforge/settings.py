@@ -463,3 +463,21 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     }
 }
+
+# --- security: API tokens -----------------------------------------------------------------------
+# Hashed, named, expiring tokens (apitokens/); DRF's plaintext authtoken table is only read once,
+# by the migration that hashes its keys (apitokens/migrations/0002).
+INSTALLED_APPS.append("apitokens")
+API_TOKEN_DEFAULT_DAYS = env_int("SONGFORGE_TOKEN_DEFAULT_DAYS", 90, minimum=1)
+API_TOKEN_MAX_DAYS = env_int("SONGFORGE_TOKEN_MAX_DAYS", 365, minimum=1)
+API_TOKEN_MAX_PER_USER = env_int("SONGFORGE_TOKEN_MAX_PER_USER", 10, minimum=1)
+API_TOKEN_MIGRATED_DAYS = env_int("SONGFORGE_TOKEN_MIGRATED_DAYS", 90, minimum=1)  # grace for pre-hash tokens
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
+    "rest_framework.authentication.SessionAuthentication",
+    "apitokens.authentication.ApiTokenAuthentication",
+]
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["songforge.throttling.TokenRateThrottle"]
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    **REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],  # type: ignore[dict-item]
+    "token": env_str("SONGFORGE_TOKEN_RATE", "1000/hour"),
+}

@@ -20,4 +20,5 @@ urlpatterns = [
     path("songs/", include("generation.urls")),
     path("releases/", include("distribution.urls")),
     path("earnings/", include("royalties.urls")),
+    path("account/", include("apitokens.urls")),
 ]

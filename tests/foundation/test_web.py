@@ -5,7 +5,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.management import call_command
-from rest_framework.authtoken.models import Token
+
+from apitokens.services import api_token_create
 
 pytestmark = pytest.mark.django_db
 
@@ -103,5 +104,5 @@ def test_json_log_lines_carry_the_context_id():
 
 def test_token_authenticates_the_api_without_cookies(client):
     user = get_user_model().objects.create_user("tk", "tk@example.com", "pw-Token-123")
-    token = Token.objects.create(user=user)
-    assert client.get("/api/schema/", HTTP_AUTHORIZATION=f"Token {token.key}").status_code == 200
+    made = api_token_create(user_id=user.pk, name="script")
+    assert client.get("/api/schema/", HTTP_AUTHORIZATION=f"Token {made.token}").status_code == 200
