@@ -166,6 +166,12 @@ class MatchClaimAdmin(admin.ModelAdmin):
     def has_review_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.has_perm("uploads.review_matchclaim"))
 
+    def has_view_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+        return super().has_view_permission(request, obj) or self.has_review_permission(request)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return super().has_module_permission(request) or self.has_review_permission(request)
+
     def get_urls(self) -> list[URLPattern]:
         own = [
             path(

@@ -56,3 +56,8 @@ class ClaimReviewError(UploadError):
 class ClaimReviewForbiddenError(ClaimReviewError):
     code = "claim_review_forbidden"
     http_status: int = status.HTTP_403_FORBIDDEN
+
+
+class EmailNotVerifiedError(UploadError):
+    code = "email_not_verified"
+    http_status: int = status.HTTP_403_FORBIDDEN

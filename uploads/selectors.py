@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -40,6 +41,11 @@ def upload_owned(*, upload_id: int, owner_id: int | None, lock: bool = False) ->
     if found is None:
         raise NotFound("No such upload.", extra={"upload_id": upload_id})
     return found
+
+
+def owner_has_verified_email(*, owner_id: int) -> bool:
+    """Whether the artist confirmed an e-mail address (allauth's EmailAddress)."""
+    return bool(EmailAddress.objects.filter(user_id=owner_id, verified=True).exists())
 
 
 def upload_sets_of_owner(*, owner_id: int) -> QuerySet[UploadSet]:

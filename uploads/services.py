@@ -37,6 +37,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
 from catalog.errors import AudioUnreadable
@@ -49,6 +50,7 @@ from uploads.errors import (
     ClaimReviewError,
     ClaimReviewForbiddenError,
     DuplicateUploadError,
+    EmailNotVerifiedError,
     UnsupportedAudioError,
     UploadSetFullError,
     UploadStateError,
@@ -56,6 +58,7 @@ from uploads.errors import (
 from uploads.models import MatchClaim, Upload, UploadSet
 from uploads.selectors import (
     CLAIM_STALE_AFTER,
+    owner_has_verified_email,
     upload_owned,
     upload_set_count,
     upload_set_owned,
@@ -86,9 +89,13 @@ def upload_add(*, upload_set_id: int, file: IO[bytes] | Any, owner_id: int | Non
     ``file`` is a Django ``UploadedFile`` (or any binary file object with ``name``); it is streamed
     through a temporary file, never read whole into memory. Refusals store nothing: a full set (the
     set holds ``UPLOAD_SET_SIZE`` songs), a file over ``UPLOAD_MAX_BYTES``, bytes that are not MP3,
-    M4A/AAC, FLAC, WAV or Ogg, audio that does not decode, and the same audio twice in one set.
+    M4A/AAC, FLAC, WAV or Ogg, audio that does not decode or runs past ``UPLOAD_MAX_SECONDS``, the
+    same audio twice in one set, and (when ``owner_id`` is given, i.e. the artist uploads) an artist
+    whose e-mail address is not confirmed yet.
     """
     upload_set_owned(upload_set_id=upload_set_id, owner_id=owner_id)
+    if owner_id is not None:
+        _refuse_unverified(owner_id)
     original_name = Path(str(getattr(file, "name", "") or "upload")).name[:255]
     declared = getattr(file, "size", None)
     if isinstance(declared, int):
@@ -105,6 +112,15 @@ def upload_add(*, upload_set_id: int, file: IO[bytes] | Any, owner_id: int | Non
             )
         duration = audio.check_decodes(spooled.path, audio_format)
         return _store(upload_set_id, owner_id, original_name, audio_format, spooled, duration)
+
+
+def _refuse_unverified(owner_id: int) -> None:
+    if settings.UPLOAD_REQUIRES_VERIFIED_EMAIL and not owner_has_verified_email(owner_id=owner_id):
+        raise EmailNotVerifiedError(
+            "Confirm your e-mail address before uploading: open the link we sent you, or ask for a new one "
+            "on the E-mail page of your account.",
+            extra={"resend_url": reverse("account_email")},
+        )
 
 
 def _refuse_if_full(upload_set_id: int) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.files.base import ContentFile
@@ -94,6 +95,8 @@ def sign_up(page, email: str) -> None:
     page.locator("#id_password2").fill(PASSWORD)
     page.get_by_role("button", name="Sign Up").click()
     page.wait_for_url(re.compile(r"/$"))
+    # the artist follows the confirmation link (uploading needs a confirmed address)
+    EmailAddress.objects.filter(email=email).update(verified=True)
 
 
 def pick_by_hand(page, file_name: str, action: str) -> None:
