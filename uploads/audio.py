@@ -51,11 +51,11 @@ def sniff_audio_format(head: bytes) -> str | None:
     return None
 
 
-def _too_long(name: str, seconds: float) -> UploadTooLongError:
+def _too_long(name: str, seconds: float, *, is_partial: bool) -> UploadTooLongError:
     limit = settings.UPLOAD_MAX_SECONDS
     return UploadTooLongError(
         f"A song may be at most {limit // 60} min {limit % 60:02d} s long; this {name} file runs "
-        f"{'at least ' if seconds > limit else ''}{int(seconds) // 60} min {int(seconds) % 60:02d} s. "
+        f"{'at least ' if is_partial else ''}{int(seconds) // 60} min {int(seconds) % 60:02d} s. "
         "Upload a shorter version.",
         extra={"max_seconds": limit, "seconds": round(seconds, 1)},
     )
@@ -89,11 +89,11 @@ def check_decodes(path: Path, audio_format: str) -> float:
             stream = container.streams.audio[0]
             declared = declared_seconds(container, stream)
             if declared is not None and declared > limit:
-                raise _too_long(name, declared)
+                raise _too_long(name, declared, is_partial=False)
             for frame in container.decode(stream):
                 decoded += frame.samples / float(frame.sample_rate or 1)
                 if decoded > limit:
-                    raise _too_long(name, decoded)
+                    raise _too_long(name, decoded, is_partial=True)
     except (CorruptAudioError, UploadTooLongError):
         raise
     except (av.FFmpegError, ValueError, IndexError) as exc:
