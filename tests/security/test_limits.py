@@ -126,7 +126,7 @@ def test_a_song_within_the_limit_is_accepted(owner, settings):
 
 
 class _Unreadable(io.RawIOBase):
-    def read(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def read(self, *args, **kwargs):
         raise AssertionError("the body was read")
 
 
@@ -134,7 +134,7 @@ def test_a_body_over_the_limit_is_refused_before_a_byte_is_read(settings):
     settings.MAX_REQUEST_BYTES = 1024 * 1024
     request = RequestFactory().post("/api/upload-sets/1/uploads/", data=b"", content_type="application/octet-stream")
     request.META["CONTENT_LENGTH"] = str(250 * 1024 * 1024)
-    request._stream = _Unreadable()  # type: ignore[attr-defined]
+    request._stream = _Unreadable()  # type: ignore[assignment]
     response = RequestBodyLimitMiddleware(lambda r: pytest.fail("the view ran"))(request)
     assert response.status_code == 413
     assert not hasattr(request, "_body")
