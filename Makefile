@@ -4,11 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 export DJANGO_SETTINGS_MODULE := songforge.settings
 
-.PHONY: install demo test lint types pytest run worker bench migrate clean
+.PHONY: install install-dev demo test lint lint-imports types pytest run worker bench migrate clean
 
+# install: the runtime set (what `make demo` and production need); install-dev adds tests and tooling on top.
 install: $(STAMP)
+install-dev: $(DEV_STAMP)
 
 $(STAMP): requirements.txt requirements-nodeps.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +20,10 @@ $(STAMP): requirements.txt requirements-nodeps.txt
 	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
 
+$(DEV_STAMP): $(STAMP) requirements-dev.txt
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $(DEV_STAMP)
+
 migrate: install
 	DEBUG=1 $(PY) manage.py migrate --noinput
 
@@ -24,17 +31,21 @@ demo: install
 	DEBUG=1 SONGFORGE_DATA_DIR=$${SONGFORGE_DATA_DIR:-data/demo} $(PY) manage.py migrate --noinput -v 0
 	DEBUG=1 SONGFORGE_DATA_DIR=$${SONGFORGE_DATA_DIR:-data/demo} $(PY) manage.py demo
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-types: install
+# The app boundaries (pyproject.toml [tool.importlinter]); not yet part of `make test`.
+lint-imports: install-dev
+	$(BIN)/lint-imports
+
+types: install-dev
 	SONGFORGE_TESTING=1 $(BIN)/mypy .
 
-pytest: install
+pytest: install-dev
 	SONGFORGE_TESTING=1 $(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
-test: install
+test: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	SONGFORGE_TESTING=1 DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run

@@ -25,6 +25,7 @@ from catalog.services import (
     recording_shares_set,
     recording_upsert,
     recordings_mark_rights_verified,
+    side_shares_check,
 )
 from songforge.errors import DomainError
 
@@ -64,14 +65,13 @@ class SharesFormSet(BaseInlineFormSet):
             sides[data["side"]].append((data["holder"].pk, data["share_bps"]))
         problems = []
         for side, rows in sides.items():
-            holder_ids = [holder_id for holder_id, _ in rows]
-            if len(holder_ids) != len(set(holder_ids)):
+            check = side_shares_check(rows)
+            if check.duplicate_holders:
                 problems.append(f"A holder appears twice on the {side} side; merge those rows.")
-            total = sum(bps for _, bps in rows)
-            if rows and total != 10_000:
+            if not check.is_total_ok:
                 problems.append(
-                    f"{side.capitalize()} shares add up to {total:,} bps ({total / 100:.2f}%); "
-                    f"they must add up to exactly 10,000 bps (100%). Adjust them by {10_000 - total:+,}."
+                    f"{side.capitalize()} shares add up to {check.total_bps:,} bps ({check.total_bps / 100:.2f}%); "
+                    f"they must add up to exactly 10,000 bps (100%). Adjust them by {check.adjustment_bps:+,}."
                 )
         if problems:
             raise forms.ValidationError(problems)

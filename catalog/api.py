@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from catalog.apple_music import apple_music_search_for_catalog, provider_enabled
+from catalog.clients.apple_music import apple_music_search_for_catalog, provider_enabled
 from catalog.models import Recording
 from catalog.selectors import recording_search
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,11 +30,11 @@ from catalog.errors import IdentificationUnavailable as IdentificationUnavailabl
 from catalog.fingerprint import audio
 from catalog.fingerprint.matcher import Matcher
 from catalog.models import Recording
+from songforge.codes import normalize_isrc
 from songforge.errors import DomainError, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 
-ISRC_PATTERN = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
 MAX_DECODE_SECONDS = 20 * 60
 
 
@@ -54,11 +53,6 @@ class Identifier(Protocol):
 
 
 # --- ISRC tags -----------------------------------------------------------------------------------
-
-
-def normalize_isrc(raw: str) -> str | None:
-    value = raw.strip().upper().replace("-", "").replace(" ", "")
-    return value if ISRC_PATTERN.match(value) else None
 
 
 def read_isrc(path: Path) -> str | None:
@@ -184,7 +178,7 @@ class ShazamIdentifier:
             found = Recording.objects.filter(apple_music_id=apple_id).values_list("pk", flat=True).first()
             if found is not None:
                 return found
-        from catalog import apple_music
+        from catalog.clients import apple_music
 
         if not apple_music.provider_enabled():
             return None

@@ -1,9 +1,5 @@
 """Keeping the fingerprint index in step with the catalog's audio.
 
-This is also the hook the catalog calls: its services run :func:`recordings_imported` through
-``transaction.on_commit`` after recordings gain or change audio, so only committed rows are indexed;
-extra observers can register with :func:`on_recordings_imported`.
-
 The index lives on disk in ``settings.FINGERPRINT_INDEX_DIR`` (see catalog/fingerprint/index.py) and is
 keyed by ``Recording.pk``. The catalog import calls :func:`recordings_imported` after its transaction
 commits; small batches are fingerprinted at once, bigger ones go to ``recordings_index_task`` in chunks.
@@ -14,23 +10,21 @@ replaces the old one in two renames.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
-from django.db.models.fields.files import FieldFile
 
 from catalog.fingerprint import audio, landmarks
 from catalog.fingerprint.index import Entry, FingerprintIndex
 from catalog.models import Recording
+from songforge.storage import local_copy
 
 logger = logging.getLogger(__name__)
 
@@ -49,26 +43,6 @@ def get_index() -> FingerprintIndex:
         if directory not in _indexes:
             _indexes[directory] = FingerprintIndex(directory)
         return _indexes[directory]
-
-
-@contextlib.contextmanager
-def local_copy(field_file: FieldFile) -> Iterator[Path]:
-    """A local path for a stored file: the file itself on disk storage, else a streamed temporary copy."""
-    try:
-        yield Path(field_file.path)
-        return
-    except NotImplementedError:
-        pass  # remote storage (S3) has no path
-    suffix = Path(field_file.name or "").suffix
-    with tempfile.NamedTemporaryFile(suffix=suffix) as temporary:
-        with field_file.storage.open(str(field_file.name), "rb") as source:
-            _copy(source, temporary)
-        temporary.flush()
-        yield Path(temporary.name)
-
-
-def _copy(source: IO[bytes], target: IO[bytes]) -> None:
-    shutil.copyfileobj(source, target, length=1024 * 1024)
 
 
 @dataclass(frozen=True)
@@ -115,22 +89,6 @@ def recordings_index(
     return IndexOutcome(indexed=indexed, skipped=skipped)
 
 
-RecordingsCallback = Callable[[list[int]], None]
-_callbacks: list[RecordingsCallback] = []
-
-
-def on_recordings_imported(callback: RecordingsCallback) -> RecordingsCallback:
-    """Also call ``callback(recording_ids)`` on every import; usable as a decorator. Registering twice is a no-op."""
-    if callback not in _callbacks:
-        _callbacks.append(callback)
-    return callback
-
-
-def remove_callback(callback: RecordingsCallback) -> None:
-    if callback in _callbacks:
-        _callbacks.remove(callback)
-
-
 def recordings_imported(recording_ids: Sequence[int]) -> None:
     """Index newly imported (or re-imported) recordings; call after the import's transaction commits.
 
@@ -141,23 +99,16 @@ def recordings_imported(recording_ids: Sequence[int]) -> None:
     ids = sorted({int(i) for i in recording_ids})
     if not ids:
         return
-    for callback in list(_callbacks):
-        callback(list(ids))
     try:
         if len(ids) <= SYNC_BATCH_LIMIT:
             recordings_index(recording_ids=ids)
             return
-        from catalog.tasks import recordings_index_task
+        from catalog.tasks import recordings_index_task  # catalog.tasks imports this module
 
         for start in range(0, len(ids), TASK_CHUNK):
             recordings_index_task.send(ids[start : start + TASK_CHUNK])
     except Exception:
         logger.exception("indexing of recordings %s failed; the resumer will retry", ids[:20])
-
-
-def recordings_removed(recording_ids: Sequence[int]) -> int:
-    """Drop recordings from the index (their uploads can no longer match them)."""
-    return get_index().remove(recording_ids)
 
 
 def _with_audio() -> QuerySet[Recording]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,11 +36,13 @@ from catalog.services import (
     recording_upsert,
     recordings_notify_imported,
     rights_holder_get_or_create,
+    share_bps_is_valid,
+    side_shares_check,
 )
+from songforge.codes import normalize_isrc
 
 logger = logging.getLogger(__name__)
 
-ISRC_RE = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
 DEFAULT_KIND = {RecordingShare.Side.MASTER: RightsHolder.Kind.LABEL, RecordingShare.Side.PUBLISHING: "publisher"}
 HOLDER_KINDS = ("label", "publisher", "writer", "artist")
 ENTRY_KEYS = frozenset(
@@ -164,7 +165,7 @@ def _parse_rights(raw: Any, entry_id: str, problems: _Problems) -> dict[str, lis
                 problems.add(entry_id, f"{where}.holder", "must be a holder name")
                 continue
             holder = " ".join(holder.split())
-            if isinstance(bps, bool) or not isinstance(bps, int) or not 1 <= bps <= 10_000:
+            if not share_bps_is_valid(bps):
                 problems.add(entry_id, f"{where}.share_bps", f"must be a whole number from 1 to 10000, got {bps!r}")
                 continue
             if holder in names:
@@ -172,9 +173,9 @@ def _parse_rights(raw: Any, entry_id: str, problems: _Problems) -> dict[str, lis
                 continue
             names.add(holder)
             rights[side].append((holder, bps))
-        total = sum(bps for _, bps in rights[side])
-        if rights[side] and total != 10_000:
-            problems.add(entry_id, f"rights.{side}", f"shares add up to {total} basis points, not 10000")
+        check = side_shares_check(rights[side])
+        if not check.is_total_ok:
+            problems.add(entry_id, f"rights.{side}", f"shares add up to {check.total_bps} basis points, not 10000")
     return rights
 
 
@@ -202,10 +203,9 @@ def _parse_entry(raw: Any, index: int, base: Path, problems: _Problems, is_demo:
     isrc_raw = raw.get("isrc")
     isrc: str | None = None
     if isrc_raw not in (None, ""):
-        if not isinstance(isrc_raw, str) or not ISRC_RE.match(isrc_raw.replace("-", "").upper()):
+        isrc = normalize_isrc(isrc_raw) if isinstance(isrc_raw, str) else None
+        if isrc is None:
             problems.add(entry_id, "isrc", f"{isrc_raw!r} is not an ISRC like GBAYE0601498 (CC-XXX-YY-NNNNN)")
-        else:
-            isrc = isrc_raw.replace("-", "").upper()
     fields["isrc"] = isrc
     year = raw.get("year")
     if year is not None and (isinstance(year, bool) or not isinstance(year, int) or not 1000 <= year <= 2100):

@@ -10,6 +10,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from songforge.codes import ISRC_REGEX
+
 
 class RightsHolder(models.Model):
     class Kind(models.TextChoices):
@@ -100,7 +102,7 @@ class Recording(models.Model):
         ordering = ["artist", "title"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(isrc__isnull=True) | models.Q(isrc__regex=r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$"),
+                condition=models.Q(isrc__isnull=True) | models.Q(isrc__regex=ISRC_REGEX),
                 name="recording_isrc_format",
             ),
         ]

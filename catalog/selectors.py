@@ -14,6 +14,7 @@ tokens and trigrams narrows candidates and Python ranks them with difflib.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import reduce
 from operator import and_, or_
@@ -22,11 +23,15 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 
 from catalog.models import Recording, RecordingShare, RightsHolder
+from catalog.services import escrow_holder
 from catalog.text import normalise
 
 __all__ = [
+    "HolderLabel",
     "HolderShare",
     "RecordingHolders",
+    "holder_kind_label",
+    "holder_labels",
     "holder_recordings",
     "recording_holders",
     "recording_search",
@@ -56,8 +61,6 @@ class RecordingHolders:
 
 def recording_holders(recording_id: int) -> RecordingHolders:
     """Shares per side, ordered by holder id; a side without holders goes wholly to the escrow holder."""
-    from catalog.services import escrow_holder
-
     recording = Recording.objects.only("id", "rights_status").get(pk=recording_id)
     rows = RecordingShare.objects.filter(recording_id=recording_id).select_related("holder").order_by("holder_id")
     sides: dict[str, list[HolderShare]] = {side: [] for side in RecordingShare.Side.values}
@@ -80,6 +83,30 @@ def recording_holders(recording_id: int) -> RecordingHolders:
         publishing=tuple(sides[RecordingShare.Side.PUBLISHING]),
         is_rights_complete=recording.is_rights_complete,
     )
+
+
+@dataclass(frozen=True)
+class HolderLabel:
+    """How a rights holder is shown: its name, and its kind as stored and as a label ("Label", "Writer")."""
+
+    holder_id: int
+    name: str
+    kind: str
+    kind_label: str
+
+
+def holder_kind_label(kind: str) -> str:
+    """The display label of a holder kind; an unknown kind is shown as it is."""
+    return str(RightsHolder.Kind(kind).label) if kind in RightsHolder.Kind.values else kind
+
+
+def holder_labels(holder_ids: Sequence[int]) -> dict[int, HolderLabel]:
+    """Name and kind of each existing holder in ``holder_ids`` (one query); missing ids are left out."""
+    rows = RightsHolder.objects.filter(pk__in=list(holder_ids)).values_list("pk", "name", "kind")
+    return {
+        pk: HolderLabel(holder_id=pk, name=name, kind=kind, kind_label=holder_kind_label(kind))
+        for pk, name, kind in rows
+    }
 
 
 def holder_recordings(holder_id: int) -> QuerySet[Recording]:

@@ -9,10 +9,10 @@ money and when. ``RecordingShare`` rows are written here and nowhere else.
 from __future__ import annotations
 
 import datetime
-import re
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -22,16 +22,16 @@ from catalog import identify, indexing
 from catalog.errors import AudioUnreadable, RecordingInvalid, SharesInvalid
 from catalog.fingerprint.audio import AudioDecodeError
 from catalog.identify import IdentifyResult
-from catalog.indexing import on_recordings_imported
 from catalog.models import Recording, RecordingShare, RightsHolder, ShareChange
 from catalog.text import search_text_for
+from songforge.codes import ISRC_RE
 from songforge.errors import NotFound
 
 __all__ = [
     "ESCROW_HOLDER_NAME",
     "IdentifyResult",
+    "SideSharesCheck",
     "escrow_holder",
-    "on_recordings_imported",
     "recording_identify",
     "recording_shares_set",
     "recording_upsert",
@@ -39,9 +39,10 @@ __all__ = [
     "recordings_notify_imported",
     "rights_holder_get_or_create",
     "search_vocabulary_refresh",
+    "share_bps_is_valid",
+    "side_shares_check",
 ]
 
-ISRC_RE = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
 ESCROW_HOLDER_NAME = "Unclaimed (escrow)"
 SIDE_TOTAL_BPS = 10_000
 
@@ -70,6 +71,45 @@ UPSERT_FIELDS = frozenset(
         "is_demo",
     }
 )
+
+
+def share_bps_is_valid(bps: object) -> TypeGuard[int]:
+    """A share is a whole number of basis points from 1 to 10,000."""
+    return isinstance(bps, int) and not isinstance(bps, bool) and 1 <= bps <= SIDE_TOTAL_BPS
+
+
+@dataclass(frozen=True)
+class SideSharesCheck:
+    """The share-sum rule applied to one side's (holder, bps) rows; holders may be ids or names."""
+
+    total_bps: int
+    duplicate_holders: tuple[Hashable, ...]
+    is_empty: bool
+
+    @property
+    def is_total_ok(self) -> bool:
+        """An empty side (holders unknown: escrow) or one adding up to exactly 10,000 bps."""
+        return self.is_empty or self.total_bps == SIDE_TOTAL_BPS
+
+    @property
+    def adjustment_bps(self) -> int:
+        return SIDE_TOTAL_BPS - self.total_bps
+
+
+def side_shares_check(shares: Sequence[tuple[Hashable, int]]) -> SideSharesCheck:
+    """The one home of the share-sum rule: each holder once per side, and a side with shares sums to 10,000 bps.
+
+    The service, the manifest reader and the admin form all ask this and word the answer for their reader.
+    """
+    seen: set[Hashable] = set()
+    duplicates: list[Hashable] = []
+    for holder, _ in shares:
+        if holder in seen and holder not in duplicates:
+            duplicates.append(holder)
+        seen.add(holder)
+    return SideSharesCheck(
+        total_bps=sum(bps for _, bps in shares), duplicate_holders=tuple(duplicates), is_empty=not shares
+    )
 
 
 def escrow_holder() -> RightsHolder:
@@ -104,28 +144,28 @@ def rights_holder_get_or_create(
 def _validate_side_shares(side: str, shares: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
     if side not in RecordingShare.Side.values:
         raise SharesInvalid(f"Side {side!r} is not master or publishing.", extra={"side": side})
-    seen: set[int] = set()
-    cleaned: list[tuple[int, int]] = []
     for holder_id, bps in shares:
-        if isinstance(bps, bool) or not isinstance(bps, int) or not 1 <= bps <= SIDE_TOTAL_BPS:
+        if not share_bps_is_valid(bps):
             raise SharesInvalid(
                 f"A {side} share must be a whole number of basis points from 1 to 10,000 (got {bps!r}).",
                 extra={"side": side, "holder_id": holder_id},
             )
-        if holder_id in seen:
-            raise SharesInvalid(
-                f"Holder {holder_id} appears twice on the {side} side; merge the two shares into one.",
-                extra={"side": side, "holder_id": holder_id},
-            )
-        seen.add(holder_id)
-        cleaned.append((int(holder_id), bps))
-    total = sum(bps for _, bps in cleaned)
-    if cleaned and total != SIDE_TOTAL_BPS:
+    cleaned = [(int(holder_id), bps) for holder_id, bps in shares]
+    check = side_shares_check(cleaned)
+    if check.duplicate_holders:
+        duplicate = check.duplicate_holders[0]
+        raise SharesInvalid(
+            f"Holder {duplicate} appears twice on the {side} side; merge the two shares into one.",
+            extra={"side": side, "holder_id": duplicate},
+        )
+    if not check.is_total_ok:
+        total = check.total_bps
         raise SharesInvalid(
             f"The {side} shares add up to {total} basis points ({total / 100:.2f}%); "
-            f"they must add up to exactly 10,000 (100%). Adjust them by {SIDE_TOTAL_BPS - total:+d}.",
+            f"they must add up to exactly 10,000 (100%). Adjust them by {check.adjustment_bps:+d}.",
             extra={"side": side, "total_bps": total},
         )
+    seen = {holder_id for holder_id, _ in cleaned}
     known = set(RightsHolder.objects.filter(id__in=seen).values_list("id", flat=True))
     missing = sorted(seen - known)
     if missing:

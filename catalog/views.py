@@ -9,9 +9,9 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from catalog.forms import CatalogSearchForm
 from catalog.selectors import recording_search
 from songforge.errors import DomainError
+from songforge.forms import CatalogSearchForm
 from songforge.pages import HtmxHttpRequest
 
 

@@ -7,9 +7,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
-from distribution import selectors, services
+from distribution import selectors
 from distribution.clients import ern
 from distribution.models import DeliveryEvent, IsrcCounter, Release
+from distribution.services import delivery
 from songforge.errors import DomainError
 
 
@@ -103,15 +104,15 @@ class ReleaseAdmin(admin.ModelAdmin):
 
     @admin.action(description="Take down through the distributor")
     def take_down(self, request: HttpRequest, queryset: QuerySet[Release]) -> None:
-        self._each(request, queryset, "Took down", services.release_takedown)
+        self._each(request, queryset, "Took down", delivery.release_takedown)
 
     @admin.action(description="Deliver failed releases again")
     def deliver_again(self, request: HttpRequest, queryset: QuerySet[Release]) -> None:
-        self._each(request, queryset, "Queued", services.release_requeue)
+        self._each(request, queryset, "Queued", delivery.release_requeue)
 
     @admin.action(description="Ask the distributor for the current status")
     def refresh_status(self, request: HttpRequest, queryset: QuerySet[Release]) -> None:
-        self._each(request, queryset, "Refreshed", services.release_status_refresh)
+        self._each(request, queryset, "Refreshed", delivery.release_status_refresh)
 
 
 @admin.register(IsrcCounter)

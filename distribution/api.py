@@ -11,8 +11,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from distribution import selectors, services
+from distribution import selectors
 from distribution.clients.platoon import SIGNATURE_HEADER
+from distribution.services import delivery, publish
 
 
 class SplitLineSerializer(serializers.Serializer):
@@ -79,7 +80,7 @@ class ReleasePublishApi(APIView):
         data = serializer.validated_data
         owner_id = _user_id(request)
         existed = selectors.release_for_generation(generation_id=data["generation_id"], owner_id=owner_id) is not None
-        release = services.release_publish(
+        release = publish.release_publish(
             generation_id=data["generation_id"],
             owner_id=owner_id,
             title=data["title"],
@@ -108,7 +109,7 @@ class PlatoonWebhookApi(APIView):
 
     @extend_schema(request=None, responses={200: PlatoonWebhookOutputSerializer})
     def post(self, request: Request) -> Response:
-        release = services.release_webhook_receive(
+        release = delivery.release_webhook_receive(
             body=request.body, signature=request.headers.get(SIGNATURE_HEADER, "")
         )
         return Response(PlatoonWebhookOutputSerializer({"release_id": release.pk, "status": release.status}).data)

@@ -2,7 +2,7 @@
 
 Stores want a square 3000×3000 JPEG or PNG. The generated cover is a simple
 abstract picture drawn from the song's own features (seed, tempo, key,
-loudness), so the same song always gets the same bytes.
+the master's loudness and length), so the same song always gets the same bytes.
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ import io
 import json
 import math
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
 from PIL import Image, ImageDraw, UnidentifiedImageError
 
 from distribution.errors import InvalidArtwork
+from generation.selectors import GenerationReport
 
 ARTWORK_SIZE = 3000
 FORMATS = {"JPEG": ".jpg", "PNG": ".png"}
@@ -55,24 +57,25 @@ def artwork_check(file: IO[bytes]) -> CheckedArtwork:
     return CheckedArtwork(content=content, extension=FORMATS[str(image_format)])
 
 
-def _number(report: dict[str, Any], key: str, default: float) -> float:
-    value = report.get(key)
-    return float(value) if isinstance(value, int | float) and math.isfinite(value) else default
-
-
-def artwork_generate(*, seed: int, report: dict[str, Any], title: str) -> bytes:
+def artwork_generate(*, seed: int, report: Mapping[str, Any], title: str) -> bytes:
     """A deterministic 3000×3000 JPEG cover drawn from the song's features.
 
     Hue comes from the key, ring count from the tempo, contrast from the
-    loudness; the seed and title place the shapes.
+    master's loudness; the seed, title and length place the shapes. ``report``
+    is the generation's report JSON, read through ``GenerationReport``.
     """
-    features = {k: report.get(k) for k in ("tempo_bpm", "key", "loudness_lufs", "duration_s")}
+    figures = GenerationReport.from_json(report)
+    features = {
+        "tempo_bpm": figures.shown_tempo_bpm,
+        "key": figures.shown_key,
+        "loudness_lufs": figures.loudness_lufs,
+        "length_s": figures.shown_length_s,
+    }
     digest = hashlib.sha256(json.dumps([seed, title, features], sort_keys=True, default=str).encode()).digest()
     rng = random.Random(digest)
-    tempo = _number(report, "tempo_bpm", 100.0)
-    loudness = _number(report, "loudness_lufs", -14.0)
-    key_text = str(report.get("key") or "")
-    hue = (sum(key_text.encode()) * 37 + digest[0]) % 360
+    tempo = figures.shown_tempo_bpm if figures.shown_tempo_bpm is not None else 100.0
+    loudness = figures.loudness_lufs if figures.loudness_lufs is not None else -14.0
+    hue = (sum(figures.shown_key.encode()) * 37 + digest[0]) % 360
     contrast = max(0.3, min(1.0, (loudness + 30) / 24))
 
     def colour(shift: float, lightness: float) -> tuple[int, int, int]:

@@ -11,6 +11,8 @@ import uuid
 
 from django.db import models
 
+from songforge.codes import ISRC_REGEX
+
 
 class Release(models.Model):
     class Status(models.TextChoices):
@@ -68,9 +70,7 @@ class Release(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(
-                condition=models.Q(isrc__regex=r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$"), name="release_isrc_format"
-            ),
+            models.CheckConstraint(condition=models.Q(isrc__regex=ISRC_REGEX), name="release_isrc_format"),
         ]
 
     def __str__(self) -> str:

@@ -14,6 +14,8 @@ from django.db.models import QuerySet
 from distribution.clients.base import ReleasePackage, SplitLine
 from distribution.errors import GenerationNotPublishable, ReleaseNotFound
 from distribution.models import DeliveryEvent, Release
+from generation.services.release import training_items_for_split
+from royalties.selectors import split_sheet_json
 
 LABEL_NAME = "SongForge"
 
@@ -36,6 +38,11 @@ def release_get_for_owner(*, release_id: int, owner_id: int) -> Release:
 
 def release_for_generation(*, generation_id: int, owner_id: int) -> Release | None:
     return releases_for_owner(owner_id=owner_id).filter(generation_id=generation_id).first()
+
+
+def release_split_sheet(*, release_id: int) -> dict[str, Any] | None:
+    """The stored split sheet of a release as plain data (``royalties`` owns it), or None before publishing."""
+    return split_sheet_json(release_id=release_id)
 
 
 @dataclass(frozen=True)
@@ -95,10 +102,7 @@ def release_split_lines(*, release_id: int) -> tuple[SplitLine, ...]:
 
     The sheet belongs to ``royalties``; empty until it has been stored.
     """
-    from royalties.models import SplitSheet
-    from royalties.splits import split_sheet_as_json
-
-    sheet = SplitSheet.objects.select_related("release").filter(release_id=release_id).first()
+    sheet = split_sheet_json(release_id=release_id)
     if sheet is None:
         return ()
     return tuple(
@@ -108,28 +112,26 @@ def release_split_lines(*, release_id: int) -> tuple[SplitLine, ...]:
             holder_kind=str(line["kind"]),
             ppb=int(line["ppb"]),
         )
-        for line in split_sheet_as_json(sheet)["lines"]
+        for line in sheet["lines"]
     )
 
 
 def generation_split_inputs(*, generation: Any) -> tuple[list[tuple[int, Fraction]], list[tuple[int | None, int]]]:
     """The inputs ``royalties.splits.split_sheet_create`` needs for a generation.
 
-    Sources: each catalog recording's influence weight from the generation
-    report, read exactly by ``royalties.splits.sources_from_report`` (entries
-    for the same recording add up; uploads without a recording are left out);
-    without an influence list, every matched upload of the set weighs the same. Training: (recording id or
-    None, token count) for each row of the training manifest.
+    Sources: each catalog recording's exact share of the source pool, from the generation's
+    integer shares (``royalties.services.split_sources``); a generation without any, every matched
+    upload of the set weighs the same. Training: (recording id or None, token count) for each row
+    of the training manifest.
     """
-    from royalties.splits import sources_from_report
+    from royalties.services import split_sources
 
-    weights: dict[int, Fraction] = defaultdict(Fraction)
-    for recording_id, weight in sources_from_report(generation.report or {}):
-        weights[recording_id] += weight
-    if not (generation.report or {}).get("influence"):
+    sources = split_sources(generation_id=generation.pk)
+    if not sources:
+        weights: dict[int, Fraction] = defaultdict(Fraction)
         for upload in generation.upload_set.uploads.exclude(recording__isnull=True).order_by("id"):
             weights[upload.recording_id] += 1
-    sources = [(recording_id, weight) for recording_id, weight in sorted(weights.items()) if weight > 0]
+        sources = [(recording_id, weight) for recording_id, weight in sorted(weights.items()) if weight > 0]
     if not sources:
         raise GenerationNotPublishable(
             "This song has no catalog source recordings to share earnings with; match its uploads first."
@@ -142,10 +144,7 @@ def training_manifest() -> list[tuple[int | None, int]]:
 
     Held-out evaluation items were not trained on and earn nothing.
     """
-    from generation.models import TrainingRecording
-
-    rows = TrainingRecording.objects.filter(is_held_out=False).order_by("id")
-    return [(recording_id, int(tokens)) for recording_id, tokens in rows.values_list("recording_id", "token_count")]
+    return training_items_for_split()
 
 
 def release_package(*, release: Release, splits: Sequence[SplitLine] | None = None) -> ReleasePackage:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dramatiq
 
-from distribution import selectors, services
+from distribution import selectors
 from distribution.clients.base import DistributorError
+from distribution.services import delivery
 from songforge.jobs import register_resumer
 
 DELIVERY_QUEUE = "distribution"
@@ -16,13 +17,13 @@ def _is_retryable(retries_so_far: int, exception: BaseException) -> bool:
     return (
         isinstance(exception, DistributorError)
         and not exception.permanent
-        and retries_so_far < services.MAX_DELIVERY_ATTEMPTS
+        and retries_so_far < delivery.MAX_DELIVERY_ATTEMPTS
     )
 
 
 @dramatiq.actor(
     queue_name=DELIVERY_QUEUE,
-    max_retries=services.MAX_DELIVERY_ATTEMPTS,
+    max_retries=delivery.MAX_DELIVERY_ATTEMPTS,
     min_backoff=15_000,
     max_backoff=3_600_000,
     time_limit=30 * 60_000,
@@ -30,7 +31,7 @@ def _is_retryable(retries_so_far: int, exception: BaseException) -> bool:
 )
 def release_deliver_task(release_id: int) -> None:
     """Deliver a queued release; a rerun or duplicate message does nothing more."""
-    services.release_deliver(release_id=release_id)
+    delivery.release_deliver(release_id=release_id)
 
 
 @register_resumer

@@ -1,8 +1,8 @@
 """The artist's publishing pages: the form with a preview of the rights split, and the release status.
 
-Interfaces only: the split comes from ``royalties.splits`` through the
-distribution services, publishing from ``release_publish``; refusals become
-readable messages.
+Interfaces only: the song comes from ``generation.services.release``, holder names from
+``catalog.selectors``, the split from the distribution services and selectors (which ask
+``royalties``), publishing from ``release_publish``; refusals become readable messages.
 """
 
 from __future__ import annotations
@@ -13,16 +13,21 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from catalog.models import RightsHolder
+from catalog.selectors import holder_kind_label, holder_labels
 from distribution.forms import PublishForm
 from distribution.models import Release
-from distribution.selectors import release_get_for_owner, release_status, releases_for_owner
-from distribution.services import release_publish, release_split_preview
-from generation.models import Generation
-from royalties.splits import split_sheet_as_json
+from distribution.selectors import (
+    release_for_generation,
+    release_get_for_owner,
+    release_split_sheet,
+    release_status,
+    releases_for_owner,
+)
+from distribution.services.publish import release_publish, release_split_preview
+from generation.services.release import generation_for_release
 from songforge.errors import DomainError, NotFound
 from songforge.pages import owner_id
 
@@ -51,15 +56,11 @@ class SplitView:
 POOL_LABELS = {"source": "Your ten songs", "training": "Catalog (training data)", "both": "Both pools"}
 
 
-def _kind_label(kind: str) -> str:
-    return str(RightsHolder.Kind(kind).label) if kind in RightsHolder.Kind.values else kind
-
-
 def _split_view(lines: list[dict[str, Any]], source_share_bps: int) -> SplitView:
     rows = [
         SplitRow(
             holder=str(line["holder"]),
-            kind=_kind_label(str(line.get("kind", ""))),
+            kind=holder_kind_label(str(line.get("kind", ""))),
             pool=POOL_LABELS.get(str(line.get("pool")), str(line.get("pool"))),
             ppb=int(line["ppb"]),
             paths=list(line.get("paths") or []),
@@ -75,13 +76,13 @@ def _split_view(lines: list[dict[str, Any]], source_share_bps: int) -> SplitView
     )
 
 
-def _preview(generation: Generation) -> tuple[SplitView | None, str]:
+def _preview(generation_id: int) -> tuple[SplitView | None, str]:
     """The split the release would get if published now, or why it cannot be shown."""
     try:
-        data = release_split_preview(generation_id=generation.pk)
+        data = release_split_preview(generation_id=generation_id)
     except DomainError as error:
         return None, error.message
-    holders = RightsHolder.objects.in_bulk([line.holder_id for line in data.lines])
+    holders = holder_labels([line.holder_id for line in data.lines])
     lines = [
         {
             "holder": holders[line.holder_id].name if line.holder_id in holders else f"Holder {line.holder_id}",
@@ -96,13 +97,12 @@ def _preview(generation: Generation) -> tuple[SplitView | None, str]:
 
 
 def _stored_split(release: Release) -> tuple[SplitView | None, str]:
-    sheet = getattr(release, "split_sheet", None) if hasattr(release, "split_sheet") else None
-    if sheet is None:
-        return None, "The split sheet is stored when the release is published."
     try:
-        data = split_sheet_as_json(sheet)
+        data = release_split_sheet(release_id=release.pk)
     except DomainError as error:
         return None, error.message
+    if data is None:
+        return None, "The split sheet is stored when the release is published."
     return _split_view(list(data["lines"]), int(data["source_share_bps"])), ""
 
 
@@ -120,10 +120,11 @@ def release_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def publish(request: HttpRequest, generation_pk: int) -> HttpResponse:
-    generation = get_object_or_404(
-        Generation.objects.select_related("upload_set"), pk=generation_pk, upload_set__owner_id=owner_id(request)
-    )
-    existing = Release.objects.filter(generation_id=generation.pk).first()
+    try:
+        generation = generation_for_release(generation_id=generation_pk, owner_id=owner_id(request))
+    except NotFound as error:
+        raise Http404(error.message) from None
+    existing = release_for_generation(generation_id=generation.pk, owner_id=owner_id(request))
     if existing is not None:
         return redirect("distribution:release_detail", existing.pk)
     form = PublishForm(request.POST or None, request.FILES or None, initial={"title": generation.title})
@@ -146,7 +147,7 @@ def publish(request: HttpRequest, generation_pk: int) -> HttpResponse:
                 request, f"“{release.title}” is published (ISRC {release.isrc}) and on its way to the stores."
             )
             return redirect("distribution:release_detail", release.pk)
-    split, split_error = _preview(generation)
+    split, split_error = _preview(generation.pk)
     context = {"generation": generation, "form": form, "split": split, "split_error": split_error}
     status = 400 if request.method == "POST" else 200
     return render(request, "distribution/publish.html", context, status=status)

@@ -32,15 +32,10 @@ class NotOriginalError(GenerationError):
     code = "not_original"
 
 
-class GenerationCancelledError(GenerationError):
-    code = "generation_cancelled"
+class InfluenceInvalidError(GenerationError):
+    """Influence weights that cannot become a generation's shares of the source pool."""
 
-
-class StageUnavailableError(GenerationError):
-    """A stage's engine (e.g. synthesis) is not installed; a retry after deploying it may succeed."""
-
-    code = "stage_unavailable"
-    permanent = False
+    code = "influence_invalid"
 
 
 class GenerationLimitError(GenerationError):

@@ -135,3 +135,38 @@ class GenerationStage(models.Model):
 
     def __str__(self) -> str:
         return f"Generation {self.generation_id} {self.name} ({self.status})"
+
+
+class GenerationSource(models.Model):
+    """How much one upload of the set shaped a finished generation, as an exact integer share.
+
+    This table, not the JSON report, is what the 67% source pool is paid from. A generation's
+    rows sum to exactly 10⁹ parts per billion: ``generation.services.sources.generation_sources_record``
+    checks it, and on PostgreSQL a deferred constraint trigger re-checks it at commit. A share
+    may be 0 (the song measurably shaped nothing) so that every upload of the set has its row.
+    """
+
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="sources")
+    upload = models.ForeignKey(
+        "uploads.Upload",
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="generation_sources",
+        help_text="The upload measured; emptied if the artist later deletes it (the row, and the pay, stay).",
+    )
+    recording = models.ForeignKey("catalog.Recording", on_delete=models.PROTECT, related_name="generation_sources")
+    share_ppb = models.PositiveIntegerField(help_text="Parts per billion of the source pool (10⁹ = all of it).")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["generation_id", "upload_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["generation", "upload"], name="one_source_row_per_generation_upload"),
+            models.CheckConstraint(
+                condition=models.Q(share_ppb__gte=0) & models.Q(share_ppb__lte=1_000_000_000),
+                name="generation_source_share_within_whole",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Generation {self.generation_id} upload {self.upload_id}: {self.share_ppb} ppb"

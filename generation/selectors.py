@@ -1,12 +1,81 @@
-"""Reads of the generation app for other apps' pages."""
+"""Reads of the generation app for its own and other apps' pages, split sheets and commands."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from generation.models import Generation
+from django.db.models import F
+
+from generation.models import Generation, GenerationSource
+from generation.report import GenerationReport
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "GenerationReport",
+    "LatestGeneration",
+    "SourceLine",
+    "SourceShare",
+    "generation_report",
+    "generation_source_lines",
+    "generation_sources",
+    "upload_set_latest_generation",
+]
 
 ACTIVE_STATUSES = (Generation.Status.QUEUED, Generation.Status.RUNNING)
+
+
+_UPLOAD_ORDER = (F("upload_id").asc(nulls_last=True), "id")  # deleted uploads last, on every database
+
+
+@dataclass(frozen=True)
+class SourceShare:
+    """One upload's exact share of a generation's source pool (parts per billion; a generation's sum to 10⁹)."""
+
+    upload_id: int | None  # None once the artist deleted the upload; the share stays
+    recording_id: int
+    share_ppb: int
+
+
+@dataclass(frozen=True)
+class SourceLine:
+    """A source share named for people: the recording's artist and title."""
+
+    label: str
+    recording_id: int
+    share_ppb: int
+
+    @property
+    def share(self) -> float:
+        """The share as a fraction of the pool (0..1), for charts and percentages only, never for money."""
+        return self.share_ppb / 1_000_000_000
+
+
+def generation_sources(*, generation_id: int) -> list[SourceShare]:
+    """The generation's shares of the source pool, by upload id; empty until its report stage ran."""
+    rows = GenerationSource.objects.filter(generation_id=generation_id).order_by(*_UPLOAD_ORDER)
+    return [
+        SourceShare(upload_id=upload_id, recording_id=recording_id, share_ppb=share_ppb)
+        for upload_id, recording_id, share_ppb in rows.values_list("upload_id", "recording_id", "share_ppb")
+    ]
+
+
+def generation_source_lines(*, generation_id: int) -> list[SourceLine]:
+    """The generation's source shares, each named "artist – title", in upload order."""
+    rows = GenerationSource.objects.filter(generation_id=generation_id).select_related("recording")
+    return [
+        SourceLine(
+            label=f"{row.recording.artist} – {row.recording.title}",
+            recording_id=row.recording_id,
+            share_ppb=row.share_ppb,
+        )
+        for row in rows.order_by(*_UPLOAD_ORDER)
+    ]
+
+
+def generation_report(*, generation_id: int) -> GenerationReport:
+    """The typed report of a generation (empty figures for an unknown one)."""
+    report = Generation.objects.filter(pk=generation_id).values_list("report", flat=True).first()
+    return GenerationReport.from_json(report)
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,14 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRefresh
 
 from generation.models import Generation, GenerationStage
-from generation.selectors import ACTIVE_STATUSES
+from generation.report import GenerationReport
+from generation.selectors import ACTIVE_STATUSES, generation_source_lines
 from generation.services import generation_cancel, generation_start
 from generation.streaming import ranged_file_response
 from songforge.errors import DomainError, NotFound
@@ -63,87 +64,54 @@ def _elapsed_seconds(generation: Generation) -> int:
     return max(int((end - generation.started_at).total_seconds()), 0)
 
 
-@dataclass(frozen=True)
-class Influence:
-    label: str
-    share: float
-
-
 def _source_labels(generation: Generation) -> dict[int, str]:
     """Each upload of the set named by its matched recording (or its file name)."""
     return upload_labels(upload_set_id=generation.upload_set_id)
 
 
-def _influences(generation: Generation, labels: dict[int, str]) -> list[Influence]:
-    """The report's measured influence shares, named after the uploads' recordings."""
-    return [
-        Influence(
-            label=labels.get(entry.get("upload_id"), f"Upload {entry.get('upload_id')}"),
-            share=float(entry.get("share") or 0.0),
-        )
-        for entry in generation.report.get("influence") or []
-    ]
-
-
-def _key_name(key: Any) -> str:
-    """The report's key as words: {"name": "A", "mode": "minor"} or "A minor" -> "A minor"."""
-    if isinstance(key, dict):
-        return " ".join(str(key[part]) for part in ("name", "mode") if key.get(part))
-    return "" if key in (None, "unknown") else str(key)
-
-
-def _report_facts(report: dict[str, Any]) -> dict[str, Any]:
+def _report_facts(report: GenerationReport) -> dict[str, Any]:
     """The figures the song page shows; measured values from synthesis win over the composed ones."""
-    synthesis = report.get("synthesis") or {}
-
-    def pick(name: str) -> Any:
-        value = synthesis.get(name)
-        return report.get(name) if value is None else value
-
     return {
-        "tempo_bpm": pick("tempo_bpm"),
-        "key": _key_name(synthesis.get("key")) or _key_name(report.get("key")),
-        "length_s": pick("length_s"),
-        "loudness_lufs": synthesis.get("integrated_lufs", report.get("loudness_lufs")),
-        "true_peak_dbtp": synthesis.get("true_peak_dbtp", report.get("true_peak_dbtp")),
+        "tempo_bpm": report.shown_tempo_bpm,
+        "key": report.shown_key,
+        "length_s": report.shown_length_s,
+        "loudness_lufs": report.loudness_lufs,
+        "true_peak_dbtp": report.true_peak_dbtp,
     }
 
 
 @dataclass(frozen=True)
 class Originality:
-    longest_shared_notes: Any
-    threshold: Any
-    with_catalog: Any
+    longest_shared_notes: int | None
+    threshold: int | None
+    with_catalog: int | None
     attempts: int
-    per_source: list[tuple[str, Any]]
+    per_source: list[tuple[str, int]]
 
 
-def _originality(generation: Generation, labels: dict[int, str]) -> Originality | None:
+def _originality(report: GenerationReport, labels: dict[int, str]) -> Originality | None:
     """The guard's figures (generation.ml.originality), with each source named."""
-    figures = generation.report.get("originality") or {}
-    if not figures:
+    figures = report.originality
+    if figures is None:
         return None
-    per_upload = figures.get("longest_shared_with_uploads") or {}
     return Originality(
-        longest_shared_notes=figures.get("longest_shared_notes"),
-        threshold=figures.get("max_shared_notes_threshold"),
-        with_catalog=figures.get("longest_shared_with_catalog"),
-        attempts=len(figures.get("attempts") or []),
+        longest_shared_notes=figures.longest_shared_notes,
+        threshold=figures.max_shared_notes,
+        with_catalog=figures.longest_shared_with_catalog,
+        attempts=figures.attempts,
         per_source=[
-            (labels.get(int(upload_id), f"Upload {upload_id}"), notes) for upload_id, notes in per_upload.items()
+            (labels.get(upload_id, f"Upload {upload_id}"), notes)
+            for upload_id, notes in figures.longest_shared_with_uploads
         ],
     )
 
 
 def _audio_url(generation: Generation) -> str:
-    """The range-request URL of the listening file, when the audio view is deployed."""
+    """The range-request URL of the listening file ("" while there is none)."""
     kind = "m4a" if generation.listen_m4a else "mp3" if generation.listen_mp3 else ""
     if not kind:
         return ""
-    try:
-        return reverse("generation:generation_audio", args=[generation.pk, kind])
-    except NoReverseMatch:
-        return ""
+    return reverse("generation:generation_audio", args=[generation.pk, kind])
 
 
 @dataclass(frozen=True)
@@ -185,12 +153,12 @@ def generation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = _generation_context(generation)
     if generation.status != Generation.Status.SUCCEEDED:
         return render(request, "generation/generating.html", context)
-    labels = _source_labels(generation)
-    influences = _influences(generation, labels)
+    report = GenerationReport.from_json(generation.report)
+    influences = generation_source_lines(generation_id=generation.pk)  # the shares that are paid
     context.update(
         {
-            "facts": _report_facts(generation.report),
-            "originality": _originality(generation, labels),
+            "facts": _report_facts(report),
+            "originality": _originality(report, _source_labels(generation)),
             "influences": influences,
             "influence_items": [(row.label, row.share) for row in influences],
             "release": getattr(generation, "release", None) if hasattr(generation, "release") else None,

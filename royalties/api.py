@@ -26,9 +26,9 @@ from rest_framework.views import APIView
 from royalties.documents import csv_rows, holder_statement_csv, holder_statement_pdf
 from royalties.imports import statement_import_upload
 from royalties.models import StatementUpload
-from royalties.payouts import PERIOD
 from royalties.selectors import holder_earnings, holder_statements, payouts_for
 from royalties.uploads import statement_upload_create
+from songforge.codes import PERIOD_RE, PERIOD_REGEX
 from songforge.throttling import TokenRateThrottle
 
 LIST_PARAMETERS = [
@@ -40,7 +40,7 @@ LIST_PARAMETERS = [
 
 
 class RoyaltyFilterSerializer(serializers.Serializer):
-    period = serializers.RegexField(PERIOD.pattern, required=False)
+    period = serializers.RegexField(PERIOD_REGEX, required=False)
     holder = serializers.IntegerField(required=False, min_value=1)
     export = serializers.ChoiceField(choices=["csv"], required=False)
 
@@ -172,7 +172,7 @@ class HolderStatementDocumentApi(StatementsApiBase):
         holder_id, _ = self.scope(request)
         if holder_id is None:
             raise PermissionDenied("Staff: name the holder with ?holder=ID.")
-        if not PERIOD.match(period):
+        if not PERIOD_RE.match(period):
             return HttpResponse("Period must be YYYY-MM.", status=status.HTTP_400_BAD_REQUEST)
         if kind == "pdf":
             response = HttpResponse(

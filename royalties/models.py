@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
-PERIOD_REGEX = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+from songforge.codes import PERIOD_REGEX
 
 
 class TransactionStart(models.Func):

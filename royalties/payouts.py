@@ -11,7 +11,6 @@ it paid; approving twice changes nothing.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -22,8 +21,7 @@ from django.utils import timezone
 from royalties import ledger
 from royalties.errors import PayoutRunInvalid, PayoutRunTransitionInvalid
 from royalties.models import Account, Entry, Payout, PayoutRun, Transaction
-
-PERIOD = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
+from songforge.codes import PERIOD_RE
 
 
 @dataclass(frozen=True)
@@ -35,7 +33,7 @@ class PayoutLine:
 
 
 def _check_period(period: str) -> None:
-    if not PERIOD.match(period):
+    if not PERIOD_RE.match(period):
         raise PayoutRunInvalid(f"{period!r} is not a period; use YYYY-MM, e.g. 2026-10.", extra={"period": period})
 
 

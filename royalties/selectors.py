@@ -17,6 +17,7 @@ from django.db.models.functions import Coalesce
 
 from royalties.models import Account, Entry, LineGroup, Payout, PayoutRun, SplitSheet, Transaction
 from royalties.payouts import payout_lines
+from royalties.splits import split_sheet_as_json
 
 
 @dataclass(frozen=True)
@@ -251,6 +252,12 @@ def payout_run_summary(*, run_id: int) -> dict[str, Any]:
             for payout in payouts
         ],
     }
+
+
+def split_sheet_json(*, release_id: int) -> dict[str, Any] | None:
+    """The stored split sheet of a release as plain data (see ``splits.split_sheet_as_json``), or None."""
+    sheet = SplitSheet.objects.select_related("release").filter(release_id=release_id).first()
+    return split_sheet_as_json(sheet) if sheet is not None else None
 
 
 def split_sheet_for_release(release: str) -> SplitSheet | None:

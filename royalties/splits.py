@@ -3,7 +3,8 @@
 The whole (1) is divided exactly, with ``Fraction`` arithmetic, along paths:
 
 * ``SOURCE_SHARE_BPS`` (67%) to the source songs, weighted by measured influence
-  (or equally when ``INFLUENCE_SPLIT == "equal"``); within a song,
+  (the generation's integer shares, read by ``split_sources``; or equally when
+  ``INFLUENCE_SPLIT == "equal"``); within a song,
   ``MASTER_SHARE_BPS`` to the master side and the rest to publishing; within a
   side, each holder by its basis points (if a side's shares total less than
   10,000 the rest is unclaimed; if more, they are scaled down pro rata).
@@ -33,6 +34,7 @@ from django.db import transaction
 
 from catalog.models import RecordingShare
 from catalog.services import escrow_holder
+from generation.selectors import generation_sources
 from royalties.errors import SplitSheetConflict, SplitSheetInvalid
 from royalties.models import SplitSheet, SplitSheetLine
 from royalties.money import BPS, PPB, fractions_to_ppb, refuse_float
@@ -194,26 +196,17 @@ def split_sheet_compute(
     )
 
 
-def sources_from_report(report: Mapping[str, Any]) -> list[tuple[int, Fraction]]:
-    """Read ``Generation.report["influence"]`` into exact (recording_id, weight) pairs.
+def split_sources(*, generation_id: int) -> list[tuple[int, Fraction]]:
+    """A generation's source weights for its split sheet: (recording_id, exact share of the source pool).
 
-    JSON shares arrive as floats; each is converted through its shortest decimal
-    repr (``Fraction("0.1")``, not the binary float), which is exact for what was written.
+    Read from the generation's integer shares (``generation.selectors.generation_sources``, parts
+    per billion summing to 10⁹); uploads of the same recording add up, recordings with a zero share
+    are left out. Empty if the generation has no sources (its report stage has not run).
     """
-    result = []
-    for item in report.get("influence", []):
-        recording_id = item.get("recording_id")
-        if recording_id is None:
-            continue
-        share = item.get("share")
-        if share is None:
-            weight = Fraction(0)
-        elif isinstance(share, float):
-            weight = Fraction(repr(share))  # the decimal that was written, not the binary float
-        else:
-            weight = Fraction(share)  # int, Fraction or a decimal string like "0.25"
-        result.append((int(recording_id), weight))
-    return result
+    ppb: dict[int, int] = defaultdict(int)
+    for source in generation_sources(generation_id=generation_id):
+        ppb[source.recording_id] += source.share_ppb
+    return [(recording_id, Fraction(share, PPB)) for recording_id, share in sorted(ppb.items()) if share > 0]
 
 
 def _inputs_json(sources: Sequence[tuple[int, Fraction]], training: Sequence[tuple[int | None, int]]) -> dict[str, Any]:

@@ -27,7 +27,3 @@ class MultipleFileField(forms.FileField):
 
 class UploadForm(forms.Form):
     file = MultipleFileField(label="Audio files", help_text="MP3, M4A/AAC, FLAC, WAV or OGG.")
-
-
-class RecordingSearchForm(forms.Form):
-    q = forms.CharField(label="Search the catalog", max_length=200, required=False, strip=True)

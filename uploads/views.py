@@ -19,9 +19,10 @@ from django.views.decorators.http import require_GET, require_POST
 from catalog.selectors import recording_search
 from generation.selectors import upload_set_latest_generation
 from songforge.errors import DomainError, NotFound
+from songforge.forms import CatalogSearchForm
 from songforge.pages import HtmxHttpRequest, error_redirect, owner_id, wants_json
 from uploads import selectors, services
-from uploads.forms import RecordingSearchForm, UploadForm
+from uploads.forms import UploadForm
 from uploads.models import Upload, UploadSet
 
 
@@ -134,7 +135,7 @@ def upload_create(request: HttpRequest, pk: int) -> HttpResponse:
 def upload_search(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Catalog search to fix one upload's match by hand (an htmx partial, or a page without JS)."""
     upload = _owned_upload(request, pk)
-    form = RecordingSearchForm(request.GET or None)
+    form = CatalogSearchForm(request.GET or None)
     results: list[Any] = []
     error = ""
     if form.is_valid() and form.cleaned_data["q"]:

@@ -22,6 +22,7 @@ from datetime import datetime
 from fractions import Fraction
 
 from distribution.clients.base import ReleasePackage
+from songforge.codes import ISRC_RE
 
 ERN_NAMESPACE = "http://ddex.net/xml/ern/43"
 XSI_NAMESPACE = "http://www.w3.org/2001/XMLSchema-instance"
@@ -29,7 +30,6 @@ SCHEMA_LOCATION = f"{ERN_NAMESPACE} http://ddex.net/xml/ern/43/release-notificat
 AVS_VERSION = "4"
 SENDER_PARTY_ID = "PADPIDA2026112601S"  # placeholder DPID until SongForge registers one with DDEX
 
-ISRC_PATTERN = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
 DURATION_PATTERN = re.compile(r"^PT(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?$")
 DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 PERCENT_PATTERN = re.compile(r"^\d{1,3}(\.\d{1,10})?$")
@@ -388,7 +388,7 @@ def _walk(element: ET.Element, parent_name: str, path: str, problems: list[str])
     avs = AVS.get(f"{parent_name}/{name}") or AVS.get(name)
     if avs is not None and text not in avs:
         problems.append(f"{path}: {text!r} is not an allowed value ({', '.join(sorted(avs))})")
-    if name == "ISRC" and not ISRC_PATTERN.match(text):
+    if name == "ISRC" and not ISRC_RE.match(text):
         problems.append(f"{path}: {text!r} is not an ISRC (CCXXXYYNNNNN)")
     if name == "Duration" and not DURATION_PATTERN.match(text):
         problems.append(f"{path}: {text!r} is not an ISO 8601 duration like PT3M12S")

@@ -3,13 +3,15 @@
 For every token the model produced, the *likelihood gain* is how much more probable the fine-tuned
 model found it than the base model (nats). A token's gain is credited to the songs that contain
 the same transposition-invariant 4-gram ending at that token (pitches become intervals within
-their track; velocities are dropped), split equally among them. A song's share is its credit over
-the total. Gains that no song explains are reported as "unattributed", not spread around.
+their track; velocities are dropped), split equally among them. A song's weight is its credit in
+whole micro-nats (an integer); its share is its weight over the total, split exactly by the caller.
+Gains that no song explains are reported as "unattributed", not spread around.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,6 +20,7 @@ from generation.ml.tokenizer import PITCH_RANGE, TRACK_RANGE, VEL_RANGE
 from generation.ml.train import sequence_nll
 
 NGRAM = 4
+CREDIT_UNIT_NATS = 1e-6  # an integer weight of 1 is one micro-nat of explained likelihood gain
 
 
 def relative_symbols(tokens: Sequence[int]) -> list[int]:
@@ -47,15 +50,29 @@ def ngram_set(tokens: Sequence[int], n: int = NGRAM) -> set[tuple[int, ...]]:
     return {tuple(rel[i : i + n]) for i in range(len(rel) - n + 1)}
 
 
-def largest_remainder_bps(shares: Sequence[float], total: int = 10_000) -> list[int]:
-    """Integer basis points summing exactly to ``total``; ties go to the lowest index."""
-    raw = [s * total for s in shares]
-    floors = [int(np.floor(r)) for r in raw]
-    remainder = total - sum(floors)
-    order = sorted(range(len(raw)), key=lambda i: (-(raw[i] - floors[i]), i))
-    for i in order[:remainder]:
-        floors[i] += 1
-    return floors
+@dataclass(frozen=True)
+class Influence:
+    """What :func:`influence` measured. ``weights`` are exact integers, one per song (same order):
+    each song's credit in micro-nats, or 1 each when nothing was measurable. Turning them into money
+    shares is the caller's job (an exact largest-remainder split); the floats here are figures only.
+    """
+
+    method: str
+    weights: tuple[int, ...]
+    credit_nats: tuple[float, ...]
+    positive_gain_nats: float
+    unattributed_nats: float
+    tokens_scored: int
+
+    def figures(self) -> dict[str, object]:
+        """The measurement as JSON-ready figures for the generation report (no shares)."""
+        return {
+            "method": self.method,
+            "credit_nats": [round(c, 4) for c in self.credit_nats],
+            "positive_gain_nats": round(self.positive_gain_nats, 4),
+            "unattributed_nats": round(self.unattributed_nats, 4),
+            "tokens_scored": self.tokens_scored,
+        }
 
 
 def influence(
@@ -63,8 +80,8 @@ def influence(
     tuned: MusicTransformer,
     piece_tokens: Sequence[Sequence[int]],
     songs: Sequence[Sequence[int]],
-) -> dict[str, object]:
-    """Shares per song (same order as ``songs``) plus the figures behind them.
+) -> Influence:
+    """Each song's measured influence on the piece (same order as ``songs``), as exact integer weights.
 
     ``piece_tokens`` are the sequences the model sampled (each starting with its header).
     """
@@ -95,19 +112,17 @@ def influence(
                 continue
             for j in owners:
                 credit[j] += float(g) / len(owners)
-    attributed = float(credit.sum())
-    if attributed > 0:
-        shares = (credit / attributed).tolist()
+    weights = tuple(round(float(c) / CREDIT_UNIT_NATS) for c in credit)
+    if sum(weights) > 0:
         method = "likelihood-gain n-gram attribution"
     else:
-        shares = [1.0 / len(songs)] * len(songs) if songs else []
+        weights = (1,) * len(songs)
         method = "equal (no measurable likelihood gain)"
-    return {
-        "method": method,
-        "shares": shares,
-        "share_bps": largest_remainder_bps(shares) if shares else [],
-        "credit_nats": [round(float(c), 4) for c in credit],
-        "positive_gain_nats": round(total_gain, 4),
-        "unattributed_nats": round(unattributed, 4),
-        "tokens_scored": tokens_scored,
-    }
+    return Influence(
+        method=method,
+        weights=weights,
+        credit_nats=tuple(float(c) for c in credit),
+        positive_gain_nats=total_gain,
+        unattributed_nats=unattributed,
+        tokens_scored=tokens_scored,
+    )

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import io
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from django.core.files.base import ContentFile
@@ -16,27 +12,11 @@ from django.utils import timezone
 from generation import features as audio_features
 from generation.ml import tokenizer
 from generation.models import UploadFeatures
+from songforge.storage import local_copy
 from uploads.selectors import upload_get
 
 if TYPE_CHECKING:
     from uploads.models import Upload
-
-
-@contextmanager
-def local_audio(upload: Upload) -> Iterator[Path]:
-    """The upload's audio as a local file (downloaded to a temporary file for remote storage)."""
-    try:
-        yield Path(upload.audio.path)
-        return
-    except NotImplementedError:
-        pass
-    suffix = Path(upload.audio.name).suffix or ".audio"
-    with tempfile.NamedTemporaryFile(suffix=suffix) as handle:
-        with upload.audio.open("rb") as source:
-            for chunk in iter(lambda: source.read(1 << 20), b""):
-                handle.write(chunk)
-        handle.flush()
-        yield Path(handle.name)
 
 
 def _row(upload: Upload) -> UploadFeatures:
@@ -58,7 +38,7 @@ def upload_features_analyse(*, upload_id: int) -> UploadFeatures:
     row = _row(upload)
     if row.analysed_at is not None:
         return row
-    with local_audio(upload) as path:
+    with local_copy(upload.audio) as path:
         features = audio_features.analyse_audio(path)
     with transaction.atomic():
         row = UploadFeatures.objects.select_for_update().get(pk=row.pk)
@@ -78,7 +58,7 @@ def upload_features_transcribe(*, upload_id: int) -> UploadFeatures:
     if row.transcribed_at is not None:
         return row
     upload = row.upload
-    with local_audio(upload) as path:
+    with local_copy(upload.audio) as path:
         notes = [n for n in audio_features.transcribe(path) if n[0] < audio_features.MAX_ANALYSIS_S]
     piece = audio_features.quantise(notes, row.features.get("beat_times", []), row.features.get("tempo_bpm", 120.0))
     tokens = tokenizer.encode(piece)

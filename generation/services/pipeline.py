@@ -21,13 +21,13 @@ from django.utils import timezone
 
 from generation.errors import GenerationLimitError, GenerationStateError, UploadSetNotReadyError
 from generation.models import Generation, GenerationStage
-from generation.services.stages import STAGES
+from generation.services import stages
 from songforge.errors import DomainError, NotFound
 from uploads.selectors import upload_set_owned, upload_set_readiness
 
 logger = logging.getLogger(__name__)
 
-STAGE_NAMES = tuple(name for name, _, _ in STAGES)
+STAGE_NAMES = tuple(name for name, _, _ in stages.STAGES)
 CLAIM_SECONDS = 20 * 60
 MAX_STAGE_ATTEMPTS = 3
 ACTIVE = (Generation.Status.QUEUED, Generation.Status.RUNNING)
@@ -146,9 +146,9 @@ def next_stage(generation_id: int) -> str | None:
 
 
 def _percent_before(name: str) -> int:
-    total = sum(w for _, _, w in STAGES)
+    total = sum(w for _, _, w in stages.STAGES)
     before = 0
-    for stage_name, _, weight in STAGES:
+    for stage_name, _, weight in stages.STAGES:
         if stage_name == name:
             break
         before += weight
@@ -191,8 +191,6 @@ def generation_advance(*, generation_id: int) -> str | None:
     the stage's claim. Domain errors fail the generation (or, if retryable, are re-raised);
     other errors are re-raised for the job's retries and fail it after MAX_STAGE_ATTEMPTS.
     """
-    from generation.services.stages import STAGES as stage_table
-
     generation = Generation.objects.filter(pk=generation_id).first()
     if generation is None or generation.status not in ACTIVE:
         return None
@@ -211,7 +209,7 @@ def generation_advance(*, generation_id: int) -> str | None:
         updated_at=now,
     )
     generation.refresh_from_db()
-    function = next(fn for stage_name, fn, _ in stage_table if stage_name == name)
+    function = next(fn for stage_name, fn, _ in stages.STAGES if stage_name == name)
     try:
         output = function(generation, _outputs(generation_id))
     except Exception as error:

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from generation.errors import NotOriginalError, StageUnavailableError
+from generation.errors import NotOriginalError
 from generation.ml import tokenizer
 from generation.ml.compose import ComposeRequest, compose, header
 from generation.ml.groove import groove_of, motion_of
@@ -33,8 +33,12 @@ from generation.ml.model import MusicTransformer, load_checkpoint, save_checkpoi
 from generation.ml.originality import melody_symbols, originality_report
 from generation.ml.train import TokenSource, finetune, pick_device, sequence_nll
 from generation.models import Generation, UploadFeatures
+from generation.report import GenerationReport
 from generation.services import features as feature_services
 from generation.services import training
+from generation.services.sources import generation_sources_record
+from generation.synthesis import profile_from_audio, render_and_master
+from royalties.services import BPS, PPB, largest_remainder
 from uploads.selectors import matched_uploads_of_set
 
 if TYPE_CHECKING:
@@ -219,7 +223,7 @@ def _compose(generation: Generation, outputs: Outputs, seed: int) -> tuple[Any, 
         tonic=int(target["key"]["tonic"]),
         mode=str(target["key"]["mode"]),
         tempo_bpm=float(target["tempo_bpm"]),
-        seconds=float(generation.report.get("requested_seconds") or settings.GENERATION_SECONDS),
+        seconds=float(GenerationReport.from_json(generation.report).requested_seconds or settings.GENERATION_SECONDS),
         seed=seed,
         section_bars=settings.GENERATION_SECTION_BARS or None,
         melody_center=_melody_center(songs),
@@ -287,19 +291,8 @@ def _load_piece(midi_name: str) -> tokenizer.Piece:
     return tokenizer.from_pretty_midi(midi, with_chords=False)
 
 
-def _synthesis() -> tuple[Callable[..., dict[str, Any]], Callable[..., dict[str, Any]]]:
-    try:
-        from generation.synthesis import profile_from_audio, render_and_master
-    except ImportError as error:
-        raise StageUnavailableError(
-            "Audio synthesis (generation.synthesis) is not installed in this build; deploy it and retry.",
-        ) from error
-    return profile_from_audio, render_and_master
-
-
 def stage_synthesise(generation: Generation, outputs: Outputs) -> dict[str, Any]:
-    """Render and master the guarded MIDI with the synthesis engine (issue 7) into storage."""
-    profile_from_audio, render_and_master = _synthesis()
+    """Render and master the guarded MIDI with the synthesis engine into storage."""
     uploads = uploads_of(generation)
     with tempfile.TemporaryDirectory() as work:
         work_dir = Path(work)
@@ -337,37 +330,46 @@ def stage_master(generation: Generation, outputs: Outputs) -> dict[str, Any]:
 
 
 def stage_report(generation: Generation, outputs: Outputs) -> dict[str, Any]:
-    """Measured influence per upload, plus the figures of every stage, into Generation.report."""
-    device = _torch_setup()
-    base, _ = training.load_base_model(device)
-    tuned = load_tuned(outputs, device)
-    final = outputs["guard"]["final"]
-    sections = json.loads(read_bytes(final["tokens"]))["sections"]
-    tempo = float(outputs["analyse"]["tempo_bpm"])
-    piece_tokens = [header(tempo) + list(tokens) for tokens in sections.values()]
-    songs = _song_tokens(generation)
-    uploads = {u.pk: u for u in uploads_of(generation)}
-    if settings.INFLUENCE_SPLIT == "equal":
-        n = max(1, len(songs))
-        measured: dict[str, Any] = {"method": "equal (SONGFORGE_INFLUENCE_SPLIT=equal)", "shares": [1 / n] * n}
-        from generation.ml.influence import largest_remainder_bps
+    """Measured influence per upload (stored as GenerationSource rows), plus every stage's figures.
 
-        measured["share_bps"] = largest_remainder_bps(measured["shares"])
+    The shares that are paid are the GenerationSource rows; the report repeats them as percentages
+    for people to read.
+    """
+    songs = _song_tokens(generation)
+    final = outputs["guard"]["final"]
+    tempo = float(outputs["analyse"]["tempo_bpm"])
+    if settings.INFLUENCE_SPLIT == "equal":
+        weights = [1] * len(songs)
+        method: dict[str, Any] = {"method": "equal (SONGFORGE_INFLUENCE_SPLIT=equal)"}
     else:
+        device = _torch_setup()
+        base, _ = training.load_base_model(device)
+        tuned = load_tuned(outputs, device)
+        sections = json.loads(read_bytes(final["tokens"]))["sections"]
+        piece_tokens = [header(tempo) + list(tokens) for tokens in sections.values()]
         measured = influence(base, tuned, piece_tokens, [song_split(t)[0] for _, t in songs])
+        weights = list(measured.weights)
+        method = measured.figures()
+    sources = generation_sources_record(
+        generation_id=generation.pk,
+        weights={upload_id: weight for (upload_id, _), weight in zip(songs, weights, strict=True)},
+    )
+    by_upload = {source.upload_id: source for source in sources}
+    percent_bps = largest_remainder(BPS, {source.upload_id: source.share_ppb for source in sources})
     rows = [
         {
             "upload_id": upload_id,
-            "recording_id": uploads[upload_id].recording_id if upload_id in uploads else None,
-            "share": round(float(share), 6),
-            "share_bps": int(bps),
+            "recording_id": by_upload[upload_id].recording_id,
+            "share_ppb": by_upload[upload_id].share_ppb,
+            "share_bps": percent_bps[upload_id],
+            "share": round(by_upload[upload_id].share_ppb / PPB, 6),  # for people; money reads share_ppb rows
         }
-        for (upload_id, _), share, bps in zip(songs, measured["shares"], measured["share_bps"], strict=True)
+        for upload_id, _ in songs
     ]
     guard = outputs["guard"]
     return {
         "influence": rows,
-        "influence_method": {k: v for k, v in measured.items() if k not in ("shares", "share_bps")},
+        "influence_method": method,
         "tempo_bpm": tempo,
         "key": outputs["analyse"]["key"],
         "form": final["plan"],

@@ -176,8 +176,8 @@ def training_manifest_load(*, manifest_path: Path) -> int:
 def training_recordings_link(recording_ids: list[int]) -> int:
     """Link unlinked TrainingRecording rows to the given (newly imported) recordings; returns rows linked.
 
-    Registered with ``catalog.indexing.on_recordings_imported`` (generation/apps.py), so a catalog
-    imported after the manifest was loaded still receives its share of the training pool. Idempotent.
+    Called after every catalog import (see :func:`link_imported_recordings`), so a catalog imported
+    after the manifest was loaded still receives its share of the training pool. Idempotent.
     The committed manifest's ``score_source`` is read for music21 items.
     """
     unlinked = TrainingRecording.objects.filter(recording__isnull=True)
@@ -209,12 +209,17 @@ def _manifest_score_sources() -> dict[str, str]:
     }
 
 
-def link_imported_recordings(recording_ids: list[int]) -> None:
-    """``on_recordings_imported`` callback: never lets a linking failure break a catalog import."""
+def link_imported_recordings(recording_ids: list[int]) -> int | None:
+    """Link training items to the recordings a committed catalog import wrote; None if linking failed.
+
+    The catalog import commands call this after the import commits. A failure is logged and never
+    undoes the import; linking is idempotent, so importing the same manifest again retries it.
+    """
     try:
         linked = training_recordings_link(recording_ids)
     except Exception:
         logger.exception("linking training items to recordings %s failed", recording_ids[:20])
-        return
+        return None
     if linked:
         logger.info("linked %d training items to newly imported recordings", linked)
+    return linked

@@ -22,8 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from django.core.cache import cache
 from django.core.files.storage import default_storage
 
-from catalog import apple_music, indexing
-from catalog.apple_music import AppleMusicClient
+from catalog import indexing
+from catalog.clients import apple_music
+from catalog.clients.apple_music import AppleMusicClient
 from catalog.errors import AppleMusicError, AppleMusicNotConfigured, AppleMusicUnavailable
 from catalog.models import Recording
 from catalog.services import recording_upsert
@@ -188,14 +189,13 @@ def test_the_token_is_reused_then_renewed_before_expiry(key_pair):
     )
 
 
-def test_search_maps_songs_to_recordings_with_previews(configured, fake_apple, django_capture_on_commit_callbacks):
+def test_search_maps_songs_to_recordings_with_previews(
+    configured, fake_apple, django_capture_on_commit_callbacks, monkeypatch
+):
     seen: list[list[int]] = []
-    callback = indexing.on_recordings_imported(seen.append)
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            recordings = apple_music.apple_music_search(term="green")
-    finally:
-        indexing.remove_callback(callback)
+    monkeypatch.setattr(indexing, "recordings_imported", lambda ids: seen.append(list(ids)))
+    with django_capture_on_commit_callbacks(execute=True):
+        recordings = apple_music.apple_music_search(term="green")
     assert fake_apple.requests[0]["path"] == "/v1/catalog/us/search"
     assert fake_apple.requests[0]["query"] == {"types": ["songs"], "term": ["green"], "limit": ["25"]}
     (recording,) = recordings

@@ -176,17 +176,14 @@ def test_files_copied_before_a_failure_are_removed(make_manifest, settings, monk
     assert stored_audio(settings) == []
 
 
-def test_it_hands_new_audio_to_indexing_after_commit(make_manifest, django_capture_on_commit_callbacks):
+def test_it_hands_new_audio_to_indexing_after_commit(make_manifest, django_capture_on_commit_callbacks, monkeypatch):
     seen: list[list[int]] = []
-    callback = indexing.on_recordings_imported(seen.append)
-    try:
-        path = make_manifest([entry("demo-1"), entry("demo-2")])
-        with django_capture_on_commit_callbacks(execute=True):
-            report = catalog_import(manifest_path=path)
-        with django_capture_on_commit_callbacks(execute=True):
-            catalog_import(manifest_path=path)
-    finally:
-        indexing.remove_callback(callback)
+    monkeypatch.setattr(indexing, "recordings_imported", lambda ids: seen.append(sorted(ids)))
+    path = make_manifest([entry("demo-1"), entry("demo-2")])
+    with django_capture_on_commit_callbacks(execute=True):
+        report = catalog_import(manifest_path=path)
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog_import(manifest_path=path)
     assert seen == [sorted(report.created)]
 
 
@@ -224,3 +221,46 @@ def test_audio_lands_in_s3_storage_and_a_failed_import_leaves_no_objects(make_ma
     with pytest.raises(RuntimeError):
         catalog_import(manifest_path=path)
     assert default_storage.listdir("catalog/audio")[1] == [recording.audio.name.rsplit("/", 1)[1]]
+
+
+def _training_item(source_id: str):
+    from generation.models import TrainingRecording
+
+    return TrainingRecording.objects.create(
+        source_id=source_id, collection="demo", licence="CC0", is_commercial_ok=True, token_count=10, model_version="x"
+    )
+
+
+def test_the_command_links_training_items_to_the_recordings_it_imports(make_manifest, settings, tmp_path, capsys):
+    settings.GENERATION_CHECKPOINT = str(tmp_path / "catalog_model.pt")  # no committed manifest
+    item = _training_item("catalog:demo-1")
+    other = _training_item("catalog:demo-9")
+    call_command("catalog_import", str(make_manifest([entry("demo-1")])))
+    item.refresh_from_db()
+    other.refresh_from_db()
+    assert item.recording_id == Recording.objects.get(external_id="demo-1").pk
+    assert other.recording_id is None
+    assert capsys.readouterr().err == ""
+
+
+def test_a_failed_link_keeps_the_import_and_says_how_to_retry(make_manifest, settings, tmp_path, capsys, monkeypatch):
+    from generation.services import training
+
+    settings.GENERATION_CHECKPOINT = str(tmp_path / "catalog_model.pt")
+    item = _training_item("catalog:demo-1")
+
+    def broken(recording_ids: list[int]) -> int:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(training, "training_recordings_link", broken)
+    path = make_manifest([entry("demo-1")])
+    call_command("catalog_import", str(path))
+    captured = capsys.readouterr()
+    assert captured.out == "1 created, 0 updated, 0 unchanged\n"
+    assert "import again to retry" in captured.err
+    item.refresh_from_db()
+    assert item.recording_id is None
+    monkeypatch.undo()
+    call_command("catalog_import", str(path))  # unchanged, but linked this time
+    item.refresh_from_db()
+    assert item.recording_id == Recording.objects.get(external_id="demo-1").pk

@@ -6,6 +6,7 @@ import io
 import wave
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from django.db import transaction
 
 from catalog.models import Recording, RecordingShare, RightsHolder
 from generation.models import Generation
+from generation.services.sources import generation_sources_record
 from tests.distribution.platoon_server import PlatoonServer
 from uploads.models import Upload, UploadSet
 
@@ -126,6 +128,10 @@ def make_song(db: None) -> Callable[..., Song]:
             seed=1234 + n,
             title=f"Song {n}",
             report={"tempo_bpm": 120.0, "key": "A minor", "loudness_lufs": -14.0, "influence": report_influence},
+        )
+        generation_sources_record(  # the integer shares the split sheet is paid from
+            generation_id=generation.pk,
+            weights={int(item["upload_id"]): Fraction(str(item["share"])) for item in report_influence},
         )
         if with_master:
             generation.master_wav.save(f"master-{n}.wav", ContentFile(tiny_wav()), save=True)

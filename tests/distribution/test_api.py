@@ -4,9 +4,9 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from distribution import services
 from distribution.clients.platoon import SIGNATURE_HEADER, sign
 from distribution.models import DeliveryEvent, Release
+from distribution.services import delivery, publish
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def test_outsiders_see_nothing(song, outsider, publish_fields):
     client.force_authenticate(outsider)
     response = client.post("/api/releases/", body(song, publish_fields), format="multipart")
     assert response.status_code == 404
-    release = services.release_publish(
+    release = publish.release_publish(
         generation_id=song.generation.pk, owner_id=song.owner.pk, artwork=None, **publish_fields
     )
     assert client.get(f"/api/releases/{release.pk}/").status_code == 404
@@ -58,10 +58,10 @@ def test_outsiders_see_nothing(song, outsider, publish_fields):
 
 @pytest.mark.django_db
 def test_detail_shows_delivery_status(api, song, publish_fields, settings):
-    release = services.release_publish(
+    release = publish.release_publish(
         generation_id=song.generation.pk, owner_id=song.owner.pk, artwork=None, **publish_fields
     )
-    services.release_deliver(release_id=release.pk)
+    delivery.release_deliver(release_id=release.pk)
     data = api.get(f"/api/releases/{release.pk}/").json()
     assert data["status"] == "submitted"
     assert data["distributor"] == "outbox"
@@ -71,10 +71,10 @@ def test_detail_shows_delivery_status(api, song, publish_fields, settings):
 
 @pytest.fixture
 def delivered_to_platoon(song, publish_fields, platoon_settings):
-    release = services.release_publish(
+    release = publish.release_publish(
         generation_id=song.generation.pk, owner_id=song.owner.pk, artwork=None, **publish_fields
     )
-    return services.release_deliver(release_id=release.pk)
+    return delivery.release_deliver(release_id=release.pk)
 
 
 def post_webhook(

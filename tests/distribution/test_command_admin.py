@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from distribution import services
 from distribution.models import Release
+from distribution.services import delivery, publish
 
 
 @pytest.mark.django_db
@@ -40,7 +40,7 @@ def staff_client(client, django_user_model):
 
 @pytest.mark.django_db
 def test_staff_see_the_release_split_sheet_and_log(staff_client, song, publish_fields):
-    release = services.release_publish(
+    release = publish.release_publish(
         generation_id=song.generation.pk, owner_id=song.owner.pk, artwork=None, **publish_fields
     )
     assert staff_client.get("/admin/distribution/release/").status_code == 200
@@ -51,10 +51,10 @@ def test_staff_see_the_release_split_sheet_and_log(staff_client, song, publish_f
 
 @pytest.mark.django_db
 def test_staff_take_a_release_down_through_its_distributor(staff_client, song, publish_fields, settings):
-    release = services.release_publish(
+    release = publish.release_publish(
         generation_id=song.generation.pk, owner_id=song.owner.pk, artwork=None, **publish_fields
     )
-    services.release_deliver(release_id=release.pk)
+    delivery.release_deliver(release_id=release.pk)
     response = staff_client.post(
         "/admin/distribution/release/", {"action": "take_down", "_selected_action": [release.pk]}, follow=True
     )
@@ -68,7 +68,7 @@ def test_staff_take_a_release_down_through_its_distributor(staff_client, song, p
 
 @pytest.mark.django_db
 def test_a_queued_release_cannot_be_taken_down(staff_client, song, publish_fields):
-    release = services.release_publish(
+    release = publish.release_publish(
         generation_id=song.generation.pk, owner_id=song.owner.pk, artwork=None, **publish_fields
     )
     response = staff_client.post(
@@ -81,10 +81,10 @@ def test_a_queued_release_cannot_be_taken_down(staff_client, song, publish_field
 
 @pytest.mark.django_db
 def test_staff_refresh_the_status_from_platoon(staff_client, song, publish_fields, platoon_settings):
-    release = services.release_publish(
+    release = publish.release_publish(
         generation_id=song.generation.pk, owner_id=song.owner.pk, artwork=None, **publish_fields
     )
-    services.release_deliver(release_id=release.pk)
+    delivery.release_deliver(release_id=release.pk)
     platoon_settings.releases["plt_1"].update(status="live", store_links={"deezer": "https://deezer.com/t/1"})
     staff_client.post("/admin/distribution/release/", {"action": "refresh_status", "_selected_action": [release.pk]})
     release.refresh_from_db()
@@ -95,15 +95,15 @@ def test_staff_refresh_the_status_from_platoon(staff_client, song, publish_field
 @pytest.mark.django_db
 def test_staff_deliver_a_failed_release_again(staff_client, song, publish_fields, platoon_settings):
     platoon_settings.faults["POST /v1/releases"] = ["400"]
-    release = services.release_publish(
+    release = publish.release_publish(
         generation_id=song.generation.pk, owner_id=song.owner.pk, artwork=None, **publish_fields
     )
-    services.release_deliver(release_id=release.pk)
+    delivery.release_deliver(release_id=release.pk)
     release.refresh_from_db()
     assert release.status == Release.Status.FAILED
     staff_client.post("/admin/distribution/release/", {"action": "deliver_again", "_selected_action": [release.pk]})
     release.refresh_from_db()
     assert (release.status, release.delivery_attempts) == (Release.Status.QUEUED, 0)
-    services.release_deliver(release_id=release.pk)
+    delivery.release_deliver(release_id=release.pk)
     release.refresh_from_db()
     assert release.status == Release.Status.SUBMITTED

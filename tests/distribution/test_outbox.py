@@ -4,18 +4,19 @@ from pathlib import Path
 
 import pytest
 
-from distribution import selectors, services
+from distribution import selectors
 from distribution.clients import ern
 from distribution.clients.base import DistributorError, ReleasePackage
 from distribution.clients.outbox import OutboxDistributor
 from distribution.models import Release
+from distribution.services import publish
 
 NS = {"ern": ern.ERN_NAMESPACE}
 
 
 @pytest.fixture
 def release(song, publish_fields):
-    return services.release_publish(
+    return publish.release_publish(
         generation_id=song.generation.pk, owner_id=song.owner.pk, artwork=None, **publish_fields
     )
 

@@ -2,15 +2,16 @@ import json
 
 import pytest
 
-from distribution import selectors, services
+from distribution import selectors
 from distribution.clients.base import DistributorError, ReleasePackage
 from distribution.clients.platoon import PlatoonClient, is_signature_valid, parse_webhook, sign
 from distribution.models import Release
+from distribution.services import publish
 
 
 @pytest.fixture
 def release(song, publish_fields, platoon_settings):
-    return services.release_publish(
+    return publish.release_publish(
         generation_id=song.generation.pk, owner_id=song.owner.pk, artwork=None, **publish_fields
     )
 

@@ -5,9 +5,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
-from distribution import services
 from distribution.errors import GenerationNotPublishable, InvalidArtwork, InvalidReleaseMetadata
 from distribution.models import DeliveryEvent, IsrcCounter, Release
+from distribution.services import publish as publishing
 from generation.models import Generation
 from royalties.models import SplitSheet
 from songforge.errors import NotFound
@@ -24,7 +24,7 @@ def image_upload(
 def publish(song: Any, fields: dict[str, Any], **overrides: Any) -> Release:
     arguments = {"generation_id": song.generation.pk, "owner_id": song.owner.pk, "artwork": None, **fields}
     arguments.update(overrides)
-    return services.release_publish(**arguments)
+    return publishing.release_publish(**arguments)
 
 
 @pytest.mark.django_db
@@ -149,7 +149,7 @@ def test_it_refuses_missing_or_bad_metadata(song, publish_fields, field, value):
 
 @pytest.mark.django_db
 def test_split_preview_matches_the_stored_sheet(song, publish_fields):
-    preview = services.release_split_preview(generation_id=song.generation.pk, owner_id=song.owner.pk)
+    preview = publishing.release_split_preview(generation_id=song.generation.pk, owner_id=song.owner.pk)
     release = publish(song, publish_fields)
     stored = dict(SplitSheet.objects.get(release=release).lines.values_list("holder_id", "ppb"))
     assert preview.ppb_by_holder() == stored

@@ -3,13 +3,15 @@ from typing import Any
 
 import pytest
 
-from distribution import services, tasks
+from distribution import tasks
 from distribution.clients.base import DistributorError
 from distribution.models import DeliveryEvent, Release
+from distribution.services import delivery
+from distribution.services import publish as publishing
 
 
 def publish(song: Any, fields: dict[str, Any]) -> Release:
-    return services.release_publish(generation_id=song.generation.pk, owner_id=song.owner.pk, artwork=None, **fields)
+    return publishing.release_publish(generation_id=song.generation.pk, owner_id=song.owner.pk, artwork=None, **fields)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -63,7 +65,7 @@ def test_a_retryable_error_is_raised_for_dramatiq_and_logged(song, publish_field
 def test_the_last_attempt_fails_the_release(song, publish_fields, platoon_settings, monkeypatch):
     monkeypatch.setattr("distribution.clients.platoon.pause", lambda seconds: None)
     release = publish(song, publish_fields)
-    Release.objects.filter(pk=release.pk).update(delivery_attempts=services.MAX_DELIVERY_ATTEMPTS - 1)
+    Release.objects.filter(pk=release.pk).update(delivery_attempts=delivery.MAX_DELIVERY_ATTEMPTS - 1)
     platoon_settings.faults["POST /v1/releases"] = ["503"] * 4
     tasks.release_deliver_task.fn(release.pk)
     release.refresh_from_db()
@@ -77,5 +79,5 @@ def test_the_resumer_requeues_waiting_releases(song, publish_fields, stub_broker
     assert tasks.resume_deliveries() == 1
     messages = list(stub_broker.queues[tasks.DELIVERY_QUEUE].queue)
     assert len(messages) == 1
-    services.release_deliver(release_id=release.pk)
+    delivery.release_deliver(release_id=release.pk)
     assert tasks.resume_deliveries() == 0

@@ -1,6 +1,6 @@
 """Fixtures for the generation engine: a tiny trained model, ten matched uploads, fake audio analysis.
 
-Audio analysis (librosa, basic-pitch) and synthesis (issue 7) are replaced by fast fakes; the
+Audio analysis (librosa, basic-pitch) and synthesis are replaced by fast fakes; the
 model, tokenizer, fine-tuning, composition, guard, influence and pipeline are real.
 """
 
@@ -150,7 +150,8 @@ def fake_synthesis(monkeypatch: pytest.MonkeyPatch) -> FakeSynthesis:
     from generation.services import stages
 
     fake = FakeSynthesis()
-    monkeypatch.setattr(stages, "_synthesis", lambda: (fake.profile_from_audio, fake.render_and_master))
+    monkeypatch.setattr(stages, "profile_from_audio", fake.profile_from_audio)
+    monkeypatch.setattr(stages, "render_and_master", fake.render_and_master)
     return fake
 
 

@@ -7,9 +7,11 @@ import pytest
 
 from generation.errors import GenerationStateError, UploadSetNotReadyError
 from generation.models import Generation, GenerationStage, UploadFeatures
+from generation.selectors import generation_sources
 from generation.services import generation_cancel, generation_run, generation_start
 from generation.services import stages as stage_module
 from generation.services.pipeline import STAGE_NAMES
+from royalties.money import PPB
 from uploads.models import Upload
 
 pytestmark = pytest.mark.django_db
@@ -37,6 +39,11 @@ def test_it_runs_every_stage_and_reports_influence(
     assert [row["recording_id"] for row in influence] == [u.recording_id for u in uploads]
     assert sum(row["share_bps"] for row in influence) == 10_000
     assert abs(sum(row["share"] for row in influence) - 1.0) < 1e-4
+    sources = generation_sources(generation_id=generation.pk)
+    assert [(s.upload_id, s.recording_id) for s in sources] == [(u.pk, u.recording_id) for u in uploads]
+    assert sum(s.share_ppb for s in sources) == PPB
+    assert [row["share_ppb"] for row in influence] == [s.share_ppb for s in sources]
+    assert generation.report["influence_method"]["method"] == "likelihood-gain n-gram attribution"
     assert generation.master_wav.name.endswith("master.wav")
     assert generation.report["originality"]["longest_shared_notes"] <= 8
     assert hashlib.sha256(engine_settings.GENERATION_CHECKPOINT.read_bytes()).hexdigest() == base_hash
@@ -177,3 +184,19 @@ def test_a_stage_left_running_by_a_killed_worker_is_retaken_after_its_claim_laps
     assert generation_advance(generation_id=generation.pk) == "analyse"
     assert len(fake_audio.analysed) == 10
     assert GenerationStage.objects.get(generation=generation, name="analyse").attempts == 2
+
+
+@pytest.mark.slow
+def test_an_equal_split_setting_gives_every_upload_the_same_share(
+    ready_set: Any,
+    engine_settings: Any,
+    fake_audio: Any,
+    fake_synthesis: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    engine_settings.INFLUENCE_SPLIT = "equal"
+    generation = generation_run(generation_id=_start(ready_set, django_capture_on_commit_callbacks).pk)
+    assert generation.status == Generation.Status.SUCCEEDED
+    assert [s.share_ppb for s in generation_sources(generation_id=generation.pk)] == [100_000_000] * 10
+    assert [row["share_bps"] for row in generation.report["influence"]] == [1_000] * 10
+    assert generation.report["influence_method"] == {"method": "equal (SONGFORGE_INFLUENCE_SPLIT=equal)"}

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from catalog.models import Recording
-from generation.ml.influence import largest_remainder_bps
 from generation.models import TrainingRecording
 from generation.services.training import training_manifest_load
+from royalties.money import largest_remainder
 
 pytestmark = pytest.mark.django_db
 
@@ -53,8 +53,8 @@ def test_items_dropped_from_the_manifest_are_removed(tmp_path: Path) -> None:
 
 
 def test_basis_points_always_sum_to_the_whole() -> None:
-    assert largest_remainder_bps([1 / 3, 1 / 3, 1 / 3]) == [3334, 3333, 3333]
-    assert sum(largest_remainder_bps([0.1234, 0.5, 0.3766])) == 10_000
+    assert largest_remainder(10_000, {0: 1, 1: 1, 2: 1}) == {0: 3334, 1: 3333, 2: 3333}
+    assert sum(largest_remainder(10_000, {0: 1234, 1: 5000, 2: 3766}).values()) == 10_000
 
 
 def test_music21_items_link_to_the_recording_arranged_from_their_score(tmp_path: Path) -> None:
@@ -87,14 +87,12 @@ def test_corpus_ids_map_to_the_scores_catalog_recordings_name() -> None:
 
 
 def test_a_catalog_imported_after_the_manifest_gets_linked(tmp_path: Path, settings) -> None:
-    from catalog import indexing
-    from generation.services.training import link_imported_recordings, training_recordings_link
+    from generation.services.training import training_recordings_link
 
     path = _manifest(tmp_path, [_item("catalog:demo-00002", 70), _item("music21:bach/y.mxl", 20)])
     settings.GENERATION_CHECKPOINT = str(tmp_path / "catalog_model.pt")
     training_manifest_load(manifest_path=path)
     assert not TrainingRecording.objects.filter(recording__isnull=False).exists()
-    assert link_imported_recordings in indexing._callbacks  # registered by GenerationConfig.ready
     later = Recording.objects.create(external_id="demo-00002", title="Later", artist="A", source="music21:bach/y.mxl")
     assert training_recordings_link([later.pk]) == 2
     assert training_recordings_link([later.pk]) == 0  # idempotent

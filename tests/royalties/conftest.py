@@ -14,7 +14,7 @@ from catalog.models import RecordingShare, RightsHolder
 from distribution.models import Release
 from royalties.imports import rows_to_csv
 from royalties.splits import split_sheet_create
-from tests.royalties.factories import RecordingFactory, RecordingShareFactory, ReleaseFactory, RightsHolderFactory
+from tests.factories import RecordingFactory, RecordingShareFactory, ReleaseFactory, RightsHolderFactory
 
 
 @dataclass

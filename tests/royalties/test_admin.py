@@ -5,8 +5,8 @@ from royalties.imports import statement_import
 from royalties.models import LineGroup, PayoutRun
 from royalties.payouts import payout_run_create
 from royalties.splits import split_sheet_create
+from tests.factories import ReleaseFactory, UserFactory
 from tests.royalties.conftest import line
-from tests.royalties.factories import ReleaseFactory, UserFactory
 
 
 @pytest.fixture

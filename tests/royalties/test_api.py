@@ -6,8 +6,8 @@ from apitokens.services import api_token_create
 from royalties.imports import rows_to_csv, statement_import
 from royalties.models import Statement
 from royalties.payouts import payout_run_create
+from tests.factories import UserFactory
 from tests.royalties.conftest import line
-from tests.royalties.factories import UserFactory
 
 
 @pytest.fixture(autouse=True)

@@ -15,8 +15,8 @@ from royalties.models import Entry, LineGroup, Payout, Statement, Transaction
 from royalties.payouts import payout_run_approve, payout_run_create
 from royalties.selectors import balances_by_kind
 from royalties.splits import split_sheet_create
+from tests.factories import RecordingFactory, RecordingShareFactory, ReleaseFactory, RightsHolderFactory
 from tests.royalties.conftest import line
-from tests.royalties.factories import RecordingFactory, RecordingShareFactory, ReleaseFactory, RightsHolderFactory
 
 _counter = itertools.count()
 

@@ -9,8 +9,8 @@ from royalties.imports import statement_import
 from royalties.models import Account, Entry, LineGroup, Statement, Transaction
 from royalties.selectors import balances_by_kind, holder_balance
 from royalties.splits import split_sheet_create
+from tests.factories import ReleaseFactory
 from tests.royalties.conftest import line
-from tests.royalties.factories import ReleaseFactory
 
 
 def snapshot():

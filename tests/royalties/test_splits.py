@@ -6,12 +6,21 @@ from django.core.management import call_command
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from catalog.models import RecordingShare, RightsHolder
+from catalog.models import Recording, RecordingShare, RightsHolder
+from generation.models import Generation
+from generation.services.sources import generation_sources_record
 from royalties.errors import SplitSheetConflict, SplitSheetInvalid
 from royalties.models import SplitSheet
 from royalties.money import PPB
-from royalties.splits import compute_split, sources_from_report, split_sheet_compute, split_sheet_create
-from tests.royalties.factories import RecordingFactory, RecordingShareFactory, ReleaseFactory, RightsHolderFactory
+from royalties.splits import compute_split, split_sheet_compute, split_sheet_create, split_sources
+from tests.factories import (
+    GenerationFactory,
+    RecordingFactory,
+    RecordingShareFactory,
+    ReleaseFactory,
+    RightsHolderFactory,
+)
+from uploads.models import Upload
 
 ESCROW = 999
 
@@ -128,21 +137,32 @@ def test_any_rights_and_influence_sum_to_exactly_100_percent(
         assert abs(line.ppb - line.exact * PPB) < 1
 
 
-def test_it_reads_influence_from_the_generation_report():
-    report = {
-        "influence": [
-            {"upload_id": 1, "recording_id": 5, "share": 0.1},
-            {"upload_id": 2, "recording_id": None, "share": 0.9},
-        ]
-    }
-    assert sources_from_report(report) == [(5, Fraction(1, 10))]
-    assert sources_from_report(
-        {"influence": [{"recording_id": 7, "share": "0.25"}, {"recording_id": 8, "share": 1}]}
-    ) == [
-        (7, Fraction(1, 4)),
-        (8, Fraction(1)),
-    ]
-    assert sources_from_report({}) == []
+def _generation_with_sources(weights: list[tuple[Recording, int]]) -> Generation:
+    """A generation whose uploads (one per (recording, weight)) got their shares through the generation service."""
+    generation: Generation = GenerationFactory.create(status=Generation.Status.RUNNING)
+    upload_weights = {}
+    for index, (recording, weight) in enumerate(weights):
+        upload = Upload.objects.create(
+            upload_set=generation.upload_set,
+            original_name=f"song-{index}.wav",
+            audio_format="wav",
+            size_bytes=1,
+            sha256=f"{generation.pk:032d}{index:032d}",
+            status=Upload.Status.MATCHED,
+            recording=recording,
+        )
+        upload_weights[upload.pk] = weight
+    generation_sources_record(generation_id=generation.pk, weights=upload_weights)
+    return generation
+
+
+def test_it_reads_influence_from_the_generations_integer_shares(db):
+    first, second, third = RecordingFactory.create_batch(3)
+    generation = _generation_with_sources([(first, 1), (second, 9), (third, 0)])
+    assert split_sources(generation_id=generation.pk) == [(first.pk, Fraction(1, 10)), (second.pk, Fraction(9, 10))]
+    twice = _generation_with_sources([(first, 1), (second, 2), (first, 1)])  # one recording uploaded twice
+    assert split_sources(generation_id=twice.pk) == [(first.pk, Fraction(1, 2)), (second.pk, Fraction(1, 2))]
+    assert split_sources(generation_id=GenerationFactory.create().pk) == []
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from royalties.imports import rows_to_csv
 from royalties.models import Statement, StatementUpload
 from royalties.tasks import resume_statement_uploads, statement_upload_import_task
+from tests.factories import UserFactory
 from tests.royalties.conftest import line
-from tests.royalties.factories import UserFactory
 from tests.royalties.test_api import client_for
 
 

@@ -12,6 +12,7 @@ import json
 import math
 import struct
 import wave
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from django.utils import timezone
 from catalog.models import Recording, RecordingShare
 from catalog.services import recording_shares_set, recording_upsert, rights_holder_get_or_create
 from generation.models import Generation
+from generation.services.sources import generation_sources_record
 from uploads.models import Upload, UploadSet
 
 PASSWORD = "a-long-Passphrase-42"
@@ -156,6 +158,10 @@ def finished_generation(upload_set: UploadSet, *, is_original: bool | None = Tru
                 for u, share in zip(uploads, shares, strict=True)
             ],
         },
+    )
+    generation_sources_record(  # the integer shares the page shows and the split sheet is paid from
+        generation_id=generation.pk,
+        weights={item["upload_id"]: Fraction(str(item["share"])) for item in generation.report["influence"]},
     )
     generation.peaks.save("peaks.json", ContentFile(json.dumps(PEAKS).encode()), save=False)
     generation.listen_mp3.save("listen.mp3", ContentFile(b"ID3fake"), save=False)

@@ -69,7 +69,7 @@ def test_charts_escape_labels_and_describe_themselves():
 def test_earnings_show_plays_and_money_per_song_store_and_territory(
     owner_client, owner, matched_set, tmp_path, django_capture_on_commit_callbacks
 ):
-    from distribution.services import release_publish
+    from distribution.services.publish import release_publish
     from royalties.imports import rows_to_csv, statement_import
     from tests.web.conftest import finished_generation
 

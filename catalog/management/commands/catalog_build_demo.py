@@ -8,8 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from catalog.demo_build import build_demo_catalog
-from catalog.manifest import catalog_import
-from songforge.errors import DomainError
+from catalog.management.commands.catalog_import import manifest_import
 
 
 class Command(BaseCommand):
@@ -55,10 +54,7 @@ class Command(BaseCommand):
         self.stdout.write(f"manifest {manifest} ({size} entries, built in {built:.1f} s)")
         if options["no_import"]:
             return
-        try:
-            report = catalog_import(manifest_path=manifest)
-        except DomainError as exc:
-            raise CommandError(exc.message) from None
+        report = manifest_import(manifest, stderr=self.stderr)
         self.stdout.write(
             f"imported: {len(report.created)} created, {len(report.updated)} updated, "
             f"{len(report.unchanged)} unchanged ({time.monotonic() - started - built:.1f} s)"

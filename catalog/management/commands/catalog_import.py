@@ -3,10 +3,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 
-from catalog.manifest import catalog_import
+from catalog.manifest import ImportReport, catalog_import
+from generation.services.training import link_imported_recordings
 from songforge.errors import DomainError
+
+
+def manifest_import(manifest_path: Path, *, stderr: OutputWrapper) -> ImportReport:
+    """Import a manifest, then link the training items that name its recordings (the 33% pool).
+
+    The import commits first; a linking failure is logged and reported on ``stderr`` but keeps the
+    import, and importing the same manifest again retries the linking.
+    """
+    try:
+        report = catalog_import(manifest_path=manifest_path)
+    except DomainError as exc:
+        raise CommandError(exc.message) from None
+    if link_imported_recordings(report.recording_ids) is None:
+        stderr.write("Linking training items to the imported recordings failed (see the log); import again to retry.")
+    return report
 
 
 class Command(BaseCommand):
@@ -16,10 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("manifest", type=Path, help="Path to manifest.json; audio paths are relative to it.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        try:
-            report = catalog_import(manifest_path=options["manifest"])
-        except DomainError as exc:
-            raise CommandError(exc.message) from None
+        report = manifest_import(options["manifest"], stderr=self.stderr)
         self.stdout.write(
             f"{len(report.created)} created, {len(report.updated)} updated, {len(report.unchanged)} unchanged"
         )

@@ -7,11 +7,13 @@ from typing import Any
 import dramatiq
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from distribution import selectors, services, tasks
+from distribution import selectors, tasks
 from distribution.clients import ern
 from distribution.clients.base import DistributorError
+from distribution.services import delivery, publish
+from generation.services.release import generation_for_release
 from songforge import jobs
-from songforge.errors import DomainError
+from songforge.errors import DomainError, NotFound
 
 
 def _drain_embedded_queue() -> None:
@@ -36,13 +38,12 @@ class Command(BaseCommand):
         parser.add_argument("--no-deliver", action="store_true", help="Only queue the release; a worker delivers it.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from generation.models import Generation
-
-        generation = Generation.objects.select_related("upload_set").filter(pk=options["generation"]).first()
-        if generation is None:
-            raise CommandError(f"No generation {options['generation']} exists.")
         try:
-            release = services.release_publish(
+            generation = generation_for_release(generation_id=options["generation"], owner_id=None)
+        except NotFound:
+            raise CommandError(f"No generation {options['generation']} exists.") from None
+        try:
+            release = publish.release_publish(
                 generation_id=generation.pk,
                 owner_id=generation.upload_set.owner_id,
                 title=options["title"],
@@ -53,7 +54,7 @@ class Command(BaseCommand):
                 ai_disclosure=options["ai_disclosure"],
             )
             if not options["no_deliver"]:
-                release = services.release_deliver(release_id=release.pk)
+                release = delivery.release_deliver(release_id=release.pk)
                 _drain_embedded_queue()
         except DistributorError as exc:
             kind = "permanent" if exc.permanent else "retryable"

@@ -11,7 +11,7 @@ import csv
 import json
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from generation.selectors import GenerationReport, SourceShare, generation_report, generation_sources
 from songforge.errors import DomainError
 
 DEMO_EMAIL = "demo-artist@songforge.local"
@@ -140,14 +141,16 @@ class Command(BaseCommand):
         generation.refresh_from_db()
         if generation.status != Generation.Status.SUCCEEDED:
             raise CommandError(f"generation {generation.status}: {generation.error}")
-        report = generation.report
-        self.say(json.dumps(summarise_report(report), indent=2))
+        summary = summarise_report(
+            generation_report(generation_id=generation.pk), generation_sources(generation_id=generation.pk)
+        )
+        self.say(json.dumps(summary, indent=2))
         self.say(f"original: {generation.is_original}; master: {generation.master_wav.name}")
         return int(generation.pk)
 
     def step_publish(self, generation_id: int, owner_id: int) -> int:
         from distribution.models import Release
-        from distribution.services import release_publish
+        from distribution.services.publish import release_publish
 
         self.heading("5. Publishing to the distributor (DDEX outbox by default)")
         release = release_publish(
@@ -266,23 +269,32 @@ def write_demo_statement(path: Path, *, period: str, isrc: str) -> None:
             writer.writerow([period, store, territory, code, units, revenue, "USD"])
 
 
-def summarise_report(report: dict[str, Any]) -> dict[str, Any]:
+def summarise_report(report: GenerationReport, sources: Sequence[SourceShare]) -> dict[str, Any]:
     """The figures an artist reads on the song page, without the per-attempt detail."""
-    originality = report.get("originality", {})
-    synthesis = report.get("synthesis", {})
-    summary: dict[str, Any] = {"tempo_bpm_composed": report.get("tempo_bpm"), "key": report.get("key")}
-    summary["measured_master"] = {
-        key: synthesis[key]
-        for key in ("tempo_bpm_measured", "length_s", "integrated_lufs", "true_peak_dbtp", "key")
-        if key in synthesis
-    }
-    summary["originality"] = {
-        key: originality[key]
-        for key in ("is_original", "longest_shared_notes", "max_shared_notes_threshold", "longest_shared_with_catalog")
-        if key in originality
-    }
-    summary["influence_bps_by_upload"] = {
-        str(item["upload_id"]): item.get("share_bps", round(item["share"] * 10_000))
-        for item in report.get("influence", [])
-    }
+    summary: dict[str, Any] = {"tempo_bpm_composed": report.tempo_bpm, "key": report.key}
+    master = report.master
+    summary["measured_master"] = (
+        {
+            "tempo_bpm_measured": master.tempo_bpm,
+            "length_s": master.length_s,
+            "integrated_lufs": master.integrated_lufs,
+            "true_peak_dbtp": master.true_peak_dbtp,
+            "key": master.key,
+        }
+        if master
+        else {}
+    )
+    originality = report.originality
+    summary["originality"] = (
+        {
+            "is_original": originality.is_original,
+            "longest_shared_notes": originality.longest_shared_notes,
+            "max_shared_notes_threshold": originality.max_shared_notes,
+            "longest_shared_with_catalog": originality.longest_shared_with_catalog,
+        }
+        if originality
+        else {}
+    )
+    summary["influence_method"] = report.influence_method
+    summary["source_pool_ppb_by_upload"] = {str(source.upload_id): source.share_ppb for source in sources}
     return summary

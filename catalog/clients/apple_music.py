@@ -425,7 +425,7 @@ def apple_music_search_for_catalog(*, term: str, limit: int = 25) -> list[int]:
         return []
     ids = [r.id for r in recordings if r.preview_url and not r.preview_audio]
     if ids:
-        from catalog.tasks import apple_music_preview_task
+        from catalog.tasks import apple_music_preview_task  # catalog.tasks imports this module
 
         def enqueue() -> None:
             for pk in ids:

@@ -1,0 +1,1 @@
+"""Clients of outside catalog services, one module each."""
