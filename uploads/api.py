@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from songforge.text import no_control_characters
 from uploads import selectors, services
 from uploads.models import UploadSet
 
@@ -92,7 +93,9 @@ def _upload_payload(upload_id: int) -> dict[str, Any]:
 
 class UploadSetCreateApi(APIView):
     class UploadSetCreateInputSerializer(serializers.Serializer):
-        title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+        title = serializers.CharField(
+            max_length=200, required=False, allow_blank=True, default="", validators=[no_control_characters]
+        )
 
     @extend_schema(request=UploadSetCreateInputSerializer, responses={201: UploadSetOutputSerializer})
     def post(self, request: Request) -> Response:

@@ -144,3 +144,11 @@ def test_api_refusals_are_json_with_a_code(owner):
     assert invalid.status_code == 400
     assert invalid.json()["code"] == "invalid"
     assert invalid.json()["message"].startswith("title: ")
+
+
+def test_text_for_outsiders_names_no_server_folder(settings, tmp_path):
+    from songforge.text import without_server_paths
+
+    settings.OUTBOX_DIR = tmp_path / "outbox"
+    text = f"delivered at {settings.OUTBOX_DIR}/QZS8F2600001/ (code in {settings.BASE_DIR})"
+    assert without_server_paths(text) == "delivered at <outbox>/QZS8F2600001/ (code in <app>)"
