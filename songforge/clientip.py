@@ -24,7 +24,7 @@ def client_ip(request: HttpRequest) -> str:
     return hops[-count]
 
 
-def lockout_response(request: HttpRequest, credentials: Any = None, *args: Any, **kwargs: Any) -> JsonResponse:
+def lockout_response(request: HttpRequest, original_response: Any = None, credentials: Any = None) -> JsonResponse:
     """What a locked-out login gets (axes): 429 with a code and a message a person can act on."""
     minutes = round(settings.AXES_COOLOFF_TIME * 60)
     return JsonResponse(

@@ -473,8 +473,8 @@ API_TOKEN_MAX_DAYS = env_int("SONGFORGE_TOKEN_MAX_DAYS", 365, minimum=1)
 API_TOKEN_MAX_PER_USER = env_int("SONGFORGE_TOKEN_MAX_PER_USER", 10, minimum=1)
 API_TOKEN_MIGRATED_DAYS = env_int("SONGFORGE_TOKEN_MIGRATED_DAYS", 90, minimum=1)  # grace for pre-hash tokens
 REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
-    "apitokens.authentication.ApiTokenAuthentication",  # first: refusals are 401 with WWW-Authenticate
-    "rest_framework.authentication.SessionAuthentication",
+    "rest_framework.authentication.SessionAuthentication",  # first, as before: refusals stay 403
+    "apitokens.authentication.ApiTokenAuthentication",
 ]
 REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["songforge.throttling.TokenRateThrottle"]
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {

@@ -136,7 +136,7 @@ def test_a_locked_database_is_a_json_503_without_server_details(owner, monkeypat
 @pytest.mark.django_db
 def test_api_refusals_are_json_with_a_code(owner):
     anonymous = APIClient().get(reverse("api-upload-set-detail", args=[1]))
-    assert anonymous.status_code == 401
+    assert anonymous.status_code == 403
     assert anonymous.json()["code"] == "not_authenticated"
     client = APIClient()
     client.force_authenticate(owner)

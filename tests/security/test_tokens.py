@@ -65,7 +65,7 @@ def test_an_expired_token_is_refused(owner):
         created_at=a_day_ago, expires_at=a_day_ago + datetime.timedelta(hours=23)
     )
     response = api(made.token).get("/api/upload-sets/1/")
-    assert response.status_code == 401
+    assert response.status_code == 403
     assert response.json()["code"] == "authentication_failed"
     assert response.json()["message"].startswith("Invalid, expired or revoked token")
 
@@ -83,7 +83,7 @@ def test_the_holder_revokes_their_token_and_it_stops_working(client, owner):
     client.force_login(owner)
     response = client.post(reverse("apitokens:token_revoke", args=[made.api_token.pk]), follow=True)
     assert "Revoked leaked" in response.content.decode()
-    assert api(made.token).get(SCHEMA).status_code == 401
+    assert api(made.token).get(SCHEMA).status_code == 403
     revoked = ApiToken.objects.get(pk=made.api_token.pk)
     assert revoked.revoked_by_id == owner.pk
     assert revoked.revoked_at is not None
@@ -108,7 +108,7 @@ def test_staff_with_the_permission_revoke_any_token(client, owner, staff_without
     assert made.api_token.digest not in page
     client.post(changelist, {"action": "revoke", "_selected_action": [made.api_token.pk]})
     assert ApiToken.objects.get(pk=made.api_token.pk).revoked_by_id == staff.pk
-    assert api(made.token).get(SCHEMA).status_code == 401
+    assert api(made.token).get(SCHEMA).status_code == 403
 
 
 def test_each_token_has_its_own_rate(owner, monkeypatch):
@@ -136,4 +136,4 @@ def test_tokens_from_before_hashing_keep_working_until_their_grace_ends(owner, s
     assert migrated.expires_at.date() == (timezone.now() + datetime.timedelta(days=90)).date()
     assert api(key).get(SCHEMA).status_code == 200
     api_token_revoke(token_id=migrated.pk, by_user_id=owner.pk)
-    assert api(key).get(SCHEMA).status_code == 401
+    assert api(key).get(SCHEMA).status_code == 403
