@@ -103,3 +103,29 @@ def test_the_upload_page_says_why_for_an_unverified_artist(client):
     )
     assert "Confirm your e-mail address before uploading" in response.content.decode()
     assert not Upload.objects.exists()
+
+
+@pytest.fixture
+def redis_lockouts(settings, redis_url):
+    """Django's cache on Redis and axes keeping its lockouts there (SONGFORGE_CACHE_URL set)."""
+    import redis
+    from axes.handlers.proxy import AxesProxyHandler
+
+    redis.Redis.from_url(redis_url).flushdb()
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}}
+    settings.AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+    AxesProxyHandler.implementation = None
+    yield redis.Redis.from_url(redis_url)
+    AxesProxyHandler.implementation = None
+    redis.Redis.from_url(redis_url).flushdb()
+
+
+def test_lockouts_live_in_redis_so_every_process_sees_them(client, admin_user, redis_lockouts, settings):
+    from django.test import Client
+
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post(reverse("admin:login"), {"username": "boss", "password": "guess"})
+    assert redis_lockouts.dbsize() > 0  # the failures are counted in the shared cache
+    other_process = Client()  # no shared session or memory: only the address and Redis
+    response = other_process.post(reverse("admin:login"), {"username": "boss", "password": PASSWORD})
+    assert response.status_code == 429
