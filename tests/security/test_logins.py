@@ -109,7 +109,7 @@ def test_the_upload_page_says_why_for_an_unverified_artist(client):
 def redis_lockouts(settings, redis_url):
     """Django's cache on Redis and axes keeping its lockouts there (SONGFORGE_CACHE_URL set)."""
     import redis
-    from axes.handlers.proxy import AxesProxyHandler
+    from axes.handlers.proxy import AxesProxyHandler  # type: ignore[import-untyped]
 
     redis.Redis.from_url(redis_url).flushdb()
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}}
