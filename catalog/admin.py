@@ -25,9 +25,13 @@ from catalog.services import (
     recording_shares_set,
     recording_upsert,
     recordings_mark_rights_verified,
+    rights_holder_payout_details_set,
+    rights_holder_user_link,
     side_shares_check,
 )
 from songforge.errors import DomainError
+from songforge.permissions import acting_user_id, model_permission
+from staff.services import admin_action_record, values_of
 
 
 class RightsCompletenessFilter(admin.SimpleListFilter):
@@ -156,10 +160,23 @@ class RecordingAdmin(admin.ModelAdmin):
             self.message_user(request, exc.message, level=messages.ERROR)
             raise
 
-    @admin.action(description="Mark rights verified (complete recordings only)")
+    has_verify_rights_permission = model_permission("verify_rights")
+
+    @admin.action(description="Mark rights verified (complete recordings only)", permissions=["verify_rights"])
     def mark_rights_verified(self, request: HttpRequest, queryset: QuerySet[Recording]) -> None:
-        ids = list(queryset.values_list("id", flat=True))
+        before = dict(queryset.values_list("id", "rights_status"))
+        ids = list(before)
         changed = recordings_mark_rights_verified(recording_ids=ids, by_user_id=request.user.pk)
+        for recording in Recording.objects.filter(pk__in=ids).order_by("pk"):
+            if recording.rights_status != before[recording.pk]:
+                admin_action_record(
+                    actor_id=acting_user_id(request),
+                    action="recording.mark_rights_verified",
+                    target=recording,
+                    old={"rights_status": before[recording.pk]},
+                    new=values_of(recording, ["rights_status", "rights_verified_by"]),
+                    message="Marked rights verified.",
+                )
         skipped = len(ids) - changed
         self.message_user(request, f"{changed} recordings marked verified.", level=messages.SUCCESS)
         if skipped:
@@ -177,6 +194,33 @@ class RightsHolderAdmin(admin.ModelAdmin):
     search_fields = ("name", "contact_email")
     list_select_related = ("user",)
     readonly_fields = ("recordings_held", "created_at", "updated_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        """Where the money goes and who reads the statements need their own permissions."""
+        fields = tuple(self.readonly_fields)
+        if not request.user.has_perm("catalog.change_payout_details"):
+            fields += ("payout_details",)
+        if not request.user.has_perm("catalog.link_holder_user"):
+            fields += ("user",)
+        return fields
+
+    def save_model(self, request: HttpRequest, obj: RightsHolder, form: forms.ModelForm, change: bool) -> None:
+        """Plain fields save here; payout details and the user link go through their audited services."""
+        payout_details, user_id = obj.payout_details, obj.user_id
+        stored = RightsHolder.objects.filter(pk=obj.pk).first() if change else None
+        obj.payout_details = stored.payout_details if stored else ""
+        obj.user_id = stored.user_id if stored else None
+        obj.save()
+        if "payout_details" in form.changed_data:
+            rights_holder_payout_details_set(
+                holder_id=obj.pk, payout_details=payout_details, by_id=acting_user_id(request)
+            )
+        if "user" in form.changed_data:
+            try:
+                rights_holder_user_link(holder_id=obj.pk, user_id=user_id, by_id=acting_user_id(request))
+            except DomainError as exc:
+                self.message_user(request, exc.message, level=messages.ERROR)
+        obj.refresh_from_db()
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[RightsHolder]:
         queryset: QuerySet[RightsHolder] = super().get_queryset(request)

@@ -39,6 +39,10 @@ class RightsHolder(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [
+            ("change_payout_details", "Can change a rights holder's payout details"),
+            ("link_holder_user", "Can link a rights holder to a user account"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["kind"], condition=models.Q(kind="escrow"), name="one_escrow_holder"),
         ]
@@ -100,6 +104,7 @@ class Recording(models.Model):
 
     class Meta:
         ordering = ["artist", "title"]
+        permissions = [("verify_rights", "Can mark recordings' rights verified")]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(isrc__isnull=True) | models.Q(isrc__regex=ISRC_REGEX),
@@ -121,7 +126,7 @@ class RecordingShare(models.Model):
         MASTER = "master", "Master"
         PUBLISHING = "publishing", "Publishing"
 
-    recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="shares")
+    recording = models.ForeignKey(Recording, on_delete=models.PROTECT, related_name="shares")
     holder = models.ForeignKey(RightsHolder, on_delete=models.PROTECT, related_name="shares")
     side = models.CharField(max_length=16, choices=Side.choices)
     share_bps = models.PositiveIntegerField(help_text="Basis points: 10,000 = 100% of this side.")
@@ -150,7 +155,7 @@ class ShareChange(models.Model):
         PROVIDER = "provider", "Catalog provider"
         SYSTEM = "system", "System"
 
-    recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="share_changes")
+    recording = models.ForeignKey(Recording, on_delete=models.PROTECT, related_name="share_changes")
     side = models.CharField(max_length=16, choices=RecordingShare.Side.choices)
     old_shares = models.JSONField(help_text='[{"holder_id", "holder", "share_bps"}] before the change.')
     new_shares = models.JSONField(help_text='[{"holder_id", "holder", "share_bps"}] after the change.')

@@ -25,7 +25,8 @@ from catalog.identify import IdentifyResult
 from catalog.models import Recording, RecordingShare, RightsHolder, ShareChange
 from catalog.text import search_text_for
 from songforge.codes import ISRC_RE
-from songforge.errors import NotFound
+from songforge.errors import Conflict, NotFound
+from staff.services import audit_record
 
 __all__ = [
     "ESCROW_HOLDER_NAME",
@@ -38,6 +39,8 @@ __all__ = [
     "recordings_mark_rights_verified",
     "recordings_notify_imported",
     "rights_holder_get_or_create",
+    "rights_holder_payout_details_set",
+    "rights_holder_user_link",
     "search_vocabulary_refresh",
     "share_bps_is_valid",
     "side_shares_check",
@@ -225,6 +228,13 @@ def recording_shares_set(
         source=source,
         changed_by_id=by_user_id,
     )
+    audit_record(
+        actor_id=by_user_id,
+        action="recording.shares_set",
+        target=recording,
+        old={"side": side, "shares": old},
+        new={"side": side, "shares": change.new_shares},
+    )
     status = _rights_status_for(recording_id, Recording.RightsStatus.COMPLETE)
     if status != recording.rights_status or recording.rights_verified_at is not None:
         recording.rights_status = status
@@ -335,3 +345,57 @@ def recording_identify(*, path: Path) -> IdentifyResult | None:
         return identify.default_chain().identify(path)
     except AudioDecodeError as exc:
         raise AudioUnreadable(str(exc)) from exc
+
+
+def _holder_locked(holder_id: int) -> RightsHolder:
+    holder = RightsHolder.objects.select_for_update().filter(pk=holder_id).first()
+    if holder is None:
+        raise NotFound(f"Rights holder {holder_id} does not exist.", extra={"holder_id": holder_id})
+    return holder
+
+
+@transaction.atomic
+def rights_holder_payout_details_set(*, holder_id: int, payout_details: str, by_id: int | None) -> RightsHolder:
+    """Change where a holder's money is sent; the audit trail keeps the old and new details.
+
+    Nothing changes (and nothing is recorded) when the details are the same. Locks the holder.
+    """
+    holder = _holder_locked(holder_id)
+    if holder.payout_details == payout_details:
+        return holder
+    old = {"payout_details": holder.payout_details}
+    holder.payout_details = payout_details
+    holder.save(update_fields=["payout_details", "updated_at"])
+    audit_record(
+        actor_id=by_id,
+        action="rights_holder.payout_details_set",
+        target=holder,
+        old=old,
+        new={"payout_details": payout_details},
+    )
+    return holder
+
+
+@transaction.atomic
+def rights_holder_user_link(*, holder_id: int, user_id: int | None, by_id: int | None) -> RightsHolder:
+    """Link a holder to the user account whose token reads its statements (None: unlink); audited.
+
+    Refused when that account already belongs to another holder (unlink it there first).
+    Locks the holder.
+    """
+    holder = _holder_locked(holder_id)
+    if holder.user_id == user_id:
+        return holder
+    if user_id is not None:
+        other = RightsHolder.objects.filter(user_id=user_id).exclude(pk=holder_id).first()
+        if other is not None:
+            raise Conflict(
+                f"That account already reads the statements of {other.name}; unlink it there first.",
+                code="holder_user_taken",
+                extra={"user_id": user_id, "holder_id": other.pk},
+            )
+    old = {"user_id": holder.user_id}
+    holder.user_id = user_id
+    holder.save(update_fields=["user", "updated_at"])
+    audit_record(actor_id=by_id, action="rights_holder.user_link", target=holder, old=old, new={"user_id": user_id})
+    return holder

@@ -12,6 +12,11 @@ from distribution.clients import ern
 from distribution.models import DeliveryEvent, IsrcCounter, Release
 from distribution.services import delivery
 from songforge.errors import DomainError
+from songforge.permissions import acting_user_id, model_permission
+from staff.services import admin_action_record, values_of
+
+# What an admin action on a release may change; recorded before and after.
+AUDITED_FIELDS = ["status", "delivery_attempts", "taken_down_at"]
 
 
 class DeliveryEventInline(admin.TabularInline):
@@ -91,26 +96,42 @@ class ReleaseAdmin(admin.ModelAdmin):
         )
         return format_html("<table><tr><th>Holder</th><th>Kind</th><th>Share</th><th>ppb</th></tr>{}</table>", rows)
 
+    has_take_down_permission = model_permission("take_down_release")
+    has_deliver_permission = model_permission("deliver_release")
+
     def _each(self, request: HttpRequest, queryset: QuerySet[Release], verb: str, action: object) -> None:
+        """Run ``action`` on each release; each success is logged in the admin history and the audit trail."""
         done = 0
-        for release_id in queryset.order_by("id").values_list("id", flat=True):
+        name = str(getattr(action, "__name__", verb)).removeprefix("release_")
+        for release in queryset.order_by("id"):
+            old = values_of(release, AUDITED_FIELDS)
             try:
-                action(release_id=release_id)  # type: ignore[operator]
-                done += 1
+                action(release_id=release.pk)  # type: ignore[operator]
             except DomainError as exc:
-                self.message_user(request, f"Release {release_id}: {exc.message}", messages.ERROR)
+                self.message_user(request, f"Release {release.pk}: {exc.message}", messages.ERROR)
+                continue
+            done += 1
+            release.refresh_from_db()
+            admin_action_record(
+                actor_id=acting_user_id(request),
+                action=f"release.{name}",
+                target=release,
+                old=old,
+                new=values_of(release, AUDITED_FIELDS),
+                message=f"{verb} (admin action).",
+            )
         if done:
             self.message_user(request, f"{verb} {done} release(s).", messages.SUCCESS)
 
-    @admin.action(description="Take down through the distributor")
+    @admin.action(description="Take down through the distributor", permissions=["take_down"])
     def take_down(self, request: HttpRequest, queryset: QuerySet[Release]) -> None:
         self._each(request, queryset, "Took down", delivery.release_takedown)
 
-    @admin.action(description="Deliver failed releases again")
+    @admin.action(description="Deliver failed releases again", permissions=["deliver"])
     def deliver_again(self, request: HttpRequest, queryset: QuerySet[Release]) -> None:
         self._each(request, queryset, "Queued", delivery.release_requeue)
 
-    @admin.action(description="Ask the distributor for the current status")
+    @admin.action(description="Ask the distributor for the current status", permissions=["deliver"])
     def refresh_status(self, request: HttpRequest, queryset: QuerySet[Release]) -> None:
         self._each(request, queryset, "Refreshed", delivery.release_status_refresh)
 

@@ -69,6 +69,10 @@ class Release(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [
+            ("take_down_release", "Can take a release down through its distributor"),
+            ("deliver_release", "Can deliver a release again and refresh its status"),
+        ]
         constraints = [
             models.CheckConstraint(condition=models.Q(isrc__regex=ISRC_REGEX), name="release_isrc_format"),
         ]

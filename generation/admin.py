@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from generation.models import Generation, GenerationStage, TrainingRecording, UploadFeatures
+from generation.services.training_links import training_recording_link
+from songforge.permissions import acting_user_id
 
 
 class GenerationStageInline(admin.TabularInline):
@@ -32,6 +37,24 @@ class TrainingRecordingAdmin(admin.ModelAdmin):
     search_fields = ("source_id", "title", "recording__title")
     list_select_related = ("recording",)
     readonly_fields = ("source_id", "token_count", "licence", "model_version")
+    raw_id_fields = ("recording",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        """Which recording an item pays moves money: it needs its own permission."""
+        if request.user.has_perm("generation.link_training_recording"):
+            return tuple(self.readonly_fields)
+        return (*self.readonly_fields, "recording")
+
+    def save_model(self, request: HttpRequest, obj: TrainingRecording, form: Any, change: bool) -> None:
+        """Plain fields save here; the recording link goes through the audited service."""
+        recording_id = obj.recording_id
+        if "recording" in form.changed_data:
+            stored = TrainingRecording.objects.filter(pk=obj.pk).values_list("recording_id", flat=True).first()
+            obj.recording_id = stored
+        obj.save()
+        if "recording" in form.changed_data:
+            training_recording_link(training_id=obj.pk, recording_id=recording_id, by_id=acting_user_id(request))
+            obj.refresh_from_db()
 
 
 @admin.register(UploadFeatures)

@@ -38,6 +38,12 @@ class InfluenceInvalidError(GenerationError):
     code = "influence_invalid"
 
 
+class TrainingLinkInvalid(GenerationError):
+    """A training item cannot be linked to the recording named."""
+
+    code = "training_link_invalid"
+
+
 class GenerationLimitError(GenerationError):
     """Too many generations: one already runs for the set, or the artist's daily allowance is used up."""
 

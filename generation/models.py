@@ -88,6 +88,7 @@ class TrainingRecording(models.Model):
 
     class Meta:
         ordering = ["source_id"]
+        permissions = [("link_training_recording", "Can change which recording a training item pays")]
         constraints = [
             models.CheckConstraint(condition=models.Q(token_count__gte=1), name="training_item_has_tokens"),
         ]

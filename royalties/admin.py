@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import QuerySet, Sum
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -27,8 +30,10 @@ from royalties.models import (
     StatementUpload,
     Transaction,
 )
-from royalties.payouts import payout_run_approve
+from royalties.payouts import payout_run_approve, payout_run_create, payout_run_pay
 from songforge.errors import DomainError
+from songforge.permissions import acting_user_id, model_permission
+from staff.services import admin_action_record, values_of
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -130,9 +135,22 @@ class LineGroupAdmin(ReadOnlyAdmin):
     readonly_fields = (*list_display, "amount_micro", "first_line", "last_line", "release", "reapplied_at")
     actions = ["reapply"]
 
-    @admin.action(description="Re-apply selected suspense lines (ISRC now known)")
+    has_reapply_permission = model_permission("reapply_suspense")
+
+    @admin.action(description="Re-apply selected suspense lines (ISRC now known)", permissions=["reapply"])
     def reapply(self, request: HttpRequest, queryset: QuerySet[LineGroup]) -> None:
-        result = suspense_reapply(group_ids=list(queryset.values_list("pk", flat=True)))
+        before = dict(queryset.values_list("pk", "state"))
+        result = suspense_reapply(group_ids=list(before))
+        for group in LineGroup.objects.filter(pk__in=list(before)).order_by("pk"):
+            if group.state != before[group.pk]:
+                admin_action_record(
+                    actor_id=acting_user_id(request),
+                    action="line_group.reapply",
+                    target=group,
+                    old={"state": before[group.pk]},
+                    new=values_of(group, ["state", "release"]),
+                    message="Re-applied from suspense.",
+                )
         self.message_user(
             request,
             f"Re-applied {result.reapplied} group(s); {result.still_in_suspense} remain in suspense.",
@@ -200,25 +218,94 @@ class PayoutInline(admin.TabularInline):
     max_num = 0
 
 
+class PayoutRunPayForm(forms.Form):
+    payment_reference = forms.CharField(
+        max_length=200, help_text="The bank batch or transfer id under which these payouts were sent."
+    )
+
+
 @admin.register(PayoutRun)
 class PayoutRunAdmin(ReadOnlyAdmin):
-    list_display = ("period", "status", "minimum_minor", "approved_at", "approved_by")
-    list_filter = ("status",)
-    search_fields = ("period",)
-    list_select_related = ("approved_by",)
-    readonly_fields = ("period", "status", "minimum_minor", "approved_at", "approved_by", "created_at")
-    inlines = [PayoutInline]
-    actions = ["approve"]
+    """Four eyes: an accountant creates a run (add form: the period), an approver approves it,
+    then the accountant records the payment reference (action "Mark paid")."""
 
-    @admin.action(description="Approve selected payout runs and mark them paid")
+    list_display = ("period", "status", "minimum_minor", "created_by", "approved_by", "paid_by", "payment_reference")
+    list_filter = ("status",)
+    search_fields = ("period", "payment_reference")
+    list_select_related = ("created_by", "approved_by", "paid_by")
+    readonly_fields = (
+        "period",
+        "status",
+        "minimum_minor",
+        "created_by",
+        "created_at",
+        "approved_at",
+        "approved_by",
+        "paid_at",
+        "paid_by",
+        "payment_reference",
+    )
+    inlines = [PayoutInline]
+    actions = ["approve", "mark_paid"]
+
+    has_approve_permission = model_permission("approve_payoutrun")
+    has_pay_permission = model_permission("pay_payoutrun")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return admin.ModelAdmin.has_add_permission(self, request)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ("period",) if obj is None else self.readonly_fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return () if obj is None else self.readonly_fields
+
+    def get_inlines(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [] if obj is None else self.inlines
+
+    def save_model(self, request: HttpRequest, obj: PayoutRun, form: Any, change: bool) -> None:
+        run = payout_run_create(period=form.cleaned_data["period"], by_id=acting_user_id(request))
+        obj.pk = run.pk
+        obj.refresh_from_db()
+
+    @admin.action(description="Approve selected payout runs (not your own)", permissions=["approve"])
     def approve(self, request: HttpRequest, queryset: QuerySet[PayoutRun]) -> None:
         for run in queryset.order_by("period"):
             try:
-                payout_run_approve(run_id=run.pk, by_id=request.user.pk)
+                approved = payout_run_approve(run_id=run.pk, by_id=acting_user_id(request))
             except DomainError as exc:
                 self.message_user(request, f"{run.period}: {exc.message}", messages.ERROR)
             else:
-                self.message_user(request, f"Payout run {run.period} approved and marked paid.", messages.SUCCESS)
+                self.log_change(request, approved, "Approved (four eyes).")
+                self.message_user(request, f"Payout run {run.period} approved; record its payment next.")
+
+    @admin.action(description="Mark paid (record the payment reference)", permissions=["pay"])
+    def mark_paid(self, request: HttpRequest, queryset: QuerySet[PayoutRun]) -> TemplateResponse | None:
+        runs = list(queryset.order_by("period"))
+        form = PayoutRunPayForm(request.POST if "payment_reference" in request.POST else None)
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Record the payment of payout runs",
+                "opts": self.opts,
+                "runs": runs,
+                "form": form,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/royalties/payoutrun/mark_paid.html", context)
+        for run in runs:
+            try:
+                paid = payout_run_pay(
+                    run_id=run.pk,
+                    by_id=acting_user_id(request),
+                    payment_reference=form.cleaned_data["payment_reference"],
+                )
+            except DomainError as exc:
+                self.message_user(request, f"{run.period}: {exc.message}", messages.ERROR)
+            else:
+                self.log_change(request, paid, f"Marked paid, reference {paid.payment_reference}.")
+                self.message_user(request, f"Payout run {run.period} marked paid ({paid.payment_reference}).")
+        return None
 
 
 @admin.register(Payout)

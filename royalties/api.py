@@ -1,8 +1,9 @@
-"""Statements API for rights holders (their own token) and staff (everything).
+"""Statements API for rights holders (their own token) and staff (everything their role allows).
 
 A holder's user (``RightsHolder.user``) only ever sees rows of its own holder: the
-holder is taken from the token, never from the request. Staff see all holders and
-may narrow with ``?holder=ID``. Lists are paginated, filter by ``?period=YYYY-MM``
+holder is taken from the token, never from the request. Staff with the view's
+permission (``staff_permissions``, checked by ``songforge.permissions``) see all
+holders and may narrow with ``?holder=ID``; staff without it get 403. Lists are paginated, filter by ``?period=YYYY-MM``
 and export CSV with ``?export=csv``. All views share the ``statements`` throttle.
 """
 
@@ -17,7 +18,6 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import MultiPartParser
-from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -29,6 +29,7 @@ from royalties.models import StatementUpload
 from royalties.selectors import holder_earnings, holder_statements, payouts_for
 from royalties.uploads import statement_upload_create
 from songforge.codes import PERIOD_RE, PERIOD_REGEX
+from songforge.permissions import HolderOrStaffPermission, StaffPermission
 from songforge.throttling import TokenRateThrottle
 
 LIST_PARAMETERS = [
@@ -46,7 +47,10 @@ class RoyaltyFilterSerializer(serializers.Serializer):
 
 
 class StatementsApiBase(APIView):
-    permission_classes = [IsAuthenticated]
+    """Holders read their own rows; staff read everyone's only with the view's ``staff_permissions``."""
+
+    permission_classes = [HolderOrStaffPermission]
+    staff_permissions = {"GET": "royalties.view_entry"}
     throttle_classes = [ScopedRateThrottle, TokenRateThrottle]
     throttle_scope = "statements"
 
@@ -145,6 +149,8 @@ class RoyaltyPayoutSerializer(serializers.Serializer):
 
 
 class PayoutListApi(StatementsApiBase):
+    staff_permissions = {"GET": "royalties.view_payout"}
+
     @extend_schema(
         operation_id="royalties_payouts_list",
         parameters=LIST_PARAMETERS,
@@ -187,7 +193,8 @@ class HolderStatementDocumentApi(StatementsApiBase):
 class StatementImportApi(APIView):
     """Staff upload of a distributor statement (same file twice: 200 and nothing changes)."""
 
-    permission_classes = [IsAdminUser]
+    permission_classes = [StaffPermission]
+    staff_permissions = {"POST": "royalties.import_statement"}
     parser_classes = [MultiPartParser]
     throttle_classes = [ScopedRateThrottle, TokenRateThrottle]
     throttle_scope = "statements"
@@ -252,7 +259,8 @@ class StatementUploadOutputSerializer(serializers.Serializer):
 class StatementUploadCreateApi(APIView):
     """Staff upload of a large statement, imported in the background (poll the upload for its status)."""
 
-    permission_classes = [IsAdminUser]
+    permission_classes = [StaffPermission]
+    staff_permissions = {"POST": "royalties.import_statement"}
     parser_classes = [MultiPartParser]
     throttle_classes = [ScopedRateThrottle, TokenRateThrottle]
     throttle_scope = "statements"
@@ -281,7 +289,8 @@ class StatementUploadCreateApi(APIView):
 
 
 class StatementUploadDetailApi(APIView):
-    permission_classes = [IsAdminUser]
+    permission_classes = [StaffPermission]
+    staff_permissions = {"GET": "royalties.view_statementupload"}
     throttle_classes = [ScopedRateThrottle, TokenRateThrottle]
     throttle_scope = "statements"
 

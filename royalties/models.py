@@ -94,6 +94,7 @@ class Statement(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("import_statement", "Can import distributor statements")]
 
     def __str__(self) -> str:
         return self.reference
@@ -177,6 +178,7 @@ class LineGroup(models.Model):
 
     class Meta:
         ordering = ["statement_id", "first_line"]
+        permissions = [("reapply_suspense", "Can re-apply suspense lines")]
         # The key (statement, isrc, period, store, territory, currency) is unique by construction
         # (one GROUP BY); no unique index, which would slow the bulk insert of 500,000 groups.
         indexes = [
@@ -309,26 +311,57 @@ class Entry(models.Model):
 
 
 class PayoutRun(models.Model):
+    """A period's payouts under four eyes: created by one person, approved by another, then paid.
+
+    Paying is a separate step that records the payment reference (the bank batch or
+    transfer id); only then does money move from payable to paid.
+    """
+
     class Status(models.TextChoices):
         DRAFT = "draft", "Awaiting approval"
-        APPROVED = "approved", "Approved and paid"
+        APPROVED = "approved", "Approved, awaiting payment"
+        PAID = "paid", "Paid"
 
-    ALLOWED = {Status.DRAFT: {Status.APPROVED}, Status.APPROVED: set()}
+    ALLOWED = {Status.DRAFT: {Status.APPROVED}, Status.APPROVED: {Status.PAID}, Status.PAID: set()}
 
     period = models.CharField(max_length=7, unique=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     minimum_minor = models.BigIntegerField()
+    # PROTECT: who created, approved and paid a run stays known (deactivate staff, never delete them).
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     approved_at = models.DateTimeField(null=True, blank=True)
     approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    paid_at = models.DateTimeField(null=True, blank=True)
+    paid_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    payment_reference = models.CharField(max_length=200, blank=True, help_text="The bank batch or transfer id.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-period"]
+        permissions = [
+            ("approve_payoutrun", "Can approve payout runs created by someone else"),
+            ("pay_payoutrun", "Can mark approved payout runs paid with a payment reference"),
+        ]
         constraints = [
             models.CheckConstraint(condition=models.Q(period__regex=PERIOD_REGEX), name="payout_run_period_format"),
+            # Four eyes, in the database too: the approver is never the creator.
+            models.CheckConstraint(
+                condition=models.Q(created_by__isnull=True)
+                | models.Q(approved_by__isnull=True)
+                | ~models.Q(approved_by=models.F("created_by")),
+                name="payout_run_approver_not_creator",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="paid") | ~models.Q(payment_reference=""),
+                name="payout_run_paid_has_reference",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "generation",
     "royalties",
     "distribution",
+    "staff",
 ]
 
 MIDDLEWARE = [

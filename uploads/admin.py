@@ -14,6 +14,8 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from songforge.errors import DomainError
+from songforge.permissions import acting_user_id
+from staff.services import admin_action_record, values_of
 from uploads import services
 from uploads.models import MatchClaim, Upload, UploadSet
 
@@ -110,11 +112,22 @@ class UploadAdmin(admin.ModelAdmin):
     def identify_again(self, request: HttpRequest, queryset: QuerySet[Upload]) -> None:
         done = 0
         for upload in queryset.order_by("pk"):
+            old = values_of(upload, ["status", "recording", "match_method"])
             try:
                 services.upload_identify_again(upload_id=upload.pk)
                 done += 1
             except DomainError as error:
                 self.message_user(request, f"{upload.original_name}: {error.message}", messages.ERROR)
+                continue
+            upload.refresh_from_db()
+            admin_action_record(
+                actor_id=acting_user_id(request),
+                action="upload.identify_again",
+                target=upload,
+                old=old,
+                new=values_of(upload, ["status", "recording", "match_method"]),
+                message="Identification queued again.",
+            )
         self.message_user(request, f"Identification queued for {done} upload(s).", messages.SUCCESS)
 
 

@@ -45,7 +45,7 @@ def test_suspense_queue_action_reapplies_known_isrcs(staff_client):
     assert LineGroup.objects.get(pk=group.pk).state == "allocated"
 
 
-def test_approving_a_payout_run_in_the_admin_marks_it_paid(staff_client):
+def test_approving_then_paying_a_payout_run_in_the_admin_marks_it_paid(staff_client):
     run = PayoutRun.objects.get()
     for _ in range(2):
         staff_client.post(
@@ -53,4 +53,12 @@ def test_approving_a_payout_run_in_the_admin_marks_it_paid(staff_client):
         )
     run.refresh_from_db()
     assert run.status == "approved"
+    assert not any(p.paid_at for p in run.payouts.all())
+    for _ in range(2):
+        staff_client.post(
+            reverse("admin:royalties_payoutrun_changelist"),
+            {"action": "mark_paid", "_selected_action": [run.pk], "payment_reference": "BATCH-7"},
+        )
+    run.refresh_from_db()
+    assert (run.status, run.payment_reference) == ("paid", "BATCH-7")
     assert all(p.paid_at for p in run.payouts.all())

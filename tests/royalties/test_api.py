@@ -6,7 +6,9 @@ from apitokens.services import api_token_create
 from royalties.imports import rows_to_csv, statement_import
 from royalties.models import Statement
 from royalties.payouts import payout_run_create
+from staff.roles import ROYALTY_ACCOUNTANT
 from tests.factories import UserFactory
+from tests.roles import staff_user
 from tests.royalties.conftest import line
 
 
@@ -39,7 +41,7 @@ def users(world, statement_file):
         "owner": owner,
         "other": other,
         "outsider": UserFactory.create(username="outsider"),
-        "staff": UserFactory.create(username="staff", is_staff=True),
+        "staff": staff_user("staff", ROYALTY_ACCOUNTANT),
     }
 
 

@@ -12,10 +12,16 @@ from royalties import ledger
 from royalties.allocation import suspense_reapply
 from royalties.imports import rows_to_csv, statement_import
 from royalties.models import Entry, LineGroup, Payout, Statement, Transaction
-from royalties.payouts import payout_run_approve, payout_run_create
+from royalties.payouts import payout_run_approve, payout_run_create, payout_run_pay
 from royalties.selectors import balances_by_kind
 from royalties.splits import split_sheet_create
-from tests.factories import RecordingFactory, RecordingShareFactory, ReleaseFactory, RightsHolderFactory
+from tests.factories import (
+    RecordingFactory,
+    RecordingShareFactory,
+    ReleaseFactory,
+    RightsHolderFactory,
+    UserFactory,
+)
 from tests.royalties.conftest import line
 
 _counter = itertools.count()
@@ -50,7 +56,7 @@ def test_story_from_statement_to_paid_holders_ends_with_a_zero_trial_balance(wor
         )
     )
     run = payout_run_create(period="2026-10")
-    payout_run_approve(run_id=run.pk, by_id=None)
+    payout_run_approve(run_id=run.pk, by_id=UserFactory.create().pk)
     state = conservation("USD")
     assert state == {
         "revenue": 2500,
@@ -126,9 +132,11 @@ def test_payouts_carried_suspense_and_escrow_always_equal_revenue(
         assert not statement_import(path=path).is_created
         assert (Transaction.objects.count(), Entry.objects.count(), LineGroup.objects.count()) == before
 
+        approver = UserFactory.create()
         for period in ("2026-10", "2026-11"):
             run = payout_run_create(period=period)
-            payout_run_approve(run_id=run.pk, by_id=None)
+            payout_run_approve(run_id=run.pk, by_id=approver.pk)
+            payout_run_pay(run_id=run.pk, by_id=approver.pk, payment_reference=f"BATCH-{n}-{period}")
             assert all(p.amount_minor >= max(minimum, 1) for p in Payout.objects.filter(run=run))
 
         for currency, totals in statement.totals.items():

@@ -8,7 +8,7 @@ from royalties.documents import holder_statement_csv, holder_statement_pdf
 from royalties.errors import PayoutRunInvalid
 from royalties.imports import statement_import
 from royalties.models import Payout, PayoutRun, Transaction
-from royalties.payouts import payout_run_approve, payout_run_create
+from royalties.payouts import payout_run_approve, payout_run_create, payout_run_pay
 from royalties.selectors import balances_by_kind, holder_balance
 from tests.royalties.conftest import line
 
@@ -61,14 +61,20 @@ def test_creating_a_run_twice_changes_nothing_and_earlier_periods_are_refused(wo
     assert PayoutRun.objects.count() == 1
 
 
-def test_approval_marks_paid_once(world, statement_file, minimum, django_user_model):
+def test_approval_then_payment_marks_paid_once(world, statement_file, minimum, django_user_model):
     staff = django_user_model.objects.create(username="staff", is_staff=True)
     statement_import(path=statement_file([line(revenue="20.00")]))
     run = payout_run_create(period="2026-10")
-    payout_run_approve(run_id=run.pk, by_id=staff.pk)
     transactions = Transaction.objects.count()
-    again = payout_run_approve(run_id=run.pk, by_id=staff.pk)
-    assert again.status == PayoutRun.Status.APPROVED
+    approved = payout_run_approve(run_id=run.pk, by_id=staff.pk)
+    assert approved.status == PayoutRun.Status.APPROVED
+    assert Transaction.objects.count() == transactions  # approval moves no money
+    assert payout_run_approve(run_id=run.pk, by_id=staff.pk).status == PayoutRun.Status.APPROVED
+    payout_run_pay(run_id=run.pk, by_id=staff.pk, payment_reference="BATCH-2026-10")
+    transactions = Transaction.objects.count()
+    again = payout_run_pay(run_id=run.pk, by_id=staff.pk, payment_reference="BATCH-2026-10")
+    assert again.status == PayoutRun.Status.PAID
+    assert again.payment_reference == "BATCH-2026-10"
     assert Transaction.objects.count() == transactions
     assert all(p.paid_at is not None for p in Payout.objects.all())
     balances = balances_by_kind()

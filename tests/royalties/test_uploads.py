@@ -6,14 +6,16 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from royalties.imports import rows_to_csv
 from royalties.models import Statement, StatementUpload
 from royalties.tasks import resume_statement_uploads, statement_upload_import_task
+from staff.roles import ROYALTY_ACCOUNTANT
 from tests.factories import UserFactory
+from tests.roles import staff_user
 from tests.royalties.conftest import line
 from tests.royalties.test_api import client_for
 
 
 @pytest.fixture
 def staff(world):
-    return client_for(UserFactory.create(username="staff", is_staff=True))
+    return client_for(staff_user("staff", ROYALTY_ACCOUNTANT))
 
 
 def upload(client, body: bytes, name: str = "oct.csv"):

@@ -159,10 +159,11 @@ def finished_generation(upload_set: UploadSet, *, is_original: bool | None = Tru
             ],
         },
     )
-    generation_sources_record(  # the integer shares the page shows and the split sheet is paid from
-        generation_id=generation.pk,
-        weights={item["upload_id"]: Fraction(str(item["share"])) for item in generation.report["influence"]},
-    )
+    if uploads:  # the integer shares the page shows and the split sheet is paid from
+        generation_sources_record(
+            generation_id=generation.pk,
+            weights={item["upload_id"]: Fraction(str(item["share"])) for item in generation.report["influence"]},
+        )
     generation.peaks.save("peaks.json", ContentFile(json.dumps(PEAKS).encode()), save=False)
     generation.listen_mp3.save("listen.mp3", ContentFile(b"ID3fake"), save=False)
     generation.master_wav.save("master.wav", ContentFile(tone_wav()), save=False)
