@@ -169,3 +169,12 @@ def test_an_approved_claim_matches_and_is_decided_once(owner, tone_upload, recor
     with pytest.raises(ClaimReviewError):
         services.match_claim_reject(claim_id=claim.pk, reviewer_id=reviewer.pk, note="changed my mind")
     assert MatchClaim.objects.get(pk=claim.pk).status == "approved"
+
+
+def test_the_match_reviewer_group_can_decide_claims(owner, tone_upload, recordings, staff_without_permissions):
+    from django.contrib.auth.models import Group
+
+    staff_without_permissions.groups.add(Group.objects.get(name="Match reviewer"))
+    claim = services.upload_match_claim(upload_id=tone_upload.pk, recording_id=recordings[0].pk, owner_id=owner.pk)
+    services.match_claim_approve(claim_id=claim.pk, reviewer_id=staff_without_permissions.pk)
+    assert Upload.objects.get(pk=tone_upload.pk).status == Upload.Status.MATCHED
