@@ -1,16 +1,17 @@
-"""Royalties import + allocation throughput on PostgreSQL.
+"""Royalties import + allocation throughput on PostgreSQL (default) or SQLite (``--sqlite``).
 
 Creates a scratch database (default ``songforge_bench_royalties`` on the server of
-``DATABASE_URL`` or postgres://postgres@127.0.0.1:5432), 10,000 releases with
+``DATABASE_URL`` or postgres://postgres@127.0.0.1:5432; with ``--sqlite`` a fresh
+SQLite file ``/tmp/<database>.sqlite3``), 10,000 releases with
 split sheets over a catalog of 2,000 recordings, streams a statement of
 ``--lines`` lines (default 10,000,000) to a file, then times
 ``statement_import`` (COPY, validation, grouping, posting and allocation, all in
 one database transaction) and a second, idempotent import of the same file.
 
-Prints a table and writes benchmarks/results/royalties.json. Peak memory is the
+Prints a table and writes benchmarks/results/royalties[-sqlite].json. Peak memory is the
 Python process's max RSS and the PostgreSQL backend's VmHWM (read from /proc).
 
-Usage: nice -n 10 .venv/bin/python benchmarks/royalties.py [--lines N] [--keep-file]
+Usage: nice -n 10 .venv/bin/python benchmarks/royalties.py [--lines N] [--keep-file] [--sqlite]
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ def _recreate_database(url: str) -> None:
 def _backend_peak_kb() -> int | None:
     from django.db import connection
 
+    if connection.vendor != "postgresql":
+        return None
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         (pid,) = cursor.fetchone()
@@ -71,6 +74,8 @@ def _backend_peak_kb() -> int | None:
 def _backend_pid() -> int:
     from django.db import connection
 
+    if connection.vendor != "postgresql":
+        return os.getpid()
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         (pid,) = cursor.fetchone()
@@ -209,14 +214,21 @@ def main() -> None:
     parser.add_argument("--keep-file", action="store_true")
     parser.add_argument("--existing-file", action="store_true", help="Reuse --file if it exists (with --reuse)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--sqlite", action="store_true", help="Benchmark SQLite (a fresh file) instead of PostgreSQL")
     parser.add_argument(
         "--reuse", action="store_true", help="Keep the catalog of a previous run; only empty the royalties tables"
     )
     args = parser.parse_args()
 
-    url = _database_url(args.database)
-    if not args.reuse:
-        _recreate_database(url)
+    if args.sqlite:
+        sqlite_path = Path(f"/tmp/{args.database}.sqlite3")
+        if not args.reuse:
+            sqlite_path.unlink(missing_ok=True)
+        url = f"sqlite:///{sqlite_path}"
+    else:
+        url = _database_url(args.database)
+        if not args.reuse:
+            _recreate_database(url)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "songforge.settings")
     os.environ["DEBUG"] = "0"  # DEBUG would keep every query's SQL (bulk inserts) in memory
@@ -239,7 +251,7 @@ def main() -> None:
         with connection.cursor() as cursor:
             cursor.execute(
                 "TRUNCATE royalties_statementupload, royalties_payout, royalties_payoutrun, royalties_entry, "
-                "royalties_transaction, royalties_linegroup, royalties_statement, royalties_account"
+                "royalties_transaction, royalties_linegroup, royalties_statement, royalties_carry, royalties_account"
             )
         isrcs = list(Release.objects.order_by("pk").values_list("isrc", flat=True))
     else:
@@ -255,7 +267,7 @@ def main() -> None:
     print(f"statement file: {generate_s:.1f} s", flush=True)
     size_mb = args.file.stat().st_size / 1e6
     with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE")
+        cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
 
     from royalties import ledger
     from royalties.imports import statement_import
@@ -288,7 +300,7 @@ def main() -> None:
     check = ledger.check()
 
     figures = {
-        "database": "postgresql",
+        "database": connection.vendor,
         "lines": args.lines,
         "releases": args.releases,
         "file_mb": round(size_mb, 1),
@@ -300,8 +312,12 @@ def main() -> None:
         "lines_per_s": round(args.lines / import_s),
         "load_average_before_after": [round(load_before, 1), round(load_after, 1)],
         "python_cpu_s": round(python_cpu_s, 1),
-        "postgres_backend_cpu_s": round(backend_cpu_s, 1) if backend_cpu_s is not None else None,
-        "lines_per_cpu_s": round(args.lines / (python_cpu_s + backend_cpu_s)) if backend_cpu_s else None,
+        "postgres_backend_cpu_s": round(backend_cpu_s, 1) if backend_cpu_s is not None and not args.sqlite else None,
+        "lines_per_cpu_s": (
+            round(args.lines / (python_cpu_s + backend_cpu_s))
+            if backend_cpu_s and not args.sqlite
+            else round(args.lines / python_cpu_s)
+        ),
         "backend_cpu_s_by_phase": {k: round(v, 2) for k, v in phase_cpu.items()},
         "reimport_s": round(reimport_s, 2),
         "reimport_is_noop": not again.is_created and again.statement.pk == result.statement.pk,
@@ -323,7 +339,9 @@ def main() -> None:
         print(f"{key:<{width}}  {value}")
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "royalties.json").write_text(json.dumps(figures, indent=2) + "\n")
+    (out / ("royalties-sqlite.json" if args.sqlite else "royalties.json")).write_text(
+        json.dumps(figures, indent=2) + "\n"
+    )
     if not args.keep_file:
         args.file.unlink(missing_ok=True)
     connection.close()

@@ -255,3 +255,31 @@ def _search_python(text: str, limit: int) -> list[Recording]:
 
 def recording_exists(*, recording_id: int) -> bool:
     return Recording.objects.filter(pk=recording_id).exists()
+
+
+def _recordings_among(recording_ids: Sequence[int] | None) -> QuerySet[Recording]:
+    recordings = Recording.objects.all()
+    return recordings if recording_ids is None else recordings.filter(pk__in=recording_ids)
+
+
+def recording_ids_by_external_id(
+    *, external_ids: Sequence[str], recording_ids: Sequence[int] | None = None
+) -> dict[str, int]:
+    """external_id -> Recording id for those of ``external_ids`` that exist (among ``recording_ids`` if given)."""
+    recordings = _recordings_among(recording_ids)
+    found: dict[str, int] = {}
+    for start in range(0, len(external_ids), 500):
+        chunk = list(external_ids[start : start + 500])
+        found.update(recordings.filter(external_id__in=chunk).values_list("external_id", "id"))
+    return found
+
+
+def recording_ids_by_source(*, sources: Sequence[str], recording_ids: Sequence[int] | None = None) -> dict[str, int]:
+    """source -> the oldest Recording id arranged from it (among ``recording_ids`` if given)."""
+    recordings = _recordings_among(recording_ids)
+    found: dict[str, int] = {}
+    for start in range(0, len(sources), 500):
+        chunk = list(sources[start : start + 500])
+        for source, pk in recordings.filter(source__in=chunk).order_by("id").values_list("source", "id"):
+            found.setdefault(source, pk)
+    return found

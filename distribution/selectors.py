@@ -175,3 +175,12 @@ def release_package(*, release: Release, splits: Sequence[SplitLine] | None = No
         splits=tuple(splits) if splits is not None else release_split_lines(release_id=release.pk),
         distributor_release_id=release.distributor_release_id,
     )
+
+
+def release_ids_by_isrc(*, isrcs: Sequence[str]) -> dict[str, int]:
+    """Release id of each ISRC that names a release (unknown ISRCs are left out)."""
+    wanted = sorted(set(isrcs))
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), 500):
+        found.update(Release.objects.filter(isrc__in=wanted[start : start + 500]).values_list("isrc", "id"))
+    return found

@@ -31,6 +31,7 @@ from royalties.models import (
     Transaction,
 )
 from royalties.payouts import payout_run_approve, payout_run_create, payout_run_pay
+from royalties.statement_files import statement_upload_decide
 from songforge.errors import DomainError
 from songforge.permissions import acting_user_id, model_permission
 from staff.services import admin_action_record, values_of
@@ -74,29 +75,64 @@ class SplitSheetAdmin(ReadOnlyAdmin):
 
 @admin.register(Statement)
 class StatementAdmin(ReadOnlyAdmin):
-    list_display = ("reference", "line_count", "group_count", "created_at", "imported_by")
-    list_filter = ("created_at",)
-    search_fields = ("reference", "sha256")
+    list_display = ("reference", "line_count", "group_count", "is_correction", "created_at", "imported_by")
+    list_filter = ("created_at", "is_correction")
+    search_fields = ("reference", "sha256", "content_hash")
     list_select_related = ("imported_by",)
-    readonly_fields = ("reference", "sha256", "line_count", "group_count", "totals", "imported_by", "created_at")
+    readonly_fields = (
+        "reference",
+        "sha256",
+        "content_hash",
+        "line_count",
+        "group_count",
+        "totals",
+        "is_correction",
+        "overlap",
+        "imported_by",
+        "created_at",
+    )
 
 
 @admin.register(StatementUpload)
 class StatementUploadAdmin(ReadOnlyAdmin):
     list_display = ("reference", "status", "original_name", "statement", "uploaded_by", "created_at")
-    list_filter = ("status",)
+    list_filter = ("status", "is_correction")
     search_fields = ("reference", "original_name")
-    list_select_related = ("statement", "uploaded_by")
+    list_select_related = ("statement", "uploaded_by", "decided_by")
     readonly_fields = (
         "reference",
         "original_name",
         "status",
         "error",
+        "is_correction",
+        "decided_by",
+        "decided_at",
         "statement",
         "uploaded_by",
         "path",
         "created_at",
     )
+    actions = ["import_as_correction", "reject"]
+
+    def has_decide_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("royalties.import_statement")
+
+    def _decide(self, request: HttpRequest, queryset: QuerySet[StatementUpload], decision: str) -> None:
+        for upload_id in queryset.order_by("pk").values_list("pk", flat=True):
+            try:
+                statement_upload_decide(upload_id=upload_id, decision=decision, by_id=request.user.pk)
+            except DomainError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+            else:
+                self.message_user(request, f"Upload {upload_id}: {decision} recorded.", messages.SUCCESS)
+
+    @admin.action(description="Import the selected held statements as corrections", permissions=["decide"])
+    def import_as_correction(self, request: HttpRequest, queryset: QuerySet[StatementUpload]) -> None:
+        self._decide(request, queryset, "import")
+
+    @admin.action(description="Reject the selected held statements", permissions=["decide"])
+    def reject(self, request: HttpRequest, queryset: QuerySet[StatementUpload]) -> None:
+        self._decide(request, queryset, "reject")
 
 
 class SuspenseReasonFilter(admin.SimpleListFilter):

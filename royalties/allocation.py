@@ -1,89 +1,228 @@
-"""Allocation: money awaiting allocation goes down each release's split sheet.
+"""Allocation: money awaiting allocation goes down each release's split sheet, exactly.
 
-For a statement and currency, the groups of each (release, period) are summed
-and that amount is split by the sheet's parts per billion with the largest
-remainder method (ties to the lowest holder id), set-based in SQL. One ledger
-transaction per (statement, currency): a debit of ``unallocated`` per (release,
-period) and a credit per (release, period, holder); the escrow holder's part goes
-to the escrow account. Each entry carries the release and period, and each
-group links the statement lines, so a payout traces back to the lines.
+For a statement and currency, the groups of each (release, period) are summed in
+micro-units and each split-sheet holder gets ``micro × ppb`` exact units, turned into
+minor units by the carry rule (``royalties.carry``): per holder account, entries in
+(release, period) order, each the change of the running exact total truncated
+toward zero. Suspense groups (unknown ISRC, or no split sheet) are credited to the
+suspense account the same way, one entry per group. One ledger transaction per
+(statement, currency): a debit of ``unallocated`` per period (what the import
+credited), the credits, and one leg on the ``carry`` account that balances them.
+Each entry carries the release and period (suspense: the group), so a payout traces
+back to the statement lines.
 
-Suspense: groups whose ISRC was unknown (or whose release had no split sheet)
-are re-applied once the release and its sheet exist, one small transaction per
-group (debit suspense, credit the holders), computed in Python with
-``money.split_by_ppb``.
+PostgreSQL computes the holders' amounts set-based (``numeric``, window sums); SQLite
+in Python integers. Both follow the same rule and order, so they post the same
+entries (the tests run on both).
+
+Suspense groups are re-applied once their release and sheet exist, one small
+transaction per group (debit suspense, credit the holders, the carry leg), in Python.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from catalog.services import escrow_holder
-from distribution.models import Release
-from royalties import ledger
-from royalties.models import Account, LineGroup, SplitSheet, SplitSheetLine, Transaction
-from royalties.money import split_by_ppb
+from royalties import carry, ledger
+from royalties.models import Account, Carry, Entry, LineGroup, SplitSheet, SplitSheetLine, Transaction
+from royalties.money import PPB
+
+VALUES_ROWS = 500
+_WORK_COLUMNS = ("account_id", "amount_minor", "period", "release_id", "line_group_id")
+
+
+def insert_values(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Insert rows into a work table with multi-row VALUES lists (both databases)."""
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), VALUES_ROWS):
+            chunk = rows[start : start + VALUES_ROWS]
+            placeholders = ", ".join("(" + ", ".join(["%s"] * len(columns)) + ")" for _ in chunk)
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES {placeholders}",  # noqa: S608
+                [value for row in chunk for value in row],
+            )
 
 
 def allocate_statement(*, statement_id: int, currency: str) -> Transaction | None:
-    """Allocate the statement's allocated-state groups of one currency (idempotent per key)."""
-    release_ids = LineGroup.objects.filter(
-        statement_id=statement_id, currency=currency, state=LineGroup.State.ALLOCATED
-    ).values("release_id")
-    holder_ids = set(
-        SplitSheetLine.objects.filter(sheet__release_id__in=release_ids).values_list("holder_id", flat=True).distinct()
-    )
-    if not holder_ids:
-        return None
-    ledger.holder_accounts(currency=currency, holder_ids=holder_ids, escrow_holder_id=escrow_holder().pk)
+    """Allocate the statement's groups of one currency; a second call returns the first posting.
+
+    Precondition: inside the import's transaction, after its import posting.
+    """
+    key = f"allocation:{statement_id}:{currency}"
+    existing = Transaction.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        return existing
+    carry.lock_currency(currency=currency)
     unallocated = ledger.account_for(kind=Account.Kind.UNALLOCATED, currency=currency)
-    groups = LineGroup._meta.db_table
-    sheets = SplitSheet._meta.db_table
-    lines = SplitSheetLine._meta.db_table
-    accounts = Account._meta.db_table
-    select_sql = f"""
-        WITH amounts AS (
-            SELECT g.release_id, g.period, CAST(SUM(g.amount_minor) AS bigint) AS amount
-            FROM {groups} g
-            WHERE g.statement_id = %s AND g.currency = %s AND g.state = 'allocated' AND g.reapplied_at IS NULL
-            GROUP BY g.release_id, g.period
-        ),
-        parts AS (
-            SELECT a.release_id, a.period, a.amount, l.holder_id,
-                   (ABS(a.amount) * l.ppb) / 1000000000 AS base,
-                   (ABS(a.amount) * l.ppb) %% 1000000000 AS remainder
-            FROM amounts a
-            JOIN {sheets} s ON s.release_id = a.release_id
-            JOIN {lines} l ON l.sheet_id = s.id
-            WHERE a.amount <> 0
-        ),
-        ranked AS (
-            SELECT p.release_id, p.period, p.amount, p.holder_id, p.base,
-                   ABS(p.amount) - SUM(p.base) OVER (PARTITION BY p.release_id, p.period) AS missing,
-                   ROW_NUMBER() OVER (PARTITION BY p.release_id, p.period ORDER BY p.remainder DESC, p.holder_id) AS rn
-            FROM parts p
+    suspense = ledger.account_for(kind=Account.Kind.SUSPENSE, currency=currency)
+    carry_account = ledger.account_for(kind=Account.Kind.CARRY, currency=currency)
+    groups = LineGroup.objects.filter(statement_id=statement_id, currency=currency, reapplied_at__isnull=True)
+    holder_ids = set(
+        SplitSheetLine.objects.filter(
+            sheet__release_id__in=groups.filter(state=LineGroup.State.ALLOCATED).values("release_id")
         )
-        SELECT acc.id AS account_id,
-               (CASE WHEN r.amount < 0 THEN 1 ELSE -1 END) * (r.base + CASE WHEN r.rn <= r.missing THEN 1 ELSE 0 END)
-                   AS amount_minor,
-               %s AS currency, r.period AS period, r.release_id AS release_id, CAST(NULL AS bigint) AS line_group_id
-        FROM ranked r
-        JOIN {accounts} acc ON acc.holder_id = r.holder_id AND acc.currency = %s AND acc.kind IN ('holder', 'escrow')
-        UNION ALL
-        SELECT %s, a.amount, %s, a.period, a.release_id, CAST(NULL AS bigint) FROM amounts a
-    """  # noqa: S608 - table names from model meta
-    return ledger.post_sql(
+        .values_list("holder_id", flat=True)
+        .distinct()
+    )
+    ledger.holder_accounts(currency=currency, holder_ids=holder_ids, escrow_holder_id=escrow_holder().pk)
+    work = f"royalties_alloc_{uuid.uuid4().hex[:12]}"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE {work} (account_id bigint, amount_minor bigint, period varchar(7), "
+            "release_id bigint, line_group_id bigint)"
+        )
+    if connection.vendor == "postgresql":
+        _holder_entries_sql(statement_id=statement_id, currency=currency, work=work)
+    else:
+        _holder_entries_python(groups=groups, currency=currency, work=work)
+    suspense_shares = [
+        carry.Share(suspense.pk, (period, isrc, store, territory, pk), micro * PPB)
+        for pk, period, isrc, store, territory, micro in groups.filter(state=LineGroup.State.SUSPENSE).values_list(
+            "pk", "period", "isrc", "store", "territory", "amount_micro"
+        )
+    ]
+    rows: list[tuple[Any, ...]] = [
+        (suspense.pk, -minor, share.key[0], None, share.key[4])
+        for share, minor in carry.post_amounts(currency=currency, shares=suspense_shares)
+        if minor != 0
+    ]
+    rows += [
+        (unallocated.pk, -int(row["total"]), row["period"], None, None)
+        for row in Entry.objects.filter(
+            transaction__statement_id=statement_id, transaction__kind=Transaction.Kind.IMPORT, account=unallocated
+        )
+        .values("period")
+        .annotate(total=Sum("amount_minor"))
+        .order_by("period")
+    ]
+    insert_values(work, _WORK_COLUMNS, rows)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {work} ({', '.join(_WORK_COLUMNS)}) "  # noqa: S608
+            f"SELECT %s, -SUM(amount_minor), '', NULL, NULL FROM {work} HAVING SUM(amount_minor) <> 0",
+            [carry_account.pk],
+        )
+    posting = ledger.post_sql(
         kind=Transaction.Kind.ALLOCATION,
-        idempotency_key=f"allocation:{statement_id}:{currency}",
+        idempotency_key=key,
         request={"statement": statement_id, "currency": currency},
         memo=f"Allocation of statement {statement_id} ({currency})",
         statement_id=statement_id,
-        select_sql=select_sql,
-        params=[statement_id, currency, currency, currency, unallocated.pk, currency],
+        select_sql=f"SELECT account_id, amount_minor, %s AS currency, period, release_id, line_group_id FROM {work}",  # noqa: S608
+        params=[currency],
     )
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE {work}")
+    return posting
+
+
+def _holder_entries_python(*, groups: Any, currency: str, work: str) -> None:
+    by_release_period: dict[tuple[int, str], int] = defaultdict(int)
+    for release_id, period, micro in (
+        groups.filter(state=LineGroup.State.ALLOCATED)
+        .values_list("release_id", "period", "amount_micro")
+        .iterator(chunk_size=20_000)
+    ):
+        by_release_period[(release_id, period)] += micro
+    lines: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for release_id, holder_id, ppb in SplitSheetLine.objects.filter(
+        sheet__release_id__in=groups.filter(state=LineGroup.State.ALLOCATED).values("release_id"), ppb__gt=0
+    ).values_list("sheet__release_id", "holder_id", "ppb"):
+        lines[release_id].append((holder_id, ppb))
+    accounts = dict(
+        Account.objects.filter(
+            currency=currency,
+            kind__in=[Account.Kind.HOLDER, Account.Kind.ESCROW],
+            holder_id__in={h for holder_lines in lines.values() for h, _ in holder_lines},
+        ).values_list("holder_id", "pk")
+    )
+    shares = [
+        carry.Share(accounts[holder_id], (release_id, period), micro * ppb)
+        for (release_id, period), micro in by_release_period.items()
+        if micro != 0
+        for holder_id, ppb in lines[release_id]
+    ]
+    insert_values(
+        work,
+        _WORK_COLUMNS,
+        [
+            (share.account_id, -minor, share.key[1], share.key[0], None)
+            for share, minor in carry.post_amounts(currency=currency, shares=shares)
+            if minor != 0
+        ],
+    )
+
+
+def _holder_entries_sql(*, statement_id: int, currency: str, work: str) -> None:
+    """The carry rule of ``carry.post_amounts`` for every holder at once, in ``numeric`` (PostgreSQL)."""
+    suffix = uuid.uuid4().hex[:12]
+    amounts, shares = f"royalties_amounts_{suffix}", f"royalties_shares_{suffix}"
+    divisor = carry.units_per_minor(currency)
+    carries = Carry._meta.db_table
+    running = f"COALESCE(c.posted_minor * CAST({divisor} AS numeric) + c.remainder, 0)"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            CREATE TEMP TABLE {amounts} AS
+            SELECT g.release_id, g.period, SUM(g.amount_micro) AS micro
+            FROM {LineGroup._meta.db_table} g
+            WHERE g.statement_id = %s AND g.currency = %s AND g.state = 'allocated' AND g.reapplied_at IS NULL
+            GROUP BY g.release_id, g.period
+            """,  # noqa: S608 - table names from model meta
+            [statement_id, currency],
+        )
+        # Statistics for the planner: the groups and the holder accounts were written in this transaction, and
+        # without them it nests loops over 400,000 shares.
+        cursor.execute(f"ANALYZE {amounts}")
+        cursor.execute(f"ANALYZE {Account._meta.db_table}")
+        cursor.execute(
+            f"""
+            CREATE TEMP TABLE {shares} AS
+            SELECT acc.id AS account_id, a.release_id, a.period, a.micro * l.ppb AS exact
+            FROM {amounts} a
+            JOIN {SplitSheet._meta.db_table} s ON s.release_id = a.release_id
+            JOIN {SplitSheetLine._meta.db_table} l ON l.sheet_id = s.id
+            JOIN {Account._meta.db_table} acc
+              ON acc.holder_id = l.holder_id AND acc.currency = %s AND acc.kind IN ('holder', 'escrow')
+            WHERE a.micro <> 0 AND l.ppb <> 0
+            """,  # noqa: S608 - table names from model meta
+            [currency],
+        )
+        cursor.execute(f"ANALYZE {shares}")
+        cursor.execute(
+            f"""
+            INSERT INTO {work} ({", ".join(_WORK_COLUMNS)})
+            SELECT account_id, div(after - exact, {divisor}) - div(after, {divisor}), period, release_id, NULL
+            FROM (SELECT s.account_id, s.release_id, s.period, s.exact,
+                         {running} + SUM(s.exact) OVER (
+                             PARTITION BY s.account_id ORDER BY s.release_id, s.period ROWS UNBOUNDED PRECEDING
+                         ) AS after
+                  FROM {shares} s LEFT JOIN {carries} c ON c.account_id = s.account_id) r
+            WHERE div(after, {divisor}) <> div(after - exact, {divisor})
+            """  # noqa: S608
+        )
+        cursor.execute(
+            f"""
+            INSERT INTO {carries} (account_id, posted_minor, remainder, updated_at)
+            SELECT account_id, div(total, {divisor}), total - div(total, {divisor}) * {divisor}, now()
+            FROM (SELECT s.account_id, MAX({running}) + SUM(s.exact) AS total
+                  FROM {shares} s LEFT JOIN {carries} c ON c.account_id = s.account_id
+                  GROUP BY s.account_id) t
+            ON CONFLICT (account_id) DO UPDATE SET posted_minor = EXCLUDED.posted_minor,
+                remainder = EXCLUDED.remainder, updated_at = EXCLUDED.updated_at
+            """  # noqa: S608
+        )
+        cursor.execute(f"DROP TABLE {shares}")
+        cursor.execute(f"DROP TABLE {amounts}")
 
 
 @dataclass(frozen=True)
@@ -114,27 +253,34 @@ def _reapply_group(*, group_id: int) -> bool:
     group = LineGroup.objects.select_for_update().get(pk=group_id)
     if group.state != LineGroup.State.SUSPENSE:
         return False
-    release = Release.objects.filter(isrc=group.isrc).first()
-    sheet = SplitSheet.objects.filter(release=release).first() if release is not None else None
-    if release is None or sheet is None:
-        reason = "unknown_isrc" if release is None else "no_split_sheet"
+    # A true import-time cycle: distribution.selectors → generation.services → royalties.services → here.
+    from distribution.selectors import release_ids_by_isrc
+
+    release_id = release_ids_by_isrc(isrcs=[group.isrc]).get(group.isrc)
+    sheet = SplitSheet.objects.filter(release_id=release_id).first() if release_id is not None else None
+    if release_id is None or sheet is None:
+        reason = "unknown_isrc" if release_id is None else "no_split_sheet"
         if group.suspense_reason != reason:
             group.suspense_reason = reason
             group.save(update_fields=["suspense_reason"])
         return False
-    shares = dict(sheet.lines.values_list("holder_id", "ppb"))
-    parts = split_by_ppb(group.amount_minor, shares)
-    accounts = ledger.holder_accounts(currency=group.currency, holder_ids=shares, escrow_holder_id=escrow_holder().pk)
-    suspense = ledger.account_for(kind=Account.Kind.SUSPENSE, currency=group.currency)
+    currency = group.currency
+    carry.lock_currency(currency=currency)
+    shares_ppb = dict(sheet.lines.filter(ppb__gt=0).values_list("holder_id", "ppb"))
+    accounts = ledger.holder_accounts(currency=currency, holder_ids=shares_ppb, escrow_holder_id=escrow_holder().pk)
+    suspense = ledger.account_for(kind=Account.Kind.SUSPENSE, currency=currency)
+    carry_account = ledger.account_for(kind=Account.Kind.CARRY, currency=currency)
+    shares = [carry.Share(suspense.pk, (0,), -group.amount_micro * PPB)]
+    shares += [carry.Share(accounts[h], (h,), group.amount_micro * ppb) for h, ppb in sorted(shares_ppb.items())]
     entries = [
-        ledger.EntrySpec(suspense.pk, group.amount_minor, group.currency, group.period, release.pk, group.pk),
-        *(
-            ledger.EntrySpec(accounts[holder_id], -part, group.currency, group.period, release.pk, group.pk)
-            for holder_id, part in sorted(parts.items())
-            if part != 0
-        ),
+        ledger.EntrySpec(share.account_id, -minor, currency, group.period, release_id, group.pk)
+        for share, minor in carry.post_amounts(currency=currency, shares=shares)
+        if minor != 0
     ]
-    if group.amount_minor != 0:
+    leg = -sum(e.amount_minor for e in entries)
+    if leg != 0:
+        entries.append(ledger.EntrySpec(carry_account.pk, leg, currency, "", None, group.pk))
+    if entries:
         ledger.post(
             kind=Transaction.Kind.REAPPLY,
             idempotency_key=f"reapply:{group.pk}",
@@ -142,7 +288,7 @@ def _reapply_group(*, group_id: int) -> bool:
             memo=f"Suspense re-applied: {group.isrc} {group.period} {group.store} {group.territory}",
             statement_id=group.statement_id,
         )
-    group.release = release
+    group.release_id = release_id
     group.state = LineGroup.State.ALLOCATED
     group.suspense_reason = ""
     group.reapplied_at = timezone.now()

@@ -27,7 +27,7 @@ from royalties.documents import csv_rows, holder_statement_csv, holder_statement
 from royalties.imports import statement_import_upload
 from royalties.models import StatementUpload
 from royalties.selectors import holder_earnings, holder_statements, payouts_for
-from royalties.uploads import statement_upload_create
+from royalties.statement_files import DECISIONS, statement_upload_create, statement_upload_decide
 from songforge.codes import PERIOD_RE, PERIOD_REGEX
 from songforge.permissions import HolderOrStaffPermission, StaffPermission
 from songforge.throttling import TokenRateThrottle
@@ -86,8 +86,12 @@ class RoyaltyStatementSerializer(serializers.Serializer):
     holder = serializers.CharField(source="account__holder__name")
     period = serializers.CharField()
     currency = serializers.CharField()
-    earned_minor = serializers.IntegerField(source="earned")
-    paid_out_minor = serializers.IntegerField(source="paid_out")
+    earned_minor = serializers.IntegerField(source="earned", help_text="Credits from allocations (minor units).")
+    refunded_minor = serializers.IntegerField(source="refunded", help_text="Debits from refund lines (minor units).")
+    paid_out_minor = serializers.IntegerField(source="paid_out", help_text="Payouts (minor units).")
+    carried_minor = serializers.IntegerField(
+        source="carried", help_text="Owed to the holder at the end of the period (minor units)."
+    )
 
 
 class StatementListApi(StatementsApiBase):
@@ -95,7 +99,7 @@ class StatementListApi(StatementsApiBase):
         operation_id="royalties_statements_list",
         parameters=LIST_PARAMETERS,
         responses=RoyaltyStatementSerializer(many=True),
-        summary="Per holder, period and currency: earned and paid out (minor units).",
+        summary="Per holder, period and currency: earned, refunded, paid out and carried (minor units).",
     )
     def get(self, request: Request) -> Response | StreamingHttpResponse:
         holder_id, filters = self.scope(request)
@@ -202,6 +206,11 @@ class StatementImportApi(APIView):
     class StatementImportInputSerializer(serializers.Serializer):
         file = serializers.FileField()
         reference = serializers.CharField(required=False, max_length=255)
+        accept_overlap = serializers.BooleanField(
+            required=False,
+            default=False,
+            help_text="Staff decision: import although the keys overlap earlier statements (a correction).",
+        )
 
     class StatementImportOutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
@@ -210,6 +219,7 @@ class StatementImportApi(APIView):
         line_count = serializers.IntegerField()
         group_count = serializers.IntegerField()
         totals = serializers.JSONField()
+        is_correction = serializers.BooleanField()
         is_created = serializers.BooleanField()
 
     @extend_schema(
@@ -219,7 +229,11 @@ class StatementImportApi(APIView):
             201: StatementImportOutputSerializer,
             200: OpenApiResponse(StatementImportOutputSerializer, description="Already imported; nothing changed."),
             400: OpenApiResponse(description="Malformed file: code statement_invalid, extra.line"),
-            409: OpenApiResponse(description="Another file was imported under this reference"),
+            409: OpenApiResponse(
+                description="Another file was imported under this reference (statement_conflict), or the keys "
+                "overlap earlier statements (statement_held, extra shows the overlap; post again with "
+                "accept_overlap=true to import it as a correction)"
+            ),
         },
         summary="Import a CSV/TSV statement (staff).",
     )
@@ -228,7 +242,11 @@ class StatementImportApi(APIView):
         serializer.is_valid(raise_exception=True)
         upload = serializer.validated_data["file"]
         result = statement_import_upload(
-            file=upload, name=upload.name, reference=serializer.validated_data.get("reference"), by_id=request.user.pk
+            file=upload,
+            name=upload.name,
+            reference=serializer.validated_data.get("reference"),
+            by_id=request.user.pk,
+            accept_overlap=serializer.validated_data["accept_overlap"],
         )
         statement = result.statement
         data = self.StatementImportOutputSerializer(
@@ -239,6 +257,7 @@ class StatementImportApi(APIView):
                 "line_count": statement.line_count,
                 "group_count": statement.group_count,
                 "totals": statement.totals,
+                "is_correction": statement.is_correction,
                 "is_created": result.is_created,
             }
         ).data
@@ -251,6 +270,8 @@ class StatementUploadOutputSerializer(serializers.Serializer):
     original_name = serializers.CharField()
     status = serializers.CharField()
     error = serializers.JSONField()
+    is_correction = serializers.BooleanField()
+    decided_at = serializers.DateTimeField(allow_null=True)
     statement_id = serializers.IntegerField(allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -303,4 +324,32 @@ class StatementUploadDetailApi(APIView):
         upload = StatementUpload.objects.filter(pk=upload_id).first()
         if upload is None:
             raise NotFound(f"No statement upload {upload_id}.")
+        return Response(StatementUploadOutputSerializer(upload).data)
+
+
+class StatementUploadDecisionApi(APIView):
+    """Staff decision on a held upload (its keys overlap earlier statements): import as a correction, or reject."""
+
+    permission_classes = [StaffPermission]
+    staff_permissions = {"POST": "royalties.import_statement"}
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "statements"
+
+    class StatementUploadDecisionInputSerializer(serializers.Serializer):
+        decision = serializers.ChoiceField(choices=list(DECISIONS))
+
+    @extend_schema(
+        operation_id="royalties_statement_upload_decide",
+        request=StatementUploadDecisionInputSerializer,
+        responses={200: StatementUploadOutputSerializer},
+        summary="Import a held statement as a correction, or reject it (staff who may import statements).",
+    )
+    def post(self, request: Request, upload_id: int) -> Response:
+        serializer = self.StatementUploadDecisionInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        if not StatementUpload.objects.filter(pk=upload_id).exists():
+            raise NotFound(f"No statement upload {upload_id}.")
+        upload = statement_upload_decide(
+            upload_id=upload_id, decision=serializer.validated_data["decision"], by_id=request.user.pk
+        )
         return Response(StatementUploadOutputSerializer(upload).data)

@@ -16,4 +16,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("royalties/imports/", api.StatementImportApi.as_view(), name="royalties-import"),
     path("royalties/uploads/", api.StatementUploadCreateApi.as_view(), name="royalties-upload"),
     path("royalties/uploads/<int:upload_id>/", api.StatementUploadDetailApi.as_view(), name="royalties-upload-detail"),
+    path(
+        "royalties/uploads/<int:upload_id>/decision/",
+        api.StatementUploadDecisionApi.as_view(),
+        name="royalties-upload-decision",
+    ),
 ]

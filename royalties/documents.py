@@ -12,7 +12,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from catalog.models import RightsHolder
+from catalog.selectors import holder_labels
 from royalties.money import format_minor
 from royalties.selectors import holder_balance, holder_earnings, payouts_for
 from songforge.spreadsheet import safe_row
@@ -57,7 +57,7 @@ def holder_statement_csv(*, holder_id: int, period: str) -> str:
 
 def holder_statement_pdf(*, holder_id: int, period: str) -> bytes:
     """A one-document statement: earnings per release, payouts and the balance carried."""
-    holder = RightsHolder.objects.get(pk=holder_id)
+    holder = holder_labels([holder_id])[holder_id]
     rows = holder_statement_rows(holder_id=holder_id, period=period)
     payouts = list(payouts_for(holder_id=holder_id, period=period))
     currencies = sorted({row[3] for row in rows} | {p.currency for p in payouts})

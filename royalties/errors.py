@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from songforge.errors import Conflict, DomainError, NotFound
+from songforge.errors import Conflict, DomainError
 
 
 class SplitSheetInvalid(DomainError):
@@ -23,6 +23,16 @@ class StatementConflict(Conflict):
     code = "statement_conflict"
 
 
+class StatementHeld(Conflict):
+    """The statement's keys overlap earlier statements; ``extra`` shows the overlap. Staff decide."""
+
+    code = "statement_held"
+
+
+class StatementUploadDecisionInvalid(DomainError):
+    code = "statement_upload_decision_invalid"
+
+
 class LedgerError(DomainError):
     """A posting that would break double entry (unbalanced, zero amount, one leg)."""
 
@@ -39,7 +49,3 @@ class PayoutRunInvalid(DomainError):
 
 class PayoutRunTransitionInvalid(DomainError):
     code = "payout_run_transition_invalid"
-
-
-class HolderNotFound(NotFound):
-    code = "holder_not_found"

@@ -37,7 +37,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Sum
 
 from royalties.errors import IdempotencyConflict, LedgerError
-from royalties.models import Account, Entry, Transaction
+from royalties.models import Account, Carry, Entry, Transaction
 from royalties.money import refuse_float
 
 
@@ -273,10 +273,18 @@ class LedgerCheck:
     unbalanced: list[dict[str, Any]] = field(default_factory=list)
     single_leg: list[int] = field(default_factory=list)
     totals: dict[str, int] = field(default_factory=dict)
+    non_integer: list[int] = field(default_factory=list)
+    carry_mismatch: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def is_balanced(self) -> bool:
-        return not self.unbalanced and not self.single_leg and all(v == 0 for v in self.totals.values())
+        return (
+            not self.unbalanced
+            and not self.single_leg
+            and not self.non_integer
+            and not self.carry_mismatch
+            and all(v == 0 for v in self.totals.values())
+        )
 
 
 def check() -> LedgerCheck:
@@ -298,4 +306,30 @@ def check() -> LedgerCheck:
         row["currency"]: row["total"]
         for row in Entry.objects.values("currency").annotate(total=Sum("amount_minor")).order_by("currency")
     }
+    result.non_integer = _non_integer_entries()
+    result.carry_mismatch = _carry_mismatches()
     return result
+
+
+def _non_integer_entries() -> list[int]:
+    """Entries whose amount is not stored as an integer (SQLite accepts any number in any column)."""
+    if connection.vendor != "sqlite":
+        return []  # bigint columns hold integers only
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {Entry._meta.db_table} WHERE typeof(amount_minor) <> 'integer' ORDER BY id LIMIT 100"  # noqa: S608
+        )
+        return [int(row[0]) for row in cursor.fetchall()]
+
+
+def _carry_mismatches() -> list[dict[str, Any]]:
+    """Revenue and suspense accounts whose carry disagrees with the ledger (every entry on them follows the rule)."""
+    mismatches = []
+    for carry in Carry.objects.select_related("account").filter(
+        account__kind__in=[Account.Kind.REVENUE, Account.Kind.SUSPENSE]
+    ):
+        balance = int(Entry.objects.filter(account_id=carry.account_id).aggregate(t=Sum("amount_minor"))["t"] or 0)
+        natural = balance if carry.account.kind == Account.Kind.REVENUE else -balance
+        if natural != carry.posted_minor:
+            mismatches.append({"account_id": carry.account_id, "ledger": natural, "carry": carry.posted_minor})
+    return mismatches

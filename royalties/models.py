@@ -79,13 +79,28 @@ class SplitSheetLine(models.Model):
 
 
 class Statement(models.Model):
-    """One imported distributor statement file (identity = reference, content = sha256)."""
+    """One imported distributor statement file.
+
+    Identity: ``reference``. Content: ``sha256`` of the bytes and ``content_hash`` of the
+    normalised content (see ``royalties.imports``), both unique, so neither the same file
+    nor a re-saved copy of it is imported twice.
+    """
 
     reference = models.CharField(max_length=255, unique=True, help_text="The statement's identity, e.g. its file name.")
     sha256 = models.CharField(max_length=64, unique=True)
+    content_hash = models.CharField(
+        max_length=64, unique=True, null=True, blank=True, help_text="Hash of the normalised content (order-free)."
+    )
+    is_correction = models.BooleanField(
+        default=False, help_text="Staff imported it although its keys overlap earlier statements."
+    )
+    overlap = models.JSONField(default=dict, blank=True, help_text="The overlap staff accepted, if any.")
     line_count = models.BigIntegerField()
     group_count = models.BigIntegerField(default=0)
-    totals = models.JSONField(default=dict, help_text="Per currency: micro, minor and sub-minor leftover micro-units.")
+    totals = models.JSONField(
+        default=dict,
+        help_text="Per currency: exact micro-units, minor units posted to revenue, and micro − minor (carried).",
+    )
     imported_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -108,10 +123,12 @@ class StatementUpload(models.Model):
         RUNNING = "running", "Importing"
         DONE = "done", "Imported"
         FAILED = "failed", "Refused"
+        HELD = "held", "Held for a staff decision"
 
     ALLOWED = {
         Status.QUEUED: {Status.RUNNING},
-        Status.RUNNING: {Status.DONE, Status.FAILED, Status.RUNNING},
+        Status.RUNNING: {Status.DONE, Status.FAILED, Status.RUNNING, Status.HELD},
+        Status.HELD: {Status.QUEUED, Status.FAILED},
         Status.DONE: set(),
         Status.FAILED: set(),
     }
@@ -121,6 +138,11 @@ class StatementUpload(models.Model):
     reference = models.CharField(max_length=255)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     error = models.JSONField(default=dict, blank=True)
+    is_correction = models.BooleanField(default=False, help_text="Staff chose to import it despite the overlap.")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
     statement = models.ForeignKey(Statement, null=True, blank=True, on_delete=models.PROTECT, related_name="uploads")
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -206,6 +228,7 @@ class Account(models.Model):
         ESCROW = "escrow", "Escrow (unclaimed)"
         PAYABLE = "payable", "Payouts approved for payment"
         PAID = "paid", "Paid out"
+        CARRY = "carry", "Sub-minor carry (whole minor units of the accounts' carried remainders)"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     currency = models.CharField(max_length=3)
@@ -235,6 +258,37 @@ class Account(models.Model):
     def __str__(self) -> str:
         who = f" {self.holder_id}" if self.holder_id else ""
         return f"{self.kind}{who} {self.currency}"
+
+
+class Carry(models.Model):
+    """The exact amount an account has received under the carry rule (see ``royalties.carry``).
+
+    Exact cumulative amount, in units of 10⁻¹⁵ of the major unit (micro-units × ppb):
+    ``posted_minor × units_per_minor(currency) + remainder``. ``posted_minor`` is that
+    amount truncated toward zero to whole minor units (what the ledger holds);
+    ``remainder`` is the rest, smaller than one minor unit and of the same sign.
+    Sign: the account's natural side (revenue received, money owed to a holder or held
+    in suspense is positive).
+    """
+
+    account = models.OneToOneField(Account, on_delete=models.PROTECT, primary_key=True, related_name="carry")
+    posted_minor = models.BigIntegerField(default=0)
+    remainder = models.BigIntegerField(default=0, help_text="Below one minor unit, in 10⁻¹⁵ of the major unit.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["account_id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(remainder=0)
+                | models.Q(remainder__gt=0, remainder__lt=10**15, posted_minor__gte=0)
+                | models.Q(remainder__lt=0, remainder__gt=-(10**15), posted_minor__lte=0),
+                name="carry_remainder_below_one_minor_same_sign",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"carry of account {self.account_id}: {self.posted_minor} + {self.remainder}"
 
 
 class Transaction(models.Model):

@@ -136,18 +136,6 @@ def format_minor(amount_minor: int, currency: str) -> str:
     return f"{sign}{whole:,}.{fraction:0{exponent}d} {currency}"
 
 
-def to_fraction(value: int | Fraction | str | Decimal) -> Fraction:
-    """Exact Fraction of an int, Fraction, Decimal or decimal string; floats refused."""
-    refuse_float(value)
-    if isinstance(value, Fraction):
-        return value
-    if isinstance(value, int):
-        return Fraction(value)
-    if isinstance(value, Decimal):
-        return Fraction(value)
-    return Fraction(Decimal(value.strip()))
-
-
 def largest_remainder(
     total: int, weights: Mapping[K, int | Fraction], *, order: Sequence[K] | None = None
 ) -> dict[K, int]:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 
 from royalties.models import Account, Entry, LineGroup, Payout, PayoutRun, SplitSheet, Transaction
@@ -140,19 +140,6 @@ def earnings_by_release(
 # --- ledger reads --------------------------------------------------------------------------------
 
 
-def account_balances(*, kinds: Sequence[str] | None = None, holder_id: int | None = None) -> list[dict[str, Any]]:
-    """Balance of each account (debit positive): the trial balance when unfiltered."""
-    queryset = Account.objects.all()
-    if kinds:
-        queryset = queryset.filter(kind__in=list(kinds))
-    if holder_id is not None:
-        queryset = queryset.filter(holder_id=holder_id)
-    rows = queryset.annotate(balance=Sum("entries__amount_minor")).values(
-        "pk", "kind", "currency", "holder_id", "holder__name", "balance"
-    )
-    return [{**row, "balance": int(row["balance"] or 0)} for row in rows.order_by("kind", "currency", "holder_id")]
-
-
 def trial_balance() -> dict[str, int]:
     """Sum of all entries per currency: zero for a sound ledger."""
     return {
@@ -194,22 +181,37 @@ def holder_earnings(*, holder_id: int | None, period: str | None = None) -> Quer
     )
 
 
-def holder_statements(*, holder_id: int | None, period: str | None = None) -> QuerySet[Entry, dict[str, Any]]:
-    """Per holder, period and currency: earned, paid out and the change of what is owed.
+EARNING_KINDS = [Transaction.Kind.ALLOCATION, Transaction.Kind.REAPPLY, Transaction.Kind.REVERSAL]
 
-    ``earned`` counts credits (allocations), ``paid_out`` debits (payouts, reversals);
-    ``owed_change`` = earned - paid_out.
+
+def holder_statements(*, holder_id: int | None, period: str | None = None) -> QuerySet[Entry, dict[str, Any]]:
+    """Per holder, period and currency, the holder account as the ledger has it.
+
+    ``earned``: credits from allocations and re-applied suspense; ``refunded``: debits
+    from them (refund lines); ``paid_out``: payouts; ``carried``: what SongForge owes
+    the holder at the end of the period (every entry dated up to it). So
+    ``carried`` of a period = ``carried`` of the one before + earned − refunded − paid_out.
     """
     queryset = Entry.objects.filter(account__kind=Account.Kind.HOLDER)
     if holder_id is not None:
         queryset = queryset.filter(account__holder_id=holder_id)
     if period:
         queryset = queryset.filter(period=period)
+    owed_until = (
+        Entry.objects.filter(account_id=OuterRef("account_id"), period__lte=OuterRef("period"))
+        .order_by()
+        .values("account_id")
+        .annotate(total=Sum("amount_minor"))
+        .values("total")
+    )
+    is_earning = Q(transaction__kind__in=EARNING_KINDS)
     return (
-        queryset.values("account__holder_id", "account__holder__name", "period", "currency")
+        queryset.values("account_id", "account__holder_id", "account__holder__name", "period", "currency")
         .annotate(
-            earned=Coalesce(-Sum("amount_minor", filter=Q(amount_minor__lt=0)), 0),
-            paid_out=Coalesce(Sum("amount_minor", filter=Q(amount_minor__gt=0)), 0),
+            earned=Coalesce(-Sum("amount_minor", filter=is_earning & Q(amount_minor__lt=0)), 0),
+            refunded=Coalesce(Sum("amount_minor", filter=is_earning & Q(amount_minor__gt=0)), 0),
+            paid_out=Coalesce(Sum("amount_minor", filter=Q(transaction__kind=Transaction.Kind.PAYOUT)), 0),
+            carried=Coalesce(-Subquery(owed_until), 0),
             entries=Count("id"),
         )
         .order_by("-period", "account__holder_id", "currency")
@@ -266,7 +268,3 @@ def split_sheet_for_release(release: str) -> SplitSheet | None:
     if release.isdigit():
         return queryset.filter(release_id=int(release)).first()
     return queryset.filter(release__isrc=release.replace("-", "").upper()).first()
-
-
-def suspense_queue() -> QuerySet[LineGroup]:
-    return LineGroup.objects.filter(state=LineGroup.State.SUSPENSE).select_related("statement").order_by("isrc", "pk")

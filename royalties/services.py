@@ -7,7 +7,7 @@ from royalties.imports import ImportResult, statement_import, statement_import_u
 from royalties.money import BPS, PPB, largest_remainder
 from royalties.payouts import payout_run_approve, payout_run_create, payout_run_pay
 from royalties.splits import SplitSheetData, split_sheet_compute, split_sheet_create, split_sources
-from royalties.uploads import statement_upload_create, statement_upload_process
+from royalties.statement_files import statement_upload_create, statement_upload_decide, statement_upload_process
 
 __all__ = [
     "BPS",
@@ -26,6 +26,7 @@ __all__ = [
     "statement_import",
     "statement_import_upload",
     "statement_upload_create",
+    "statement_upload_decide",
     "statement_upload_process",
     "suspense_reapply",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dramatiq
 
 from royalties.models import StatementUpload
-from royalties.uploads import statement_upload_process
+from royalties.statement_files import statement_upload_process
 from songforge.errors import DomainError
 from songforge.jobs import register_resumer
 

@@ -18,6 +18,8 @@ from django.utils import timezone
 from songforge.errors import NotFound
 from uploads.models import MatchClaim, Upload, UploadSet
 
+__all__ = ["Upload", "UploadSet"]  # the types the selectors return, for callers' annotations
+
 CLAIM_STALE_AFTER = datetime.timedelta(minutes=15)
 
 

@@ -16,7 +16,7 @@ from songforge.storage import local_copy
 from uploads.selectors import upload_get
 
 if TYPE_CHECKING:
-    from uploads.models import Upload
+    from uploads.selectors import Upload
 
 
 def _row(upload: Upload) -> UploadFeatures:

@@ -42,7 +42,7 @@ from royalties.services import BPS, PPB, largest_remainder
 from uploads.selectors import matched_uploads_of_set
 
 if TYPE_CHECKING:
-    from uploads.models import Upload
+    from uploads.selectors import Upload
 
 logger = logging.getLogger(__name__)
 

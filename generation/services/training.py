@@ -13,6 +13,7 @@ import numpy as np
 from django.conf import settings
 from django.db import transaction
 
+from catalog import selectors as catalog_selectors
 from generation.errors import ModelMissingError
 from generation.ml.catalog_training import (
     CATALOG_NGRAMS_NAME,
@@ -84,8 +85,6 @@ def _recording_links(rows: list[dict[str, object]], recording_ids: list[int] | N
     recording whose ``source`` (the score it was arranged from, e.g. ``music21:essenFolksong/lux.abc#222``)
     equals the item's ``score_source`` (or, without one, its source id). ``recording_ids`` limits the lookup.
     """
-    from catalog.models import Recording
-
     by_external: dict[str, str] = {}
     by_score: dict[str, list[str]] = {}
     for row in rows:
@@ -96,20 +95,14 @@ def _recording_links(rows: list[dict[str, object]], recording_ids: list[int] | N
             # score_source is the canonical form; a bare corpus id counts tunes from 0 and would
             # name another tune of the same file, so it is compared only when there is no score_source
             by_score.setdefault(str(row.get("score_source") or source_id), []).append(source_id)
-    recordings = Recording.objects.all()
-    if recording_ids is not None:
-        recordings = recordings.filter(pk__in=recording_ids)
     links: dict[str, int] = {}
-    for start in range(0, len(by_external), 500):
-        chunk = list(by_external)[start : start + 500]
-        for external_id, pk in recordings.filter(external_id__in=chunk).values_list("external_id", "id"):
-            links[by_external[external_id]] = pk
-    scores = list(by_score)
-    for start in range(0, len(scores), 500):
-        chunk = scores[start : start + 500]
-        for source, pk in recordings.filter(source__in=chunk).order_by("id").values_list("source", "id"):
-            for source_id in by_score[source]:
-                links.setdefault(source_id, pk)  # several recordings of one score: the oldest
+    found = catalog_selectors.recording_ids_by_external_id(external_ids=list(by_external), recording_ids=recording_ids)
+    for external_id, pk in found.items():
+        links[by_external[external_id]] = pk
+    oldest = catalog_selectors.recording_ids_by_source(sources=list(by_score), recording_ids=recording_ids)
+    for source, pk in oldest.items():  # several recordings of one score: the oldest
+        for source_id in by_score[source]:
+            links.setdefault(source_id, pk)
     return links
 
 

@@ -92,15 +92,18 @@ def test_statements_filter_by_period_and_export_csv(world, users):
             "period": "2026-10",
             "currency": "USD",
             "earned_minor": 670,
+            "refunded_minor": 0,
             "paid_out_minor": 0,
+            "carried_minor": 670,
         }
     ]
     november = client.get("/api/royalties/statements/", {"period": "2026-11"}).json()["results"]
     assert (november[0]["earned_minor"], november[0]["paid_out_minor"]) == (335, 1005)
+    assert (november[0]["refunded_minor"], november[0]["carried_minor"]) == (0, 0)
     export = client.get("/api/royalties/statements/", {"export": "csv"})
     assert export["Content-Type"] == "text/csv"
     lines = b"".join(export.streaming_content).decode().splitlines()
-    assert lines[0] == "holder_id,holder,period,currency,earned_minor,paid_out_minor"
+    assert lines[0] == "holder_id,holder,period,currency,earned_minor,refunded_minor,paid_out_minor,carried_minor"
     assert len(lines) == 3
     assert client.get("/api/royalties/statements/", {"period": "October"}).status_code == 400
 
@@ -185,3 +188,41 @@ def test_large_uploads_are_imported_from_djangos_temporary_file(world, users, se
     )
     assert response.status_code == 201
     assert response.json()["line_count"] == 1
+
+
+def test_a_refund_only_month_shows_a_refund_not_a_payout(world, users):
+    statement_import(path=_file(world, [line(revenue="-2.36", period="2026-12")]))
+    december = client_for(users["owner"]).get("/api/royalties/statements/", {"period": "2026-12"}).json()["results"]
+    # The label's exact total goes from 1005 to 925.94 cents (33.5% of 2.36 is 79.06): posted 925, so this month
+    # shows a refund of 80 (0.94 cents of it stays carried for the label) and no payout; after November's payout
+    # of 1005 the label owes 80.
+    assert [(r["earned_minor"], r["refunded_minor"], r["paid_out_minor"], r["carried_minor"]) for r in december] == [
+        (0, 80, 0, -80)
+    ]
+
+
+def test_statement_rows_equal_the_ledger_per_holder_period_and_currency(world, users):
+    from royalties.selectors import holder_balance
+
+    statement_import(
+        path=_file(
+            world, [line(revenue="-1.00", period="2026-12"), line(revenue="3.00", store="Apple", period="2026-12")]
+        )
+    )
+    rows = client_for(users["staff"]).get("/api/royalties/statements/").json()["results"]
+    for row in rows:
+        assert row["carried_minor"] == holder_balance(
+            holder_id=row["holder_id"], currency=row["currency"], up_to_period=row["period"]
+        )
+    label_december = next(r for r in rows if r["holder_id"] == world.label.pk and r["period"] == "2026-12")
+    # the lines of one release and period are netted (3.00 − 1.00) before the split
+    assert (label_december["earned_minor"], label_december["refunded_minor"]) == (67, 0)
+
+
+def _file(world, rows):
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.mkdtemp()) / "december.csv"
+    path.write_text(rows_to_csv(rows))
+    return path

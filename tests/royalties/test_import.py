@@ -123,11 +123,16 @@ def test_a_missing_column_is_refused(world, tmp_path):
         statement_import(path=path)
 
 
-def test_sub_cent_amounts_are_rounded_by_largest_remainder_and_the_leftover_kept(world, statement_file):
+def test_sub_cent_amounts_are_summed_exactly_and_the_leftover_carried(world, statement_file):
     path = statement_file([line(revenue="0.004", territory=t) for t in ("DE", "FR", "US")])
     statement = statement_import(path=path).statement
     assert statement.totals == {"USD": {"micro": 12_000, "minor": 1, "leftover_micro": 2_000}}
-    assert sorted(LineGroup.objects.values_list("territory", "amount_minor")) == [("DE", 1), ("FR", 0), ("US", 0)]
+    # each group's own amount, truncated; the ledger posts the exact total under the carry rule
+    assert sorted(LineGroup.objects.values_list("territory", "amount_micro", "amount_minor")) == [
+        ("DE", 4000, 0),
+        ("FR", 4000, 0),
+        ("US", 4000, 0),
+    ]
     assert ledger.check().is_balanced
 
 
@@ -154,18 +159,19 @@ def test_unknown_isrcs_wait_in_suspense_and_are_reapplied_once_known(world, stat
 
 def test_refunds_reduce_earnings_exactly(world, statement_file):
     statement_import(path=statement_file([line(revenue="10.00"), line(revenue="-2.50", store="Apple")]))
-    assert (
-        holder_balance(holder_id=world.label.pk, currency="USD")
-        + holder_balance(holder_id=world.publisher.pk, currency="USD")
-        + holder_balance(holder_id=world.trainer.pk, currency="USD")
-        == 750
-    )
+    # exact: 251.25, 251.25 and 247.5 cents; each holder is posted its exact share rounded toward zero
+    assert [holder_balance(holder_id=h.pk, currency="USD") for h in (world.label, world.publisher, world.trainer)] == [
+        251,
+        251,
+        247,
+    ]
+    assert balances_by_kind()[("carry", "USD")] == -1  # the three remainders (0.25 + 0.25 + 0.5 cents)
 
 
 def test_currencies_are_kept_apart(world, statement_file):
     statement_import(path=statement_file([line(revenue="1.00"), line(revenue="500", currency="JPY")]))
     assert Account.objects.filter(kind="holder", holder=world.label).count() == 2
-    assert holder_balance(holder_id=world.label.pk, currency="JPY") == 168  # 500 * 0.335 = 167.5 → largest remainder
+    assert holder_balance(holder_id=world.label.pk, currency="JPY") == 167  # 500 * 0.335 = 167.5, the 0.5 carried
     assert ledger.check().totals == {"JPY": 0, "USD": 0}
 
 

@@ -4,7 +4,10 @@ A ten-million-line file takes minutes to import, longer than an HTTP request
 should live: the upload is streamed to ``DATA_DIR/statement_uploads/`` and a
 ``StatementUpload`` row queues ``statement_upload_import_task``. The job claims the
 row with a conditional UPDATE, runs ``statement_import`` and records the result
-(or the refusal with its line number). The file stays on the importing host's
+(or the refusal with its line number). A statement whose keys overlap earlier
+statements is *held* (``StatementHeld``): the upload keeps its file and shows the
+overlap until staff decide (``statement_upload_decide``): import it as a correction
+(queued again) or reject it. The file stays on the importing host's
 disk, so the worker must run where the web process stored it (one host, or a
 shared ``SONGFORGE_DATA_DIR``).
 """
@@ -17,10 +20,14 @@ from typing import IO
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
+from royalties.errors import StatementHeld, StatementUploadDecisionInvalid
 from royalties.imports import COPY_BUFFER, statement_import
 from royalties.models import StatementUpload
 from songforge.errors import DomainError
+
+DECISIONS = ("import", "reject")
 
 
 def upload_dir() -> Path:
@@ -61,7 +68,17 @@ def statement_upload_process(*, upload_id: int) -> StatementUpload:
     if not claimed:
         return upload
     try:
-        result = statement_import(path=Path(upload.path), reference=upload.reference, by_id=upload.uploaded_by_id)
+        result = statement_import(
+            path=Path(upload.path),
+            reference=upload.reference,
+            by_id=upload.uploaded_by_id,
+            accept_overlap=upload.is_correction,
+        )
+    except StatementHeld as exc:
+        upload.status = StatementUpload.Status.HELD
+        upload.error = exc.as_dict()
+        upload.save(update_fields=["status", "error", "updated_at"])
+        return upload
     except DomainError as exc:
         upload.status = StatementUpload.Status.FAILED
         upload.error = exc.as_dict()
@@ -72,4 +89,36 @@ def statement_upload_process(*, upload_id: int) -> StatementUpload:
     upload.statement = result.statement
     upload.save(update_fields=["status", "statement", "updated_at"])
     Path(upload.path).unlink(missing_ok=True)
+    return upload
+
+
+def statement_upload_decide(*, upload_id: int, decision: str, by_id: int | None) -> StatementUpload:
+    """Staff decision on a held upload: ``import`` it as a correction (queued again) or ``reject`` it.
+
+    Records who decided and when. Locks the upload row, so two staff deciding at once act once.
+    """
+    from royalties.tasks import statement_upload_import_task
+
+    if decision not in DECISIONS:
+        raise StatementUploadDecisionInvalid(
+            f"Decide {' or '.join(DECISIONS)}, not {decision!r}.", extra={"decision": decision}
+        )
+    with transaction.atomic():
+        upload = StatementUpload.objects.select_for_update().get(pk=upload_id)
+        if upload.status != StatementUpload.Status.HELD:
+            raise StatementUploadDecisionInvalid(
+                f"Upload {upload_id} is {upload.status}, not held; only a held upload awaits a decision.",
+                extra={"upload_id": upload_id, "status": upload.status},
+            )
+        upload.decided_by_id = by_id
+        upload.decided_at = timezone.now()
+        if decision == "import":
+            upload.status = StatementUpload.Status.QUEUED
+            upload.is_correction = True
+            transaction.on_commit(lambda: statement_upload_import_task.send(upload.pk))
+        else:
+            upload.status = StatementUpload.Status.FAILED
+            upload.error = {**upload.error, "decision": "rejected"}
+            transaction.on_commit(lambda: Path(upload.path).unlink(missing_ok=True))
+        upload.save(update_fields=["status", "is_correction", "error", "decided_by", "decided_at", "updated_at"])
     return upload

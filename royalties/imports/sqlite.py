@@ -1,0 +1,116 @@
+"""SQLite loader (laptops, tests): one streaming Python pass validates each line and sums groups exactly.
+
+Lines come from ``grammar.normalised_chunks`` (the same bytes PostgreSQL's COPY
+receives), are split by ``csv`` and checked against ``grammar.PATTERNS``; groups are
+summed in Python integers (no 64-bit overflow), then written to a temporary table
+for the shared SQL. The file is never held in memory; the groups are (one entry
+per key).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from django.db import connection
+
+from royalties.errors import StatementInvalid
+from royalties.imports import grammar
+from royalties.imports.postgresql import group_too_large
+from royalties.money import parse_micro
+
+CHUNK_ROWS = 20_000
+
+Key = tuple[str, str, str, str, str]
+
+
+def _lines(path: Path) -> Iterator[str]:
+    rest = ""
+    for chunk in grammar.normalised_chunks(path):
+        text = rest + chunk.decode("utf-8")
+        lines = text.split("\n")
+        rest = lines.pop()
+        for line in lines:
+            yield line + "\n"
+    if rest:
+        yield rest
+
+
+def load(*, path: Path, header: grammar.Header, groups: str, lap: Callable[[str], None]) -> tuple[int, str]:
+    """Fill ``groups`` like the PostgreSQL loader; returns (number of lines, content hash)."""
+    index = [header.names.index(column) for column in grammar.COLUMNS]
+    width = len(header.names)
+    sums: dict[Key, list[int]] = {}
+    structure_error: StatementInvalid | None = None
+    value_error: StatementInvalid | None = None
+    line_count = 0
+    reader = csv.reader(_lines(path), delimiter=header.delimiter, strict=True)
+    lines = iter(reader)
+    next(lines, None)  # the header
+    while True:
+        try:
+            row = next(lines)
+        except StopIteration:
+            break
+        except csv.Error:
+            structure_error = structure_error or grammar.bad_structure(reader.line_num, width, None)
+            for _ in _lines(path):  # encoding errors (an earlier phase) anywhere still win
+                pass
+            break
+        line = reader.line_num
+        if structure_error is not None:
+            continue
+        if len(row) != width:
+            structure_error = grammar.bad_structure(line, width, len(row))
+            continue
+        if value_error is not None:
+            continue
+        values = dict(zip(grammar.COLUMNS, (row[i] for i in index), strict=True))
+        column = grammar.first_bad_column(dict(values))
+        if column is not None:
+            value_error = grammar.bad_value(line, column, values[column])
+            continue
+        key = (
+            values["isrc"].strip(" "),
+            values["period"].strip(" "),
+            values["store"].strip(" "),
+            values["territory"].strip(" "),
+            values["currency"].strip(" "),
+        )
+        units = int(values["units"])
+        micro = parse_micro(values["net_revenue"])  # matched the grammar, so it parses
+        group = sums.get(key)
+        if group is None:
+            sums[key] = [units, micro, 1, line, line]
+        else:
+            group[0] += units
+            group[1] += micro
+            group[2] += 1
+            group[4] = line
+        line_count += 1
+    if structure_error is not None:
+        raise structure_error
+    if value_error is not None:
+        raise value_error
+    lap("parse")
+    too_large = [g[3] for g in sums.values() if abs(g[1]) > grammar.MAX_GROUP or g[0] > grammar.MAX_GROUP]
+    if too_large:
+        raise group_too_large(min(too_large))
+    content = grammar.ContentHash()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE {groups} (isrc text, period text, store text, territory text, currency text, "
+            "units integer, micro integer, n integer, first_line integer, last_line integer)"
+        )
+        insert = f"INSERT INTO {groups} VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"  # noqa: S608
+        chunk: list[tuple[str | int, ...]] = []
+        for key, (units, micro, n, first, last) in sums.items():
+            content.add(key, units, micro, n)
+            chunk.append((*key, units, micro, n, first, last))
+            if len(chunk) >= CHUNK_ROWS:
+                cursor.executemany(insert, chunk)
+                chunk.clear()
+        if chunk:
+            cursor.executemany(insert, chunk)
+    return line_count, content.hexdigest()
