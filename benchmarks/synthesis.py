@@ -2,7 +2,7 @@
 
 Upload sets (there is no real upload audio in the repository, so both are made here):
 
-- ``additive``: 4 songs from catalog.fingerprint.synth (seeded additive synthesis: its own
+- ``additive``: 4 songs from demo.fingerprint_synth (seeded additive synthesis: its own
   timbres, chords, melody and drums), i.e. a sound source other than the sound font;
 - ``gm-tilted``: 3 sound-font renders with other programs, no drums, and a strong EQ tilt.
 
@@ -35,6 +35,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "songforge.settings")
 os.environ.setdefault("DEBUG", "1")
 
 import django  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 django.setup()
 
@@ -47,7 +48,7 @@ PROGRAM_SETS = ((0, 33, 48), (25, 34, 0), (81, 38, 89), (73, 32, 48), (27, 33, 4
 
 
 def additive_uploads(folder: Path) -> list[Path]:
-    from catalog.fingerprint import synth
+    from demo import fingerprint_synth as synth
 
     paths = []
     for seed in range(4):
@@ -99,6 +100,7 @@ def run_piece(
         target_profile=profile,
         out_dir=folder / f"out{index}-{int(is_adapted)}",
         seed=index,
+        max_seconds=float(settings.SYNTHESIS_MAX_SECONDS),
         target_seconds=target,
         tags={"title": f"Bench {index}"},
         is_adapted=is_adapted,

@@ -44,6 +44,8 @@ class IdentifyResult:
     method: str  # one of uploads.models.Upload.Method values: "isrc", "fingerprint", "shazam"
     confidence: float | None
     offset_s: float | None
+    scale_time: float | None = None  # fingerprint only: upload duration / recording duration (tempo, speed)
+    scale_freq: float | None = None  # fingerprint only: upload pitch / recording pitch (pitch, speed)
 
 
 class Identifier(Protocol):
@@ -123,7 +125,12 @@ class FingerprintIdentifier:
             logger.warning("index names recording %s, which no longer exists", match.recording_id)
             return None
         return IdentifyResult(
-            recording_id=match.recording_id, method=self.method, confidence=match.confidence, offset_s=match.offset_s
+            recording_id=match.recording_id,
+            method=self.method,
+            confidence=match.confidence,
+            offset_s=match.offset_s,
+            scale_time=match.scale_time,
+            scale_freq=match.scale_freq,
         )
 
 

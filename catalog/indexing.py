@@ -21,8 +21,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
-from catalog.fingerprint import audio, landmarks
-from catalog.fingerprint.index import Entry, FingerprintIndex
+from catalog.fingerprint import audio
+from catalog.fingerprint.index import Entry, FingerprintIndex, entry_for
 from catalog.models import Recording
 from songforge.storage import local_copy
 
@@ -58,8 +58,7 @@ def fingerprint_recording(recording: Recording) -> Entry | None:
         return None
     with local_copy(source) as path:
         samples = audio.decode(path, max_seconds=MAX_INDEXED_SECONDS)
-    hashes, times = landmarks.fingerprint(samples)
-    return Entry(recording.pk, hashes, times, samples.size / landmarks.SAMPLE_RATE)
+    return entry_for(recording.pk, samples)
 
 
 def recordings_index(

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from generation.ml import tonality
 from generation.ml.tokenizer import (
     PITCH_CLASS_NAMES,
     ROLES,
@@ -26,6 +27,8 @@ from generation.ml.tokenizer import (
     chord_from_histogram,
     estimate_chords,
 )
+from generation.synthesis import recognition
+from generation.synthesis.analysis import steady_tempo
 
 logger = logging.getLogger(__name__)
 
@@ -33,35 +36,7 @@ SAMPLE_RATE = 22050
 HOP = 512
 MAX_ANALYSIS_S = 150.0  # longer uploads are analysed on their first 150 s
 
-# Krumhansl-Kessler key profiles.
-MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 BAND_EDGES_HZ = (0, 150, 400, 1000, 2500, 6000, 11025)
-
-
-def estimate_key(chroma_mean: np.ndarray) -> tuple[int, str, float]:
-    """(tonic pitch class, "major"|"minor", correlation) by Krumhansl-Kessler profile matching."""
-    best = (0, "major", -2.0)
-    for tonic in range(12):
-        for mode, profile in (("major", MAJOR_PROFILE), ("minor", MINOR_PROFILE)):
-            r = float(np.corrcoef(chroma_mean, np.roll(profile, tonic))[0, 1])
-            if r > best[2]:
-                best = (tonic, mode, r)
-    return best
-
-
-def timbre_vector(features: dict[str, Any]) -> np.ndarray:
-    """Fixed-length style vector used for retrieval and influence: timbre + harmony + rhythm."""
-    timbre = features["timbre"]
-    parts = [
-        np.asarray(timbre["mfcc_mean"]) / 50.0,
-        np.asarray(timbre["mfcc_std"]) / 50.0,
-        np.asarray(timbre["band_energy"]),
-        np.asarray(features["chroma_mean"]),
-        [np.log2(max(features["tempo_bpm"], 1.0) / 120.0)],
-        [timbre["centroid_mean"] / 4000.0],
-    ]
-    return np.concatenate([np.asarray(p, dtype=np.float64).ravel() for p in parts])
 
 
 def analyse_audio(path: Path, *, max_seconds: float = MAX_ANALYSIS_S) -> dict[str, Any]:
@@ -72,13 +47,16 @@ def analyse_audio(path: Path, *, max_seconds: float = MAX_ANALYSIS_S) -> dict[st
     duration = float(len(y) / sr)
     onset_env = librosa.onset.onset_strength(y=y, sr=sr, hop_length=HOP)
     tempo, beats = librosa.beat.beat_track(onset_envelope=onset_env, sr=sr, hop_length=HOP, units="frames")
-    tempo_bpm = float(np.atleast_1d(tempo)[0]) if np.size(tempo) else 120.0
+    beat_times = librosa.frames_to_time(beats, sr=sr, hop_length=HOP)
+    tempo_bpm = steady_tempo(beat_times) or (float(np.atleast_1d(tempo)[0]) if np.size(tempo) else 120.0)
     if tempo_bpm <= 0:
         tempo_bpm = 120.0
-    beat_times = librosa.frames_to_time(beats, sr=sr, hop_length=HOP)
+    onsets = librosa.onset.onset_detect(onset_envelope=onset_env, sr=sr, hop_length=HOP)
     chroma = librosa.feature.chroma_stft(y=y, sr=sr, hop_length=HOP)
     chroma_mean = chroma.mean(axis=1)
-    tonic, mode, key_r = estimate_key(chroma_mean)
+    key = tonality.estimate_key(chroma_mean)
+    tonic, mode, key_r = key.tonic, key.mode, key.correlation
+    scale = tonality.estimate_mode(chroma_mean, key)
     # Chords per beat from beat-synchronous chroma.
     chords: list[dict[str, Any]] = []
     if len(beats) > 1:
@@ -111,7 +89,14 @@ def analyse_audio(path: Path, *, max_seconds: float = MAX_ANALYSIS_S) -> dict[st
         "duration_s": round(duration, 3),
         "tempo_bpm": round(tempo_bpm, 2),
         "beat_times": [round(float(t), 3) for t in beat_times],
-        "key": {"tonic": tonic, "name": PITCH_CLASS_NAMES[tonic], "mode": mode, "confidence": round(key_r, 3)},
+        "onset_rate": round(len(onsets) / max(duration, 1e-3), 3),
+        "key": {
+            "tonic": tonic,
+            "name": PITCH_CLASS_NAMES[tonic],
+            "mode": mode,
+            "scale": scale,
+            "confidence": round(key_r, 3),
+        },
         "chroma_mean": [round(float(v), 4) for v in chroma_mean / (chroma_mean.sum() + 1e-9)],
         "chords": chords,
         "loudness_db_per_s": loudness,
@@ -124,6 +109,7 @@ def analyse_audio(path: Path, *, max_seconds: float = MAX_ANALYSIS_S) -> dict[st
             "band_edges_hz": list(BAND_EDGES_HZ),
         },
         "sections": sections,
+        "recognition": [round(float(v), 5) for v in recognition.mix_features(y, int(sr))],
     }
 
 

@@ -1,13 +1,25 @@
-"""The on-disk landmark index: sorted, memory-mapped segments plus a small JSON catalogue.
+"""The on-disk fingerprint index: sorted, memory-mapped segments plus a small JSON catalogue.
 
 Layout of the index directory::
 
     meta.json                  {"version", "params", "segments": [...], "docs": {doc: [recording_id, seconds]},
                                 "deleted": [doc, ...], "next_doc", "next_segment"}
-    <segment>.hashes.npy       uint32, sorted ascending
-    <segment>.docs.npy         uint32, document id of each entry
-    <segment>.times.npy        uint16, anchor frame (16 ms) of each entry
+    <segment>.hashes.npy       landmarks: uint32 hash, sorted ascending
+    <segment>.docs.npy                    uint32 document id of each entry
+    <segment>.times.npy                   uint16 anchor frame (16 ms) of each entry
+    <segment>.tri_hashes.npy   triplets (scale-invariant, see triplets.py): uint32 hash, sorted ascending
+    <segment>.tri_docs.npy                uint32 document id
+    <segment>.tri_times.npy               uint16 anchor frame
+    <segment>.tri_freqs.npy               uint16 anchor frequency (1/64 bin)
+    <segment>.tri_spans.npy               uint8 span (frames)
+    <segment>.pk_docs.npy      peaks of each document, sorted by (document, time): uint32 document
+    <segment>.pk_times.npy                uint16 frame
+    <segment>.pk_freqs.npy                uint16 frequency (1/64 bin)
     lock                       flock(2) held by writers
+
+A table's files are only written when the segment has rows for it (an entry without a scale
+fingerprint adds landmarks only). The peaks let the scale-invariant matcher check a fitted alignment
+against the whole constellation of the reference, not only the hashes that collided.
 
 A *document* is one indexing of one recording; re-indexing a recording adds a new document and tombstones
 the old one (``deleted``), so readers never see a half-replaced recording. ``add`` writes a new small
@@ -16,8 +28,8 @@ entries. Segment files are immutable once written and ``meta.json`` is replaced 
 only ever see complete states and the index survives restarts and crashes mid-write (an orphan segment
 file that meta.json does not name is ignored and removed by the next compaction).
 
-Each entry costs 10 bytes. Times are 16-bit frames, so only the first ~17 minutes of a recording are
-indexed.
+A landmark costs 10 bytes, a triplet 13 and a peak 8. Times are 16-bit frames, so only the first ~17
+minutes of a recording are indexed.
 """
 
 from __future__ import annotations
@@ -35,7 +47,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from catalog.fingerprint import landmarks
+from catalog.fingerprint import landmarks, triplets
+from catalog.fingerprint.triplets import ScalePrint
 
 INDEX_VERSION = 1
 MAX_FRAME = np.iinfo(np.uint16).max
@@ -54,7 +67,23 @@ def index_params() -> dict[str, Any]:
         "max_df": landmarks.MAX_DF,
         "peak_span": [landmarks.PEAK_FREQ_SPAN, landmarks.PEAK_TIME_SPAN],
         "prominence_db": landmarks.PEAK_MIN_PROMINENCE_DB,
+        "triplets": triplets.params(),
     }
+
+
+# table → its columns (file part, dtype); the first column is the sort key of hash tables.
+TABLES: dict[str, tuple[tuple[str, type[np.generic]], ...]] = {
+    "landmarks": (("hashes", np.uint32), ("docs", np.uint32), ("times", np.uint16)),
+    "triplets": (
+        ("tri_hashes", np.uint32),
+        ("tri_docs", np.uint32),
+        ("tri_times", np.uint16),
+        ("tri_freqs", np.uint16),
+        ("tri_spans", np.uint8),
+    ),
+    "peaks": (("pk_docs", np.uint32), ("pk_times", np.uint16), ("pk_freqs", np.uint16)),
+}
+PARTS = [part for columns in TABLES.values() for part, _dtype in columns]
 
 
 class IndexFormatError(Exception):
@@ -69,6 +98,14 @@ class Entry:
     hashes: npt.NDArray[np.uint32]
     times: npt.NDArray[np.int32]
     seconds: float
+    scale: ScalePrint | None = None  # the scale-invariant part (triplets and peaks), when computed
+
+
+def entry_for(recording_id: int, samples: npt.NDArray[np.float32]) -> Entry:
+    """Landmarks and the scale-invariant fingerprint of ``samples`` (mono float32 at SAMPLE_RATE), one peak pass."""
+    peaks = landmarks.find_peaks(samples)
+    hashes, times = landmarks.landmarks(peaks)
+    return Entry(recording_id, hashes, times, samples.size / landmarks.SAMPLE_RATE, triplets.scale_print(peaks))
 
 
 @dataclass(frozen=True)
@@ -80,12 +117,33 @@ class Hits:
     times: npt.NDArray[np.int32]
 
 
+@dataclass(frozen=True)
+class TripletHits:
+    """Triplet entries whose hash equals a probe: ``query`` indexes the probe array."""
+
+    query: npt.NDArray[np.int64]
+    docs: npt.NDArray[np.uint32]
+    times: npt.NDArray[np.int32]
+    freqs: npt.NDArray[np.float64]  # bins
+    spans: npt.NDArray[np.int32]
+
+
 @dataclass
 class _Segment:
     name: str
-    hashes: npt.NDArray[np.uint32]
-    docs: npt.NDArray[np.uint32]
-    times: npt.NDArray[np.uint16]
+    parts: dict[str, npt.NDArray[Any]]
+
+    @property
+    def hashes(self) -> npt.NDArray[np.uint32]:
+        return self.parts["hashes"]
+
+    @property
+    def docs(self) -> npt.NDArray[np.uint32]:
+        return self.parts["docs"]
+
+    @property
+    def times(self) -> npt.NDArray[np.uint16]:
+        return self.parts["times"]
 
 
 class FingerprintIndex:
@@ -146,14 +204,13 @@ class FingerprintIndex:
     def _install(self, meta: dict[str, Any]) -> None:
         segments = []
         for name in meta["segments"]:
-            segments.append(
-                _Segment(
-                    name=name,
-                    hashes=np.load(self.directory / f"{name}.hashes.npy", mmap_mode="r"),
-                    docs=np.load(self.directory / f"{name}.docs.npy", mmap_mode="r"),
-                    times=np.load(self.directory / f"{name}.times.npy", mmap_mode="r"),
-                )
-            )
+            parts: dict[str, npt.NDArray[Any]] = {}
+            for columns in TABLES.values():
+                present = (self.directory / f"{name}.{columns[0][0]}.npy").exists()
+                for part, dtype in columns:
+                    path = self.directory / f"{name}.{part}.npy"
+                    parts[part] = np.load(path, mmap_mode="r") if present else np.zeros(0, dtype=dtype)
+            segments.append(_Segment(name=name, parts=parts))
         n_docs = int(meta["next_doc"])
         deleted = np.zeros(n_docs, dtype=np.bool_)
         if meta["deleted"]:
@@ -177,18 +234,41 @@ class FingerprintIndex:
         self.refresh()
         live = [(rec, sec) for doc, (rec, sec) in self._meta["docs"].items() if not self._deleted[int(doc)]]
         entries = sum(int(seg.hashes.size) for seg in self._segments)
-        size = sum(
-            (self.directory / f"{seg.name}.{part}.npy").stat().st_size
-            for seg in self._segments
-            for part in ("hashes", "docs", "times")
-        )
+        sizes = {
+            table: sum(
+                path.stat().st_size
+                for seg in self._segments
+                for part, _dtype in columns
+                if (path := self.directory / f"{seg.name}.{part}.npy").exists()
+            )
+            for table, columns in TABLES.items()
+        }
         return {
             "recordings": len(live),
             "seconds": float(sum(sec for _rec, sec in live)),
             "entries": entries,
+            "triplets": sum(int(seg.parts["tri_hashes"].size) for seg in self._segments),
+            "peaks": sum(int(seg.parts["pk_docs"].size) for seg in self._segments),
             "segments": len(self._segments),
-            "bytes": size,
+            "bytes": sum(sizes.values()),
+            "bytes_by_table": sizes,
         }
+
+    @staticmethod
+    def _positions(
+        keys: npt.NDArray[Any], needles: npt.NDArray[Any], max_hits: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(needle index, position in ``keys``) of every entry equal to a needle; hotter needles are skipped."""
+        lo = np.searchsorted(keys, needles, side="left")
+        hi = np.searchsorted(keys, needles, side="right")
+        counts = hi - lo
+        counts[counts > max_hits] = 0
+        total = int(counts.sum())
+        if total == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        needle_index = np.repeat(np.arange(needles.size, dtype=np.int64), counts)
+        starts = np.repeat(lo - (np.cumsum(counts) - counts), counts)
+        return needle_index, (starts + np.arange(total)).astype(np.int64)
 
     def lookup(self, hashes: npt.NDArray[np.uint32], *, max_hits_per_hash: int = 5000) -> Hits:
         """All live entries whose hash is in ``hashes``; hashes hotter than ``max_hits_per_hash`` are skipped."""
@@ -197,16 +277,9 @@ class FingerprintIndex:
         docs: list[npt.NDArray[np.uint32]] = []
         times: list[npt.NDArray[np.int32]] = []
         for seg in self._segments:
-            lo = np.searchsorted(seg.hashes, hashes, side="left")
-            hi = np.searchsorted(seg.hashes, hashes, side="right")
-            counts = hi - lo
-            counts[counts > max_hits_per_hash] = 0
-            total = int(counts.sum())
-            if total == 0:
+            query_index, positions = self._positions(seg.hashes, hashes, max_hits_per_hash)
+            if positions.size == 0:
                 continue
-            query_index = np.repeat(np.arange(hashes.size, dtype=np.int64), counts)
-            starts = np.repeat(lo - (np.cumsum(counts) - counts), counts)
-            positions = starts + np.arange(total)
             seg_docs = np.asarray(seg.docs[positions])
             alive = ~self._deleted[seg_docs]
             queries.append(query_index[alive])
@@ -215,6 +288,55 @@ class FingerprintIndex:
         if not queries:
             return Hits(np.zeros(0, np.int64), np.zeros(0, np.uint32), np.zeros(0, np.int32))
         return Hits(np.concatenate(queries), np.concatenate(docs), np.concatenate(times))
+
+    def lookup_triplets(self, hashes: npt.NDArray[np.uint32], *, max_hits_per_hash: int = 2000) -> TripletHits:
+        """All live triplet entries whose hash is in ``hashes`` (sorted needles read the maps in order)."""
+        self.refresh()
+        found: list[tuple[npt.NDArray[Any], ...]] = []
+        for seg in self._segments:
+            query_index, positions = self._positions(seg.parts["tri_hashes"], hashes, max_hits_per_hash)
+            if positions.size == 0:
+                continue
+            seg_docs = np.asarray(seg.parts["tri_docs"][positions])
+            alive = ~self._deleted[seg_docs]
+            positions = positions[alive]
+            found.append(
+                (
+                    query_index[alive],
+                    seg_docs[alive],
+                    np.asarray(seg.parts["tri_times"][positions]).astype(np.int32),
+                    np.asarray(seg.parts["tri_freqs"][positions]) / float(triplets.FREQ_UNITS),
+                    np.asarray(seg.parts["tri_spans"][positions]).astype(np.int32),
+                )
+            )
+        if not found:
+            return TripletHits(
+                np.zeros(0, np.int64), np.zeros(0, np.uint32), np.zeros(0, np.int32), np.zeros(0), np.zeros(0, np.int32)
+            )
+        columns = [np.concatenate(column) for column in zip(*found, strict=True)]
+        return TripletHits(columns[0], columns[1], columns[2], columns[3], columns[4])
+
+    def recording_peaks(
+        self, recording_id: int, first_frame: int, last_frame: int
+    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64]]:
+        """(frames, frequencies in bins) of the live document of ``recording_id`` between two frames."""
+        self.refresh()
+        docs = np.flatnonzero((self._doc_recording == recording_id) & ~self._deleted)
+        times: list[npt.NDArray[np.int32]] = []
+        freqs: list[npt.NDArray[np.float64]] = []
+        for seg in self._segments:
+            seg_docs = seg.parts["pk_docs"]
+            for doc in docs.tolist():
+                lo, hi = np.searchsorted(seg_docs, [doc, doc + 1])
+                if lo == hi:
+                    continue
+                seg_times = np.asarray(seg.parts["pk_times"][lo:hi])
+                start, stop = np.searchsorted(seg_times, [max(first_frame, 0), max(last_frame + 1, 0)])
+                times.append(seg_times[start:stop].astype(np.int32))
+                freqs.append(np.asarray(seg.parts["pk_freqs"][lo + start : lo + stop]) / float(triplets.FREQ_UNITS))
+        if not times:
+            return np.zeros(0, np.int32), np.zeros(0)
+        return np.concatenate(times), np.concatenate(freqs)
 
     # --- writing -----------------------------------------------------------
     @contextlib.contextmanager
@@ -234,19 +356,24 @@ class FingerprintIndex:
         self._stamp = None
         self.refresh()
 
-    def _write_segment(
-        self, name: str, hashes: npt.NDArray[Any], docs: npt.NDArray[Any], times: npt.NDArray[Any]
-    ) -> None:
-        order = np.argsort(hashes, kind="stable")
-        for part, array, dtype in (
-            ("hashes", hashes, np.uint32),
-            ("docs", docs, np.uint32),
-            ("times", times, np.uint16),
-        ):
-            path = self.directory / f"{name}.{part}.npy"
-            temporary = self.directory / f"{name}.{part}.tmp.npy"
-            np.save(temporary, np.ascontiguousarray(array[order], dtype=dtype))
-            os.replace(temporary, path)
+    def _write_segment(self, name: str, columns: dict[str, list[npt.NDArray[Any]]]) -> bool:
+        """Write every table that has rows, each sorted by its key; False when there is nothing at all."""
+        wrote = False
+        for table, spec in TABLES.items():
+            arrays = {part: np.concatenate(columns[part]) if columns[part] else np.zeros(0) for part, _d in spec}
+            if arrays[spec[0][0]].size == 0:
+                continue
+            if table == "peaks":
+                order = np.lexsort((arrays["pk_times"], arrays["pk_docs"]))
+            else:
+                order = np.argsort(arrays[spec[0][0]], kind="stable")
+            for part, dtype in spec:
+                path = self.directory / f"{name}.{part}.npy"
+                temporary = self.directory / f"{name}.{part}.tmp.npy"
+                np.save(temporary, np.ascontiguousarray(arrays[part][order], dtype=dtype))
+                os.replace(temporary, path)
+            wrote = True
+        return wrote
 
     def add(self, entries: Iterable[Entry]) -> int:
         """Index ``entries`` as one new segment, replacing earlier documents of the same recordings.
@@ -259,7 +386,7 @@ class FingerprintIndex:
         with self._write_lock() as meta:
             by_recording = {int(rec): int(doc) for doc, (rec, _s) in meta["docs"].items()}
             deleted = set(meta["deleted"])
-            hashes, docs, times = [], [], []
+            columns: dict[str, list[npt.NDArray[Any]]] = {part: [] for part in PARTS}
             for entry in entries:
                 old = by_recording.get(entry.recording_id)
                 if old is not None:
@@ -270,12 +397,24 @@ class FingerprintIndex:
                 meta["docs"][str(doc)] = [entry.recording_id, round(float(entry.seconds), 3)]
                 by_recording[entry.recording_id] = doc
                 keep = (entry.times >= 0) & (entry.times <= MAX_FRAME)
-                hashes.append(entry.hashes[keep])
-                times.append(entry.times[keep])
-                docs.append(np.full(int(keep.sum()), doc, dtype=np.uint32))
+                columns["hashes"].append(entry.hashes[keep])
+                columns["times"].append(entry.times[keep])
+                columns["docs"].append(np.full(int(keep.sum()), doc, dtype=np.uint32))
+                if entry.scale is not None:
+                    scale = entry.scale
+                    keep = (scale.times >= 0) & (scale.times <= MAX_FRAME)
+                    columns["tri_hashes"].append(scale.hashes[keep])
+                    columns["tri_docs"].append(np.full(int(keep.sum()), doc, dtype=np.uint32))
+                    columns["tri_times"].append(scale.times[keep])
+                    columns["tri_freqs"].append(scale.freqs[keep])
+                    columns["tri_spans"].append(scale.spans[keep])
+                    keep = (scale.peak_times >= 0) & (scale.peak_times <= MAX_FRAME)
+                    columns["pk_docs"].append(np.full(int(keep.sum()), doc, dtype=np.uint32))
+                    columns["pk_times"].append(scale.peak_times[keep])
+                    columns["pk_freqs"].append(scale.peak_freqs[keep])
             name = f"seg-{int(meta['next_segment']):06d}"
             meta["next_segment"] = int(meta["next_segment"]) + 1
-            self._write_segment(name, np.concatenate(hashes), np.concatenate(docs), np.concatenate(times))
+            self._write_segment(name, columns)
             meta["segments"].append(name)
             meta["deleted"] = sorted(deleted)
             self._write_meta(meta)
@@ -306,19 +445,16 @@ class FingerprintIndex:
 
     def _compact_locked(self, meta: dict[str, Any]) -> None:
         self._install(meta)
-        hashes, docs, times = [], [], []
+        columns: dict[str, list[npt.NDArray[Any]]] = {part: [] for part in PARTS}
         for seg in self._segments:
-            alive = ~self._deleted[np.asarray(seg.docs)]
-            hashes.append(np.asarray(seg.hashes)[alive])
-            docs.append(np.asarray(seg.docs)[alive])
-            times.append(np.asarray(seg.times)[alive])
+            for spec in TABLES.values():
+                doc_part = next(part for part, _dtype in spec if part.endswith("docs"))
+                alive = ~self._deleted[np.asarray(seg.parts[doc_part])]
+                for part, _dtype in spec:
+                    columns[part].append(np.asarray(seg.parts[part])[alive])
         name = f"base-{int(meta['next_segment']):06d}"
         meta["next_segment"] = int(meta["next_segment"]) + 1
-        if hashes:
-            self._write_segment(name, np.concatenate(hashes), np.concatenate(docs), np.concatenate(times))
-            meta["segments"] = [name]
-        else:
-            meta["segments"] = []
+        meta["segments"] = [name] if self._write_segment(name, columns) else []
         meta["deleted"] = []  # tombstoned documents no longer have entries
         self._write_meta(meta)
         keep = set(meta["segments"])

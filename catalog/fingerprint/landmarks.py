@@ -35,6 +35,9 @@ FAN_OUT = 8
 MAX_DT = 63  # frames (≈ 1 s)
 MIN_DT = 1
 MAX_DF = 63  # bins (≈ 1 kHz)
+SUSTAIN_FRAMES = 4  # ≈ 64 ms
+SUSTAIN_DB = 6.0
+SUSTAIN_PROMINENCE_DB = 3.0
 
 FloatArray = npt.NDArray[np.float32]
 HashArray = npt.NDArray[np.uint32]
@@ -48,6 +51,17 @@ class Peaks:
     time: npt.NDArray[np.float64]
     freq: npt.NDArray[np.float64]
     n_frames: int
+    # Sub-bin correction of ``freq`` (parabolic interpolation of the log spectrum, in (−0.5, 0.5) bins);
+    # the landmark hashes ignore it, the scale-invariant triplets use ``fine_freq``.
+    freq_offset: npt.NDArray[np.float64] | None = None
+    # Sustained peaks (SUSTAIN_FRAMES later the bin is still within SUSTAIN_DB of the peak and still stands
+    # SUSTAIN_PROMINENCE_DB above its surroundings): partials of notes and chords rather than drum hits or
+    # noise; the constellation check counts these.
+    sustained: npt.NDArray[np.bool_] | None = None
+
+    @property
+    def fine_freq(self) -> npt.NDArray[np.float64]:
+        return self.freq if self.freq_offset is None else self.freq + self.freq_offset
 
     def rescaled(self, speed: float) -> Peaks:
         """Peaks of the same audio played ``speed`` times slower-then-corrected.
@@ -56,7 +70,13 @@ class Peaks:
         undoing that means ``f / s`` and ``t · s``. Rescaling peak coordinates is equivalent to
         resampling the query and far cheaper than a second STFT.
         """
-        return Peaks(time=self.time * speed, freq=self.freq / speed, n_frames=round(self.n_frames * speed))
+        return Peaks(
+            time=self.time * speed,
+            freq=self.freq / speed,
+            n_frames=round(self.n_frames * speed),
+            freq_offset=None if self.freq_offset is None else self.freq_offset / speed,
+            sustained=self.sustained,
+        )
 
 
 def spectrogram_db(samples: FloatArray) -> npt.NDArray[np.float32]:
@@ -101,10 +121,25 @@ def find_peaks(samples: FloatArray, *, peaks_per_second: int = PEAKS_PER_SECOND)
     rank = np.arange(order.size) - first_of_block
     keep = order[rank < peaks_per_second]
     keep = keep[np.lexsort((f_idx[keep], t_idx[keep]))]
+    f, t = f_idx[keep], t_idx[keep]
+    below = band[np.maximum(f - 1, 0), t].astype(np.float64)
+    centre = band[f, t].astype(np.float64)
+    above = band[np.minimum(f + 1, band.shape[0] - 1), t].astype(np.float64)
+    curvature = below - 2.0 * centre + above
+    with np.errstate(divide="ignore", invalid="ignore"):
+        offset = np.where(curvature < 0, 0.5 * (below - above) / curvature, 0.0)
+    later_t = np.minimum(t + SUSTAIN_FRAMES, band.shape[1] - 1)
+    later = band[f, later_t].astype(np.float64)
+    # Still standing out of its surroundings: a noise peak's bin falls back to the noise floor.
+    later_prominence = prominence[f, later_t].astype(np.float64)
     return Peaks(
-        time=t_idx[keep].astype(np.float64),
-        freq=(f_idx[keep] + MIN_BIN).astype(np.float64),
+        time=t.astype(np.float64),
+        freq=(f + MIN_BIN).astype(np.float64),
         n_frames=n_frames,
+        freq_offset=np.clip(offset, -0.49, 0.49),
+        sustained=(later >= centre - SUSTAIN_DB)
+        & (later_prominence >= SUSTAIN_PROMINENCE_DB)
+        & (t + SUSTAIN_FRAMES < band.shape[1]),
     )
 
 

@@ -56,7 +56,7 @@ class TrainingPlan:
     lr: float = 1e-3
     include_noncommercial: bool = True
     continue_from: Path | None = None  # start from this checkpoint (its architecture wins)
-    demo_dir: Path | None = None  # tokenised demo-catalog arrangements (demo_corpus.build_demo_corpus)
+    demo_dir: Path | None = None  # tokenised demo-catalog arrangements (demo.corpus.build_demo_corpus)
     demo_fraction: float = 0.5  # share of each batch's rows drawn from the demo arrangements
     warmup_steps: int | None = None
     stop_after: int | None = None  # end at this step, LR schedule still planned for ``steps``
@@ -90,9 +90,7 @@ def run_training(corpus_dir: Path, weights_dir: Path, plan: TrainingPlan, *, com
     tokens, items = load_corpus(corpus_dir)
     demo_keys: set[str] = set()
     if plan.demo_dir is not None:
-        from generation.ml.demo_corpus import load_demo_corpus
-
-        demo = load_demo_corpus(plan.demo_dir)
+        demo = load_corpus(plan.demo_dir)
         demo_keys = {i.source_id for i in demo[1]}
         tokens, items = merge_corpora((tokens, items), demo)
     chosen = select_items(items, include_noncommercial=plan.include_noncommercial)

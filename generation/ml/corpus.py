@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -282,13 +282,12 @@ def build_corpus(
 
 
 def load_corpus(corpus_dir: Path) -> tuple[np.ndarray, list[Item]]:
+    """``tokens.npy`` and the items of ``items.json``; fields ``Item`` does not have (a demo item's
+    score source and licence) stay in the file."""
     tokens = np.load(corpus_dir / "tokens.npy")
     data = json.loads((corpus_dir / "items.json").read_text())
-    return tokens, [Item(**item) for item in data["items"]]
-
-
-def item_dict(item: Item) -> dict[str, object]:
-    return asdict(item)
+    fields = set(Item.__dataclass_fields__)
+    return tokens, [Item(**{k: v for k, v in item.items() if k in fields}) for item in data["items"]]
 
 
 _ABC_X = re.compile(r"^X:\s*(\d+)", re.MULTILINE)
@@ -307,7 +306,7 @@ def score_source(source_id: str) -> str | None:
 
     Corpus ids count the scores of a file from 0 (``music21:<path>#<index>``); the demo catalog names
     a tune of a multi-tune ABC file by its ``X:`` number and a single-score file by its path alone
-    (``catalog.demo_build.Work.source``). music21 reads the tunes of an ABC file in file order, so
+    (``demo.catalog_build.Work.source``). music21 reads the tunes of an ABC file in file order, so
     index i is the i-th ``X:`` number. None for ids that are not music21 corpus items.
     """
     if not source_id.startswith("music21:") or "#" not in source_id:

@@ -24,6 +24,7 @@ import numpy as np
 TICKS_PER_BEAT = 12
 MAX_BAR_TICKS = 72  # up to 6 quarter notes per bar
 ROLES = ("melody", "chords", "bass", "drums")
+MELODY, CHORDS, BASS, DRUMS = range(len(ROLES))  # role indices, in ROLES order
 ROLE_PROGRAMS = {"melody": 73, "chords": 48, "bass": 33, "drums": 0}  # flute, strings, fingered bass, kit
 TIME_SIGNATURES = ((4, 4), (3, 4), (2, 4), (6, 8), (2, 2), (3, 2), (9, 8), (12, 8), (5, 4), (6, 4), (3, 8))
 TEMPO_MIN, TEMPO_MAX, TEMPO_BINS = 40.0, 240.0, 32

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
 from generation import features as audio_features
-from generation.ml import tokenizer
+from generation.ml import style, tokenizer
 from generation.models import UploadFeatures
+from generation.synthesis import recognition
 from songforge.storage import local_copy
 from uploads.selectors import upload_get
 
@@ -80,3 +84,53 @@ def upload_features_transcribe(*, upload_id: int) -> UploadFeatures:
             row.transcribed_at = timezone.now()
             row.save()
     return row
+
+
+@lru_cache(maxsize=1)
+def _recogniser() -> recognition.Recogniser | None:
+    return recognition.load_recogniser()
+
+
+def upload_set_style(*, analyses: Sequence[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
+    """What the analyse stage decides for a set from its uploads' analyses ``(upload_id, features)``.
+
+    Tempo by the one octave-consistent rule (``generation.ml.style.set_tempo``), tonic, family and
+    scale by vote, and, when the recogniser's weights are installed and every upload was analysed
+    with them, the kit ("none" when the artist plays without drums) and a General MIDI program per
+    role. Without a recogniser ``drums`` and ``instruments`` are None and composition keeps the
+    groove's feel.
+    """
+    key = style.set_key([features["key"] for _, features in analyses])
+    recogniser = _recogniser()
+    vectors = [features.get("recognition") for _, features in analyses]
+    decision: dict[str, Any] | None = None
+    if recogniser is not None and vectors and all(v and len(v) == len(recogniser.mean) for v in vectors):
+        decision = recogniser.decide(np.asarray(vectors, dtype=np.float64))
+    kit = decision["drums"]["label"] if decision else None
+    tempo = style.set_tempo(
+        [float(features["tempo_bpm"]) for _, features in analyses],
+        [float(features["onset_rate"]) for _, features in analyses if "onset_rate" in features],
+        kit=kit,
+        half_beat_strikes=[recognition.half_beat_strikes(v) for v in vectors if v] if decision else None,
+    )
+    return {
+        "uploads": [
+            {"upload_id": upload_id, "tempo_bpm": features["tempo_bpm"], "key": features["key"]}
+            for upload_id, features in analyses
+        ],
+        "tempo_bpm": round(tempo.tempo_bpm, 2),
+        "tempo_rule": tempo.as_dict(),
+        "key": key.as_dict(),
+        "drums": kit,
+        "instruments": (
+            {role: int(decision[role]["label"]) for role in ("melody", "harmony", "bass")} if decision else None
+        ),
+        "recognition": decision,
+    }
+
+
+def role_programs(instruments: dict[str, int] | None) -> dict[str, int] | None:
+    """The recognised programs (melody, harmony, bass) by tokenizer role, for the composition's MIDI."""
+    if not instruments:
+        return None
+    return {"melody": instruments["melody"], "chords": instruments["harmony"], "bass": instruments["bass"]}

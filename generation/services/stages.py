@@ -11,7 +11,6 @@ import io
 import json
 import logging
 import math
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from generation.errors import NotOriginalError
-from generation.ml import tokenizer
+from generation.ml import style, tokenizer
 from generation.ml.compose import ComposeRequest, compose, header
 from generation.ml.groove import groove_of, motion_of
 from generation.ml.influence import influence
@@ -35,9 +34,9 @@ from generation.ml.train import TokenSource, finetune, pick_device, sequence_nll
 from generation.models import Generation, UploadFeatures
 from generation.report import GenerationReport
 from generation.services import features as feature_services
+from generation.services import synthesis as synthesis_service
 from generation.services import training
 from generation.services.sources import generation_sources_record
-from generation.synthesis import profile_from_audio, render_and_master
 from royalties.services import BPS, PPB, largest_remainder
 from uploads.selectors import matched_uploads_of_set
 
@@ -99,25 +98,9 @@ def song_split(tokens: list[int]) -> tuple[list[int], list[int]]:
 
 
 def stage_analyse(generation: Generation, outputs: Outputs) -> dict[str, Any]:
-    """Signal features of every upload (reused across generations), then the target tempo and key."""
-    rows = []
-    for upload in uploads_of(generation):
-        row = feature_services.upload_features_analyse(upload_id=upload.pk)
-        rows.append(row)
-    tempos = [float(r.features["tempo_bpm"]) for r in rows]
-    votes: dict[tuple[int, str], float] = {}
-    for r in rows:
-        key = r.features["key"]
-        vote = (int(key["tonic"]), str(key["mode"]))
-        votes[vote] = votes.get(vote, 0.0) + max(0.05, float(key["confidence"]))
-    tonic, mode = max(sorted(votes), key=lambda v: votes[v])
-    return {
-        "uploads": [
-            {"upload_id": r.upload_id, "tempo_bpm": r.features["tempo_bpm"], "key": r.features["key"]} for r in rows
-        ],
-        "tempo_bpm": round(statistics.median(tempos), 2),
-        "key": {"tonic": tonic, "name": tokenizer.PITCH_CLASS_NAMES[tonic], "mode": mode},
-    }
+    """Signal features of every upload (reused across generations), then the set's tempo, key, kit and sounds."""
+    rows = [feature_services.upload_features_analyse(upload_id=upload.pk) for upload in uploads_of(generation)]
+    return feature_services.upload_set_style(analyses=[(r.upload_id, r.features) for r in rows])
 
 
 def stage_transcribe(generation: Generation, outputs: Outputs) -> dict[str, Any]:
@@ -195,13 +178,6 @@ def _melody_center(songs: list[tokenizer.Piece]) -> int | None:
     return int(np.median(pitches)) if pitches else None
 
 
-def _pitch_classes(songs: list[tokenizer.Piece]) -> tuple[float, ...] | None:
-    """Share of the songs' pitched notes in each pitch class (their tonal colour, modes included)."""
-    drums = tokenizer.ROLES.index("drums")
-    counts = np.bincount([n.pitch % 12 for piece in songs for n in piece.notes if n.role != drums], minlength=12)
-    return tuple(float(c) for c in counts / counts.sum()) if counts.sum() else None
-
-
 def _copies(songs: list[tokenizer.Piece]) -> Callable[[tokenizer.Piece], bool]:
     """Whether a sampled section fails the guard's test (a song or the catalog quoted at length)."""
     references = {str(k): melody_symbols(song) for k, song in enumerate(songs)}
@@ -219,27 +195,30 @@ def _compose(generation: Generation, outputs: Outputs, seed: int) -> tuple[Any, 
     model = load_tuned(outputs, device)
     target = outputs["analyse"]
     songs = [tokenizer.decode(tokens) for _, tokens in _song_tokens(generation)]
+    scale, scale_votes = style.scale_of_songs(songs, family=str(target["key"]["mode"]))
     request = ComposeRequest(
         tonic=int(target["key"]["tonic"]),
-        mode=str(target["key"]["mode"]),
+        mode=scale,
         tempo_bpm=float(target["tempo_bpm"]),
         seconds=float(GenerationReport.from_json(generation.report).requested_seconds or settings.GENERATION_SECONDS),
         seed=seed,
         section_bars=settings.GENERATION_SECTION_BARS or None,
         melody_center=_melody_center(songs),
         groove=groove_of(songs),
-        pitch_classes=_pitch_classes(songs),
+        pitch_classes=style.pitch_colour(songs, tonic=int(target["key"]["tonic"])),
         motion=motion_of(songs),
         candidates=settings.GENERATION_CANDIDATES,
         rejects=_copies(songs),
+        kit=target.get("drums"),
+        programs=feature_services.role_programs(target.get("instruments")),
     )
     started = time.monotonic()
     composition = compose(model, request)
-    return composition, {"seed": seed, "compose_s": round(time.monotonic() - started, 2)}
+    return composition, {"seed": seed, "compose_s": round(time.monotonic() - started, 2), "scale_votes": scale_votes}
 
 
 def _store_composition(generation: Generation, composition: Any, suffix: str) -> dict[str, Any]:
-    midi = tokenizer.to_pretty_midi(composition.piece)
+    midi = tokenizer.to_pretty_midi(composition.piece, programs=composition.programs)
     buffer = io.BytesIO()
     midi.write(buffer)  # type: ignore[attr-defined]
     midi_name = save_bytes(generation, f"composition{suffix}.mid", buffer.getvalue())
@@ -302,12 +281,17 @@ def stage_synthesise(generation: Generation, outputs: Outputs) -> dict[str, Any]
             with upload.audio.open("rb") as source:
                 local.write_bytes(source.read())
             paths.append(local)
-        profile = profile_from_audio(paths)
+        analysed = outputs["analyse"]
+        profile = synthesis_service.synthesis_profile(
+            paths=paths, programs=analysed.get("instruments"), kit=analysed.get("drums")
+        )
         midi_path = work_dir / "composition.mid"
         midi_path.write_bytes(read_bytes(outputs["guard"]["final"]["midi"]))
         out_dir = work_dir / "out"
         out_dir.mkdir()
-        report = render_and_master(midi_path, target_profile=profile, out_dir=out_dir, seed=generation.seed)
+        report = synthesis_service.synthesis_render(
+            midi_path=midi_path, target_profile=profile, out_dir=out_dir, seed=generation.seed
+        )
         files = {}
         for path in sorted(out_dir.iterdir()):
             if path.is_file():

@@ -5,7 +5,8 @@ Public entry points:
 - :func:`profile_from_audio` (paths of the upload audio -> target profile dict, JSON-serialisable)
 - :func:`render_and_master` (MIDI path + profile -> files in out_dir + report dict)
 
-Refusals are :class:`SynthesisError` subclasses (songforge.errors.DomainError).
+Refusals are :class:`SynthesisError` subclasses; ``generation.services.synthesis`` calls this package
+with the settings and turns them into ``DomainError``s. No Django here.
 """
 
 from generation.synthesis.errors import (

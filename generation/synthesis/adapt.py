@@ -116,3 +116,40 @@ def match_dynamics(audio: FloatArray, target_crest_db: float) -> tuple[FloatArra
         "crest_factor_db_target": round(target_crest_db, 2),
     }
     return best_audio, report
+
+
+RANGE_WINDOW_S = 3.0  # the loudness-range measure's window (features.dynamics)
+RANGE_MIN_GAIN_DB = -12.0
+
+
+def match_loudness_range(audio: FloatArray, target_range_db: float) -> tuple[FloatArray, dict[str, Any]]:
+    """Ride the gain slowly so the loudness range comes down to the uploads' (never up).
+
+    The form plays quiet intros and outros and loud choruses; an artist whose songs stay at one
+    level gets the same contrast squeezed: each 3 s level's distance from the loud level is
+    scaled by target / measured (only when measured > target), and the gain curve is smoothed
+    over a second so no transient is touched. Fades are applied afterwards by the master.
+    """
+    before = dynamics(audio)["loudness_range_db"]
+    report: dict[str, Any] = {"loudness_range_db_before": round(before, 2), "loudness_range_db_target": target_range_db}
+    if before <= target_range_db + 0.5 or before <= 0:
+        report["loudness_range_db_after"] = round(before, 2)
+        return audio, report
+    mono = audio.mean(axis=0)
+    hop = SAMPLE_RATE // 2
+    window = int(RANGE_WINDOW_S * SAMPLE_RATE)
+    padded = np.pad(mono**2, (window // 2, window // 2), mode="edge")
+    frames = np.arange(0, len(mono), hop)
+    energy = np.cumsum(np.concatenate([[0.0], padded]))
+    levels = 10 * np.log10((energy[frames + window] - energy[frames]) / window + 1e-12)
+    loud = float(np.percentile(levels, 95))
+    ratio = max(0.0, target_range_db) / before
+    gain_db = np.clip((loud - levels) * (1 - ratio), 0.0, -RANGE_MIN_GAIN_DB)  # lift the quiet parts
+    gain_db[levels < loud - 30.0] = 0.0  # silence (the tail, gaps) stays silent
+    kernel = np.hanning(5)
+    gain_db = np.convolve(gain_db, kernel / kernel.sum(), mode="same")
+    curve = np.interp(np.arange(len(mono)), frames, gain_db)
+    levelled = audio * 10 ** (curve[None, :] / 20)
+    report["loudness_range_db_after"] = round(dynamics(levelled)["loudness_range_db"], 2)
+    report["max_lift_db"] = round(float(gain_db.max()), 2)
+    return levelled, report

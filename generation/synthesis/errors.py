@@ -1,14 +1,24 @@
-"""Refusals of the synthesis stage: each names what is wrong with the piece and what to do."""
+"""Refusals of the synthesis stage: each names what is wrong with the piece and what to do.
+
+Plain exceptions (this package imports no Django or app code): ``generation.services.synthesis``
+re-raises each as a permanent ``DomainError`` with the same class, code, message and extra.
+"""
 
 from __future__ import annotations
 
-from songforge.errors import DomainError
+from typing import Any
 
 
-class SynthesisError(DomainError):
+class SynthesisError(Exception):
     """Base of every refusal raised while rendering and mastering a piece."""
 
     code = "synthesis_error"
+    permanent = True
+
+    def __init__(self, message: str, *, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra or {}
 
 
 class InvalidPieceError(SynthesisError):

@@ -103,8 +103,15 @@ def search_programs(
     return chosen, distances
 
 
-def profile_from_audio(paths: list[Path]) -> dict[str, Any]:
-    """Analyse the uploads and return the target profile (JSON-serialisable; see the module docstring)."""
+def profile_from_audio(
+    paths: list[Path], *, programs: dict[str, int] | None = None, kit: str | None = None
+) -> dict[str, Any]:
+    """Analyse the uploads and return the target profile (JSON-serialisable; see the module docstring).
+
+    ``programs`` (melody, harmony, bass) and ``kit`` recognised in the uploads
+    (:mod:`generation.synthesis.recognition`) are used as they are: no probe search, no pad, and
+    the drums family follows the kit. Without them the families and the timbre search decide.
+    """
     if not paths:
         raise InvalidProfileError("A target profile needs at least one upload; add the songs first.")
     per_upload: list[dict[str, Any]] = []
@@ -132,9 +139,16 @@ def profile_from_audio(paths: list[Path]) -> dict[str, Any]:
             }
         )
     summary = {key: float(np.median([row[key] for row in feature_rows])) for key in feature_rows[0]}
-    families, programs = choose_programs(summary)
+    families, guessed = choose_programs(summary)
     mel_target = [round(float(v), 3) for v in np.mean(mels, axis=0)]
-    programs, program_search = search_programs(mel_target, families=families, start=programs)
+    program_search: dict[str, dict[str, float]] = {}
+    chosen: dict[str, int | None]
+    if programs:
+        chosen = {"melody": programs["melody"], "harmony": programs["harmony"], "bass": programs["bass"], "pad": None}
+    else:
+        chosen, program_search = search_programs(mel_target, families=families, start=guessed)
+    if kit is not None:
+        families["drums"] = kit != "none"
     return {
         "version": PROFILE_VERSION,
         "sample_rate": SAMPLE_RATE,
@@ -153,8 +167,10 @@ def profile_from_audio(paths: list[Path]) -> dict[str, Any]:
         "instrumentation": {
             "features": {key: round(value, 4) for key, value in summary.items()},
             "families": families,
-            "programs": programs,
+            "programs": chosen,
             "program_search": program_search,
+            "recognised": bool(programs),
+            "kit": kit,
         },
         "per_upload": per_upload,
     }

@@ -18,6 +18,7 @@ import numpy as np
 import pretty_midi
 import tinysoundfont
 
+from generation.ml import tonality
 from generation.synthesis.errors import (
     EmptyPieceError,
     InvalidPieceError,
@@ -110,28 +111,17 @@ def composed_tempo(piece: pretty_midi.PrettyMIDI) -> float:
     return float(np.sum(tempi * durations) / np.sum(durations)) if durations.sum() > 0 else float(tempi[0])
 
 
-_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-_PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-
-
 def estimate_key(piece: pretty_midi.PrettyMIDI) -> str:
-    """Krumhansl-Schmuckler key of the pitched notes, weighted by duration (e.g. "A minor")."""
-    histogram = np.zeros(12)
-    for instrument in piece.instruments:
-        if instrument.is_drum:
-            continue
-        for note in instrument.notes:
-            histogram[note.pitch % 12] += note.end - note.start
-    if not histogram.any():
+    """Key of the pitched notes, weighted by duration (e.g. "A minor"); "unknown" without notes."""
+    weights = tonality.pitch_class_weights(
+        (note.pitch, note.end - note.start)
+        for instrument in piece.instruments
+        if not instrument.is_drum
+        for note in instrument.notes
+    )
+    if not weights.any():
         return "unknown"
-    best = ("unknown", -2.0)
-    for tonic in range(12):
-        for mode, template in (("major", _MAJOR), ("minor", _MINOR)):
-            score = float(np.corrcoef(histogram, np.roll(template, tonic))[0, 1])
-            if score > best[1]:
-                best = (f"{_PITCH_NAMES[tonic]} {mode}", score)
-    return best[0]
+    return tonality.estimate_key(weights).name
 
 
 def _role_of(instrument: pretty_midi.Instrument, highest_median: float) -> str:

@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from django.conf import settings
 
 from generation.synthesis import adapt, deliver, master, render
 from generation.synthesis.analysis import measure_tempo
 from generation.synthesis.errors import PieceTooLongError
-from generation.synthesis.features import SAMPLE_RATE, FloatArray, spectra, timbre_distance
+from generation.synthesis.features import SAMPLE_RATE, FloatArray, dynamics, spectra, timbre_distance
 from generation.synthesis.profile import validate_profile
 
 FADE_OUT_S = 3.0
@@ -32,12 +31,15 @@ def render_and_master(
     target_profile: dict[str, Any],
     out_dir: Path,
     seed: int,
+    max_seconds: float,
     target_seconds: float | None = None,
     tags: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Render, adapt and master a piece; write master.wav, listen.m4a, listen.mp3, peaks.json into out_dir.
 
-    ``target_profile`` comes from :func:`generation.synthesis.profile_from_audio`; ``tags`` may hold
+    ``target_profile`` comes from :func:`generation.synthesis.profile_from_audio`; ``max_seconds`` is
+    the longest piece or requested length accepted (the service passes
+    SONGFORGE_SYNTHESIS_MAX_SECONDS); ``tags`` may hold
     title, artist, isrc, artwork (PNG/JPEG bytes or path) and comment. Returns the report dict
     (all values JSON-serialisable). Raises a SynthesisError subclass for a piece that cannot
     become a song. Deterministic for a given seed.
@@ -47,6 +49,7 @@ def render_and_master(
         target_profile=target_profile,
         out_dir=out_dir,
         seed=seed,
+        max_seconds=max_seconds,
         target_seconds=target_seconds,
         tags=tags,
         is_adapted=True,
@@ -59,6 +62,7 @@ def render_and_master_with_options(
     target_profile: dict[str, Any],
     out_dir: Path,
     seed: int,
+    max_seconds: float,
     target_seconds: float | None,
     tags: dict[str, Any] | None,
     is_adapted: bool,
@@ -74,7 +78,6 @@ def render_and_master_with_options(
         timings[stage] = round(now - clock, 3)
         clock = now
 
-    max_seconds = float(settings.SYNTHESIS_MAX_SECONDS)
     validate_profile(target_profile)
     if target_seconds is not None and not MIN_TARGET_SECONDS <= target_seconds <= max_seconds:
         raise PieceTooLongError(
@@ -104,6 +107,10 @@ def render_and_master_with_options(
     eq_gains: list[float] = []
     if is_adapted:
         audio, dynamics_report = adapt.match_dynamics(audio, float(target_profile["dynamics"]["crest_factor_db"]))
+        target_range = target_profile["dynamics"].get("loudness_range_db")
+        if target_range is not None:
+            audio, range_report = adapt.match_loudness_range(audio, float(target_range))
+            dynamics_report = {**dynamics_report, **range_report}
         lap("dynamics_match")
         audio, gains = adapt.match_spectrum(
             audio, target_profile["spectrum"]["third_octave_db"], target_profile["spectrum"]["mel_db"]
@@ -168,7 +175,12 @@ def render_and_master_with_options(
         "timbre_distance_unit": "RMS dB over 40 level-normalised mean log-mel bands",
         "is_adapted": is_adapted,
         "instruments": [plan.as_dict() for plan in plans],
-        "dynamics_match": dynamics_report,
+        "dynamics_match": {
+            **dynamics_report,
+            **{f"{k}_master": round(float(v), 2) for k, v in dynamics(audio).items()},
+            "crest_factor_db_uploads": target_profile["dynamics"]["crest_factor_db"],
+            "loudness_range_db_uploads": target_profile["dynamics"].get("loudness_range_db"),
+        },
         "eq_gains_db": eq_gains,
         "mastering": loudness_report,
         "peaks_pairs": peaks["length"],

@@ -5,7 +5,7 @@ import json
 import pytest
 import soundfile
 
-from catalog.demo_artists import build_artist_sets, persona
+from demo.artists import build_artist_sets, persona
 
 
 @pytest.mark.slow

@@ -6,8 +6,8 @@ import pytest
 import soundfile
 from django.core.management import call_command
 
-from catalog.demo_build import Piece, build_demo_catalog, choose_chords, estimate_key
 from catalog.models import Recording, RightsHolder
+from demo.catalog_build import Piece, build_demo_catalog, choose_chords, estimate_key
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +80,33 @@ def test_the_command_imports_the_demo_as_demo_data(tiny_demo, capsys):
 
 def test_an_entry_has_the_same_artist_and_rights_whatever_the_catalog_size():
     """The model's training manifest links demo-NNNNN ids; their holders must not change with --size."""
-    from catalog.demo_build import arrange_entry
+    from demo.catalog_build import arrange_entry
 
     small = arrange_entry(3, 0, size=20, seconds=10.0)[1]["entry"]
     large = arrange_entry(3, 0, size=500, seconds=10.0)[1]["entry"]
     assert small == large
+
+
+def test_an_artist_scale_recasts_the_work_degree_by_degree():
+    from demo.catalog_build import scale_map
+
+    dorian = scale_map(0, "major", "dorian")  # C major work -> C dorian
+    assert [dorian(p) for p in (60, 62, 64, 65, 67, 69, 71, 72)] == [60, 62, 63, 65, 67, 69, 70, 72]
+    pentatonic = scale_map(9, "minor", "minor_pentatonic")  # A minor -> A C D E G
+    assert {pentatonic(p) % 12 for p in range(57, 69)} <= {9, 0, 2, 4, 7}
+    assert all(abs(pentatonic(p) - p) <= 2 for p in range(57, 69))
+
+
+def test_a_drumless_artist_arrangement_has_no_drums():
+    import random
+
+    from demo.catalog_build import Persona, arrange
+
+    melody = [(float(b), 1.0, 60 + (b % 5)) for b in range(16)]
+    piece = Piece(title="t", composer="", beats_per_bar=4.0, voices=[melody])
+    habits = Persona("ballad", 70.0, 0, 10, 46, 32, tempo_spread=0, drums="none", scale="major_pentatonic")
+    arrangement = arrange(piece, random.Random(0), seconds=20.0, persona=habits)
+    assert arrangement.events
+    assert not [e for e in arrangement.events if e[2] == 9]
+    assert arrangement.tempo == 70.0
+    assert arrangement.key.endswith("major_pentatonic")

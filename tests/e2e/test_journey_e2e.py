@@ -62,8 +62,8 @@ def wav_bytes(samples: np.ndarray, rate: int = 16000) -> bytes:
 
 def tiny_catalog(folder: Path, count: int = 10) -> list[Path]:
     """Ten catalog recordings with audio and rights; returns an 8-second excerpt file of each to upload."""
-    from catalog.fingerprint.synth import song
     from catalog.services import rights_holder_get_or_create
+    from demo.fingerprint_synth import song
 
     label, _ = rights_holder_get_or_create(name="Tiny Label", kind="label")
     writer, _ = rights_holder_get_or_create(name="Ada Writer", kind="writer")
@@ -146,7 +146,7 @@ def watch_progress(page, generation_id: int, shoot) -> list[tuple[str, int]]:
 
 
 def test_from_sign_up_to_a_published_song(browser_page, shoot, run_jobs, background_worker, settings, tmp_path):
-    from catalog.fingerprint.synth import song
+    from demo.fingerprint_synth import song
 
     settings.GENERATION_SECONDS = SONG_SECONDS
     settings.GENERATION_SECTION_BARS = SECTION_BARS

@@ -134,10 +134,12 @@ class FakeSynthesis:
     def __init__(self) -> None:
         self.calls = 0
 
-    def profile_from_audio(self, paths: list[Path]) -> dict[str, Any]:
+    def profile_from_audio(self, paths: list[Path], **options: Any) -> dict[str, Any]:
         return {"uploads": len(paths)}
 
-    def render_and_master(self, midi_path: Path, *, target_profile: dict, out_dir: Path, seed: int) -> dict:
+    def render_and_master(
+        self, midi_path: Path, *, target_profile: dict, out_dir: Path, seed: int, **options: Any
+    ) -> dict:
         self.calls += 1
         assert midi_path.read_bytes()[:4] == b"MThd"
         (out_dir / "master.wav").write_bytes(b"RIFF-fake")
@@ -147,11 +149,11 @@ class FakeSynthesis:
 
 @pytest.fixture
 def fake_synthesis(monkeypatch: pytest.MonkeyPatch) -> FakeSynthesis:
-    from generation.services import stages
+    from generation.services import synthesis
 
     fake = FakeSynthesis()
-    monkeypatch.setattr(stages, "profile_from_audio", fake.profile_from_audio)
-    monkeypatch.setattr(stages, "render_and_master", fake.render_and_master)
+    monkeypatch.setattr(synthesis, "profile_from_audio", fake.profile_from_audio)
+    monkeypatch.setattr(synthesis, "render_and_master", fake.render_and_master)
     return fake
 
 

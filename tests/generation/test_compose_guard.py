@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pretty_midi
 import pytest
 
 from generation.ml import tokenizer
@@ -58,3 +59,24 @@ def test_guard_finds_copies_of_catalog_melodies() -> None:
 def test_guard_passes_an_unrelated_melody() -> None:
     report = originality_report(song_piece(1), {"2": melody_symbols(song_piece(2))}, catalog=None, max_shared=8)
     assert report["is_original"] is True
+
+
+def test_a_piece_in_the_artists_scale_without_drums_carries_their_programs() -> None:
+    request = ComposeRequest(
+        tonic=2,
+        mode="minor_pentatonic",
+        tempo_bpm=70.0,
+        seconds=20,
+        seed=3,
+        section_bars=2,
+        kit="none",
+        programs={"melody": 10, "chords": 46, "bass": 32},
+    )
+    composition = compose(tiny_model(), request)
+    assert not [n for n in composition.piece.notes if n.role == tokenizer.DRUMS]
+    assert {n.pitch % 12 for n in composition.piece.notes} <= {2, 5, 7, 9, 0}
+    assert composition.piece.tempo_bpm == 70.0
+    midi = tokenizer.to_pretty_midi(composition.piece, programs=composition.programs)
+    assert isinstance(midi, pretty_midi.PrettyMIDI)
+    assert {i.name: i.program for i in midi.instruments} == {"Melody": 10, "Chords": 46, "Bass": 32}
+    assert composition.stats["kit"] == "none"

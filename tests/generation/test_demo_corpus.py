@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from catalog.demo_build import arrange_entry, build_demo_catalog
+from demo.catalog_build import arrange_entry, build_demo_catalog
+from demo.corpus import build_demo_corpus
 from generation.ml import tokenizer
-from generation.ml.demo_corpus import build_demo_corpus, load_demo_corpus
+from generation.ml.corpus import load_corpus
 
 
 @pytest.mark.slow
@@ -21,7 +22,7 @@ def test_arrange_entry_matches_the_rendered_entry_and_tokenises(tmp_path: Path) 
     assert {"melody", "chords", "bass", "drums"} <= {i.name for i in midi.instruments}
 
     summary = build_demo_corpus(tmp_path / "tokens", count=2, seed=7, size=2, seconds=4.0)
-    tokens, items = load_demo_corpus(tmp_path / "tokens")
+    tokens, items = load_corpus(tmp_path / "tokens")
     assert summary["items"] == 2
     assert [i.source_id for i in items] == ["catalog:demo-00001", "catalog:demo-00002"]
     assert tokens.size == sum(i.token_count for i in items)

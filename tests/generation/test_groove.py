@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from generation.ml.compose import BASS, CHORDS, accompaniment, drums
+from generation.ml.arrangement import accompaniment
+from generation.ml.drums import drums
 from generation.ml.groove import BAR_TICKS, SLOT_TICKS, groove_of
-from generation.ml.tokenizer import Note, Piece
+from generation.ml.tokenizer import BASS, CHORDS, Note, Piece
 
 
 def _song(*, chord_slots: tuple[int, ...], bass_slots: tuple[int, ...], bass_leap: int, bars: int = 8) -> Piece:

@@ -6,17 +6,16 @@ import numpy as np
 from django.conf import settings as django_settings
 
 from generation.ml import tokenizer
-from generation.ml.compose import (
-    ComposeRequest,
+from generation.ml.compose import ComposeRequest, compose
+from generation.ml.groove import Motion, motion_of
+from generation.ml.model import load_checkpoint
+from generation.ml.sampling import (
     allowed_pitch_classes,
     best_section,
-    compose,
     pitch_class_bias,
     sample_section,
     section_piece,
 )
-from generation.ml.groove import Motion, motion_of
-from generation.ml.model import load_checkpoint
 from generation.ml.tokenizer import PITCH_RANGE, Note, Piece
 from tests.generation.conftest import tiny_model
 

@@ -16,6 +16,7 @@ import soundfile
 from generation.synthesis import demo, profile_from_audio, render, render_and_master
 from generation.synthesis.adapt import apply_fir, eq_filter
 
+MAX_SECONDS = 600.0  # SONGFORGE_SYNTHESIS_MAX_SECONDS's default
 TEMPO = 120.0
 PNG_BYTES = b"\x89PNG\r\n\x1a\n" + bytes(64)
 TAGS = {"title": "First Light", "artist": "Test Artist", "isrc": "QZS8F2600001", "artwork": PNG_BYTES}
@@ -59,5 +60,10 @@ def short_piece(synthesis_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def mastered(short_piece: Path, target_profile: dict[str, Any], synthesis_dir: Path) -> dict[str, Any]:
     return render_and_master(
-        short_piece, target_profile=target_profile, out_dir=synthesis_dir / "out", seed=3, tags=TAGS
+        short_piece,
+        target_profile=target_profile,
+        out_dir=synthesis_dir / "out",
+        seed=3,
+        max_seconds=MAX_SECONDS,
+        tags=TAGS,
     )

@@ -84,6 +84,25 @@ def test_dynamics_match_leaves_denser_audio_alone():
     assert same is audio
 
 
+def test_loudness_range_comes_down_to_an_even_artists():
+    audio = noise(24.0)
+    audio[:, : audio.shape[1] // 2] *= 0.2  # a quiet verse, then a loud chorus (14 dB apart)
+    before = features.dynamics(audio)["loudness_range_db"]
+    levelled, report = adapt.match_loudness_range(audio, 2.0)
+    after = features.dynamics(levelled)["loudness_range_db"]
+    assert before > 10
+    assert after < before / 2
+    assert report["loudness_range_db_after"] == round(after, 2)
+    assert levelled.shape == audio.shape
+
+
+def test_loudness_range_is_never_widened():
+    audio = noise(12.0)
+    same, report = adapt.match_loudness_range(audio, 10.0)
+    assert same is audio
+    assert report["loudness_range_db_after"] == report["loudness_range_db_before"]
+
+
 def test_room_adds_a_tail_and_keeps_length():
     impulse = np.zeros((2, 44100))
     impulse[:, 100] = 1.0

@@ -7,6 +7,7 @@ import pretty_midi
 import pytest
 import soundfile
 
+from generation.services.synthesis import synthesis_render
 from generation.synthesis import (
     EmptyPieceError,
     InvalidPieceError,
@@ -14,7 +15,6 @@ from generation.synthesis import (
     PieceTooLongError,
     UnknownInstrumentError,
     profile_from_audio,
-    render_and_master,
 )
 from songforge.errors import DomainError
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.xdist_group("synthesis")  # shares the session profile 
 
 
 def attempt(piece: Path, profile: dict[str, Any], out_dir: Path, **options: Any) -> dict[str, Any]:
-    return render_and_master(piece, target_profile=profile, out_dir=out_dir, seed=1, **options)
+    return synthesis_render(midi_path=piece, target_profile=profile, out_dir=out_dir, seed=1, **options)
 
 
 def test_empty_piece_is_refused(target_profile, tmp_path):

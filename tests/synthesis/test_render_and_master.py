@@ -85,7 +85,9 @@ def test_peaks_have_at_least_1000_min_max_pairs(mastered):
 
 
 def test_target_length_loops_whole_bars_and_fades(short_piece, target_profile, tmp_path):
-    report = render_and_master(short_piece, target_profile=target_profile, out_dir=tmp_path, seed=3, target_seconds=17)
+    report = render_and_master(
+        short_piece, target_profile=target_profile, out_dir=tmp_path, seed=3, max_seconds=600.0, target_seconds=17
+    )
     assert report["length_s"] == pytest.approx(17.0, abs=0.01)
     bar = 4 * 60.0 / TEMPO
     assert report["cut_at_bar_s"] / bar == pytest.approx(round(report["cut_at_bar_s"] / bar), abs=1e-6)

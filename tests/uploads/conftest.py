@@ -18,9 +18,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 from scipy.signal import resample_poly
 
-from catalog.fingerprint import synth
 from catalog.indexing import recordings_index
 from catalog.models import Recording
+from demo import fingerprint_synth as synth
 
 RATE = 16000
 CATALOG_SECONDS = 8.0

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from catalog.fingerprint import audio, landmarks, synth
+from catalog.fingerprint import audio, landmarks
 from catalog.fingerprint.index import Entry, FingerprintIndex, IndexFormatError
 from catalog.fingerprint.matcher import Matcher
+from demo import fingerprint_synth as synth
 
 RATE = 16000
 

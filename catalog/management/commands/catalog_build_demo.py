@@ -7,8 +7,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from catalog.demo_build import build_demo_catalog
 from catalog.management.commands.catalog_import import manifest_import
+from demo.catalog_build import build_demo_catalog
 
 
 class Command(BaseCommand):

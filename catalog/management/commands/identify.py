@@ -61,6 +61,8 @@ class Command(BaseCommand):
             },
             "confidence": result.confidence,
             "offset_s": result.offset_s,
+            "scale_time": result.scale_time,
+            "scale_freq": result.scale_freq,
             "method": result.method,
         }
 
@@ -71,6 +73,8 @@ class Command(BaseCommand):
             details = f"confidence {row['confidence']}" if row["confidence"] is not None else ""
             if row["offset_s"] is not None:
                 details += f", at {row['offset_s']:.1f} s"
+            if row.get("scale_time") not in (None, 1.0) or row.get("scale_freq") not in (None, 1.0):
+                details += f", tempo ×{1 / row['scale_time']:.3f}, pitch ×{row['scale_freq']:.3f}"
             return f"{row['file']}: {rec['artist']} – {rec['title']} [{rec['id']}] via {row['method']} ({details})"
         if row["status"] == "failed":
             return f"{row['file']}: failed: {row['reason']}"

@@ -79,7 +79,7 @@ class Command(BaseCommand):
             self.stdout.write(f"corpus: {summary}")
         demo_dir: Path | None = None
         if options["demo_catalog"]:
-            from generation.ml import demo_corpus
+            from demo import corpus as demo_corpus
 
             demo_dir = options["demo_dir"] or settings.DATA_DIR / "ml" / "demo_corpus"
             if not demo_corpus.demo_corpus_matches(demo_dir, count=options["demo_catalog"], seed=options["demo_seed"]):

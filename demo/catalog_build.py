@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from generation.ml import tonality
+
 BUILD_VERSION = 2
 DEMO_ISRC_PREFIX = "QZDEM00"  # country QZ, registrant DEM, year 00: never assigned to real releases here
 
@@ -82,8 +84,6 @@ KICK, SIDE_STICK, SNARE, CLAP, HAT, PEDAL_HAT, OPEN_HAT, CRASH, RIDE, TAMBOURINE
     70,
 )
 
-MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 # (semitones above tonic, chord quality) per scale degree; the minor V is major (harmonic minor).
 MAJOR_TRIADS = ((0, "maj"), (2, "min"), (4, "min"), (5, "maj"), (7, "maj"), (9, "min"))
 MINOR_TRIADS = ((0, "min"), (3, "maj"), (5, "min"), (7, "maj"), (8, "maj"), (10, "maj"))
@@ -162,6 +162,8 @@ class Persona:
     bass_program: int
     melody_octave: int = 0
     tempo_spread: int = 4
+    drums: str | None = None  # a DRUM_STYLES kit instead of the style's own; "none": no drums at all
+    scale: str | None = None  # recast the work into this scale (generation.ml.tonality.SCALES) on its tonic
 
 
 @dataclass
@@ -259,18 +261,10 @@ def parse_work(work: Work, *, max_voices: int = 4) -> Piece:
 
 
 def estimate_key(piece: Piece) -> tuple[int, str]:
-    """Krumhansl–Schmuckler: (tonic pitch class, "major" | "minor") from duration-weighted pitch classes."""
-    histogram = np.zeros(12)
-    for voice in piece.voices:
-        for _, length, pitch in voice:
-            histogram[pitch % 12] += length
-    best = (-2.0, 0, "major")
-    for tonic in range(12):
-        for mode, profile in (("major", MAJOR_PROFILE), ("minor", MINOR_PROFILE)):
-            correlation = float(np.corrcoef(histogram, np.roll(profile, tonic))[0, 1])
-            if not math.isnan(correlation) and correlation > best[0]:
-                best = (correlation, tonic, mode)
-    return best[1], best[2]
+    """(tonic pitch class, "major" | "minor") from duration-weighted pitch classes."""
+    weights = tonality.pitch_class_weights((pitch, length) for voice in piece.voices for _, length, pitch in voice)
+    key = tonality.estimate_key(weights)
+    return key.tonic, key.mode
 
 
 def choose_chords(piece: Piece, tonic: int, mode: str) -> list[tuple[int, str]]:
@@ -304,10 +298,32 @@ def _fit(pitch: int, low: int, high: int) -> int:
     return pitch
 
 
+DRUM_STYLES = ("none", "brushes", "four", "backbeat", "breakbeat")
+
+
 def _drum_pattern(style: str, beats_per_bar: float) -> list[tuple[float, int, int]]:
-    """(beat within bar, drum key, velocity) for one bar."""
+    """(beat within bar, drum key, velocity) for one bar: an arrangement style's kit or a DRUM_STYLES one."""
     beats = max(1, round(beats_per_bar))
     hits: list[tuple[float, int, int]] = []
+    if style == "none":
+        return []
+    if style == "brushes":  # ride on the beats with a skip note, feathered kick, soft snare on the backbeats
+        for b in range(beats):
+            hits += [(float(b), RIDE, 62), (b + 2 / 3, RIDE, 40)]
+            if b % 2 == 1:
+                hits.append((float(b), SNARE, 40))
+        return [*hits, (0.0, KICK, 55)]
+    if style == "four":
+        style = "dance"
+    if style == "backbeat":
+        style = "pop"
+    if style == "breakbeat":  # syncopated kicks, backbeat snare with ghost notes, sixteenth hats
+        for step in range(beats * 4):
+            hits.append((step / 4, HAT, 70 if step % 2 == 0 else 45))
+        hits += [(0.0, KICK, 110), (1.0, SNARE, 100), (1.75, SNARE, 50), (2.5, KICK, 100), (3.0, SNARE, 100)]
+        if beats >= 4:
+            hits += [(2.25, KICK, 80), (3.75, SNARE, 55)]
+        return [h for h in hits if h[0] < beats]
     if style == "chamber":
         return [(float(b), SHAKER, 50 if b else 70) for b in range(beats)] + [(0.0, TAMBOURINE, 45)]
     if style == "dance":
@@ -338,6 +354,28 @@ def _drum_pattern(style: str, beats_per_bar: float) -> list[tuple[float, int, in
     return hits
 
 
+def scale_map(tonic: int, mode: str, scale: str) -> Callable[[int], int]:
+    """Recast pitches from the work's key (``tonic`` ``mode``) into ``scale`` on the same tonic.
+
+    Scale degrees map to the same degree of the new scale (a pentatonic keeps the nearest of its
+    five notes); notes outside the key snap to the nearest note of the new scale.
+    """
+    source = tonality.SCALES["major" if mode == "major" else "minor"]
+    target = tonality.SCALES[scale]
+
+    def nearest(relative: int) -> int:
+        return min(target, key=lambda t: (min((t - relative) % 12, (relative - t) % 12), t))
+
+    def recast(pitch: int) -> int:
+        relative = (pitch - tonic) % 12
+        same_size = relative in source and len(target) == len(source)
+        new = target[source.index(relative)] if same_size else nearest(relative)
+        moved = pitch - relative + new
+        return moved - 12 if moved - pitch > 6 else moved + 12 if pitch - moved > 6 else moved
+
+    return recast
+
+
 TEMPO_RANGES = {"chamber": (66, 100), "ballad": (68, 96), "folk": (92, 132), "pop": (90, 128), "dance": (118, 132)}
 
 
@@ -359,6 +397,7 @@ def arrange(piece: Piece, rng: random.Random, *, seconds: float, persona: Person
         transpose = persona.transpose
     tonic, mode = estimate_key(piece)
     chords = choose_chords(piece, tonic, mode)
+    recast = scale_map(tonic, mode, persona.scale) if persona and persona.scale else (lambda pitch: pitch)
     bpb = piece.beats_per_bar
     spb = 60.0 / tempo  # seconds per beat
     total_beats = math.ceil(seconds / spb / bpb) * bpb + bpb
@@ -367,7 +406,7 @@ def arrange(piece: Piece, rng: random.Random, *, seconds: float, persona: Person
         style=style,
         tempo=tempo,
         transpose=transpose,
-        key=f"{['C', 'C#', 'D', 'Eb', 'E', 'F', 'F#', 'G', 'Ab', 'A', 'Bb', 'B'][(tonic + transpose) % 12]} {mode}",
+        key=f"{tonality.PITCH_NAMES[(tonic + transpose) % 12]} {persona.scale if persona and persona.scale else mode}",
         room_seconds=round(rng.uniform(0.3, 2.2), 2),
         room_wet=round(rng.uniform(0.08, 0.35), 2),
     )
@@ -394,7 +433,7 @@ def arrange(piece: Piece, rng: random.Random, *, seconds: float, persona: Person
     repeats = math.ceil(total_beats / piece_beats)
     melody_octave = rng.choice((0, 0, 12, -12)) if programs[0] not in (40, 73, 75) else 0
     melody_octave = persona.melody_octave if persona else melody_octave
-    drum_pattern = _drum_pattern(style, bpb)
+    drum_pattern = _drum_pattern(persona.drums if persona and persona.drums else style, bpb)
     comp_beats = [0.0] if style in ("ballad", "chamber") else [float(b) for b in range(max(1, round(bpb)))]
     for repeat in range(repeats):
         offset = repeat * piece_beats
@@ -402,16 +441,16 @@ def arrange(piece: Piece, rng: random.Random, *, seconds: float, persona: Person
             channel = 0 if index == 0 else 2 + index
             low, high = (55, 88) if index == 0 else (40, 76)
             for start, length, pitch in voice:
-                moved = _fit(pitch + transpose + (melody_octave if index == 0 else 0), low, high)
+                moved = _fit(recast(pitch) + transpose + (melody_octave if index == 0 else 0), low, high)
                 note(offset + start, length, channel, moved, 96 if index == 0 else 70)
         for bar, (root, quality) in enumerate(chords):
             bar_beat = offset + bar * bpb
-            tones = [_fit(root + transpose + i, 52, 71) for i in QUALITY_INTERVALS[quality]]
+            tones = [_fit(recast(root + i) + transpose, 52, 71) for i in QUALITY_INTERVALS[quality]]
             for beat in comp_beats:
                 length = bpb if len(comp_beats) == 1 else 0.9
                 for tone in tones:
                     note(bar_beat + beat, length, 1, tone, 62 if beat else 70)
-            bass_root = _fit(root + transpose, 33, 47)
+            bass_root = _fit(recast(root) + transpose, 33, 47)
             if style == "dance":
                 for step in range(int(bpb * 2)):
                     note(bar_beat + step / 2, 0.45, 2, bass_root + (12 if step % 2 else 0), 90)
@@ -422,7 +461,7 @@ def arrange(piece: Piece, rng: random.Random, *, seconds: float, persona: Person
                 note(bar_beat, bpb, 2, bass_root, 90)
             for beat, key, velocity in drum_pattern:
                 note(bar_beat + beat, 0.25, 9, key, velocity)
-            if bar == 0 and repeat > 0:
+            if bar == 0 and repeat > 0 and drum_pattern:
                 note(bar_beat, 1.0, 9, CRASH if style != "chamber" else RIDE, 85)
     events.sort(key=lambda e: (e[0], e[1]))
     return arrangement
@@ -437,15 +476,15 @@ def soundfont_path() -> Path:
     return Path(pretty_midi.__file__).with_name("TimGM6mb.sf2")
 
 
-def render(arrangement: Arrangement, *, seconds: float, sample_rate: int) -> np.ndarray:
-    """Synthesise the events with tinysoundfont: float32 array of shape (samples, 2)."""
+def render(arrangement: Arrangement, *, seconds: float, sample_rate: int, soundfont: Path | None = None) -> np.ndarray:
+    """Synthesise the events with tinysoundfont (``soundfont``, default TimGM6mb): float32 (samples, 2)."""
     import tinysoundfont
 
     synth = tinysoundfont.Synth(samplerate=sample_rate, gain=-3.0)
-    soundfont = synth.sfload(str(soundfont_path()))
+    font = synth.sfload(str(soundfont or soundfont_path()))
     for channel, program in arrangement.programs.items():
-        synth.program_select(channel, soundfont, 0, program)
-    synth.program_select(9, soundfont, 128, 0, is_drums=True)
+        synth.program_select(channel, font, 0, program)
+    synth.program_select(9, font, 128, 0, is_drums=True)
     total = int(seconds * sample_rate)
     out = np.zeros((total, 2), dtype=np.float32)
     position = 0

@@ -1,7 +1,7 @@
 """The demo catalog's symbolic arrangements as training tokens (no audio is rendered).
 
 ``build_demo_corpus(out_dir, count, seed)`` arranges entries ``demo-00001``.. of the demo catalog
-with ``catalog.demo_build.arrange_entry`` (the same arrangement the catalog renders to audio:
+with ``demo.catalog_build.arrange_entry`` (the same arrangement the catalog renders to audio:
 melody, other voices, chords, bass and drums), tokenises them and writes ``tokens.npy`` and
 ``items.json`` in the corpus format (``corpus.load_corpus`` reads it). Each item's source id is
 ``catalog:<entry id>`` so the training manifest links it to the imported catalog recording.
@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from generation.ml.corpus import MAX_BARS_PER_ITEM, MIN_NOTES, Item
+from demo.catalog_build import arrange_entry
+from generation.ml.corpus import MAX_BARS_PER_ITEM, MIN_NOTES
 from generation.ml.tokenizer import ROLES, encode, from_pretty_midi
 
 logger = logging.getLogger(__name__)
@@ -40,8 +41,6 @@ def score_is_commercial(score_source: str) -> tuple[bool, str]:
 
 
 def _arrange_and_encode(args: tuple[int, int, int, float]) -> tuple[dict[str, object] | None, list[int], str]:
-    from catalog.demo_build import arrange_entry
-
     index, seed, size, seconds = args
     try:
         midi, record = arrange_entry(index, seed, size=size, seconds=seconds)
@@ -109,14 +108,6 @@ def build_demo_corpus(
     # Item() takes only the corpus fields; the score's own source and licence stay in items.json.
     (out_dir / "items.json").write_text(json.dumps({"summary": summary, "items": items}, ensure_ascii=False))
     return summary
-
-
-def load_demo_corpus(demo_dir: Path) -> tuple[np.ndarray, list[Item]]:
-    """``tokens.npy`` and the items of ``items.json`` (corpus fields only)."""
-    tokens = np.load(demo_dir / "tokens.npy")
-    data = json.loads((demo_dir / "items.json").read_text())
-    fields = set(Item.__dataclass_fields__)
-    return tokens, [Item(**{k: v for k, v in item.items() if k in fields}) for item in data["items"]]
 
 
 def demo_corpus_matches(demo_dir: Path, *, count: int, seed: int) -> bool:

@@ -4,9 +4,18 @@ Each seed gives a different "song": its own key, tempo, timbres and chord progre
 melody over the scale, a bass line, a chord pad and kick/hi-hat percussion. It is not art, but it has
 what landmark fingerprints feed on — harmonic partials with onsets and decays — and songs from the same
 generator share a style, which makes false matches between them a fair test.
+
+For larger benchmarks, ``kits`` and ``arrangements`` draw each song's drum kit (sounds and one-bar
+pattern) and arrangement (chord voicing, bass pattern, lead register) from a small shared set, so that
+many catalog songs share a kit; :func:`look_alike` makes a song that is *not* a given one but has its
+kit, key and scale and a tempo within 2 % (optionally its arrangement too): the hardest stranger for a
+fingerprint.
+Without those options a seed gives the same audio as it always did.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -47,17 +56,99 @@ def _tone(
     out[start : start + length] += level * envelope * wave
 
 
-def song(seed: int, seconds: float, sample_rate: int = 16000) -> npt.NDArray[np.float32]:
+KIT_SEED = 7_000_000
+ARRANGEMENT_SEED = 8_000_000
+
+
+@dataclass(frozen=True)
+class Style:
+    """What a song shares with its look-alikes: tempo, key (root with tuning) and scale, kit, arrangement."""
+
+    bpm: float
+    root: float
+    minor: bool
+    kit: int | None = None
+    arrangement: int | None = None
+
+
+def style_of(seed: int, *, kits: int | None = None, arrangements: int | None = None) -> Style:
+    """The style :func:`song` gives ``seed`` with these options (its first draws, replayed)."""
+    rng = np.random.default_rng(seed)
+    bpm = float(rng.uniform(80, 160))
+    root = int(rng.integers(45, 58)) + float(np.clip(rng.normal(0.0, 0.15), -0.4, 0.4))
+    minor = not rng.random() < 0.5
+    return Style(
+        bpm=bpm,
+        root=root,
+        minor=minor,
+        kit=None if kits is None else seed % kits,
+        arrangement=None if arrangements is None else (seed // max(kits or 1, 1)) % arrangements,
+    )
+
+
+def look_alike(
+    seed: int,
+    of: int,
+    seconds: float,
+    sample_rate: int = 16000,
+    *,
+    kits: int = 8,
+    arrangements: int = 6,
+    same_arrangement: bool = False,
+) -> npt.NDArray[np.float32]:
+    """A song that is not ``of`` but shares its drum kit, key and scale, at a tempo within 2 %.
+
+    ``same_arrangement`` also copies its chord voicing, bass rhythm and lead register (harder still).
+    """
+    target = style_of(of, kits=kits, arrangements=arrangements)
+    rng = np.random.default_rng(seed)
+    bpm = target.bpm * float(rng.uniform(0.98, 1.02))
+    arrangement = target.arrangement if same_arrangement else int(rng.integers(arrangements))
+    return song(seed, seconds, sample_rate, style=Style(bpm, target.root, target.minor, target.kit, arrangement))
+
+
+def _kit(
+    kit: int, sample_rate: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Kick and hi-hat sounds and their one-bar patterns of shared kit number ``kit``."""
+    rng = np.random.default_rng(KIT_SEED + kit)
+    kick_t = np.arange(int(0.15 * sample_rate)) / sample_rate
+    kick_hz = rng.uniform(40, 70)
+    kick = np.sin(2 * np.pi * (kick_hz + 60 * np.exp(-kick_t * 30)) * kick_t) * np.exp(-kick_t * rng.uniform(12, 30))
+    hat_n = int(0.05 * sample_rate)
+    hat = rng.standard_normal(hat_n) * np.exp(-np.arange(hat_n) / (rng.uniform(0.005, 0.02) * sample_rate))
+    hat = np.convolve(hat, np.concatenate(([1.0], rng.uniform(-0.3, 0.3, 5))), mode="same")
+    kick_pattern = rng.random(8) < 0.3
+    kick_pattern[0] = True
+    hat_pattern = rng.random(8) < 0.6
+    return kick, hat, kick_pattern, hat_pattern
+
+
+def song(
+    seed: int,
+    seconds: float,
+    sample_rate: int = 16000,
+    *,
+    kits: int | None = None,
+    arrangements: int | None = None,
+    style: Style | None = None,
+) -> npt.NDArray[np.float32]:
     """``seconds`` of a procedural song as mono float32 in [-1, 1] at ``sample_rate``.
 
     Played like people play: each song has its own tuning (A = 440 Hz ± a few tens of cents), notes are
-    a little early or late and vary in loudness, and the lead has vibrato.
+    a little early or late and vary in loudness, and the lead has vibrato. ``kits``/``arrangements`` take
+    the kit and arrangement from shared sets (see :func:`style_of`); ``style`` overrides tempo, key, scale,
+    kit and arrangement (see :func:`look_alike`).
     """
+    if style is None and (kits is not None or arrangements is not None):
+        style = style_of(seed, kits=kits, arrangements=arrangements)
     rng = np.random.default_rng(seed)
     out = np.zeros(int(seconds * sample_rate))
     beat = 60.0 / rng.uniform(80, 160)
     root = int(rng.integers(45, 58)) + float(np.clip(rng.normal(0.0, 0.15), -0.4, 0.4))
     scale = MAJOR if rng.random() < 0.5 else MINOR
+    if style is not None:
+        beat, root, scale = 60.0 / style.bpm, style.root, MINOR if style.minor else MAJOR
     lead = rng.uniform(0.1, 1.0, 7) / np.arange(1, 8) ** rng.uniform(0.5, 1.5)
     pad = rng.uniform(0.2, 1.0, 4) / np.arange(1, 5)
     bass = rng.uniform(0.3, 1.0, 3) / np.arange(1, 4)
@@ -67,6 +158,12 @@ def song(seed: int, seconds: float, sample_rate: int = 16000) -> npt.NDArray[np.
     bass_pattern[0] = True
     vibrato = rng.uniform(0.002, 0.008)
     lead_octave = int(rng.choice([12, 24]))
+    if style is not None and style.arrangement is not None:
+        shared = np.random.default_rng(ARRANGEMENT_SEED + style.arrangement)
+        voicing = ((0, 2, 4), (2, 4, 7), (4, 7, 9))[int(shared.integers(3))]
+        bass_pattern = shared.random(8) < 0.5
+        bass_pattern[0] = True
+        lead_octave = int(shared.choice([12, 24]))
 
     def degree(d: int) -> float:
         return root + 12 * (d // 7) + scale[d % 7]
@@ -119,6 +216,8 @@ def song(seed: int, seconds: float, sample_rate: int = 16000) -> npt.NDArray[np.
     kick_pattern = rng.random(8) < 0.3
     kick_pattern[0] = True
     hat_pattern = rng.random(8) < 0.6
+    if style is not None and style.kit is not None:
+        kick, hat, kick_pattern, hat_pattern = _kit(style.kit, sample_rate)
     for e in range(int(seconds / eighth) + 1):
         for sound, level, pattern in ((kick, 0.3, kick_pattern), (hat, 0.04, hat_pattern)):
             if not pattern[e % 8]:

@@ -1,0 +1,218 @@
+"""Matching under pitch, tempo and speed changes: triplet lookups, a fitted alignment, a constellation check.
+
+A query recorded at time scale ``a`` (query duration / reference duration) and frequency scale ``b``
+(query frequency / reference frequency) relates to its reference by ``t_ref = t_query / a + offset`` and
+``f_ref = f_query / b``. Speed changes have ``a = 1/s, b = s``; time-stretching changes ``a`` alone and
+pitch-shifting ``b`` alone.
+
+1. *Candidates.* The query's triplets are probed in the index (``triplets.probes``). Each hit gives
+   a frequency scale ``f1q / f1r`` (precise: interpolated frequencies) and a rough time scale ``spanq /
+   spanr``. Hits are counted per (recording, frequency-scale bin of 1.5 %) as distinct query anchor times,
+   with ±1 bin of tolerance; the best few recordings go on.
+2. *Fit.* For each candidate, a grid over the time scale (0.5 % steps) finds the offset that the most
+   distinct query anchors agree on within ±1 frame, using only hits whose own span ratio fits that
+   scale. The inliers are refitted by least squares (slope ``1/a``, intercept ``offset``) and ``b`` is
+   their median frequency ratio.
+3. *Constellation check.* The fitted transform maps *every* query peak into the reference; the share
+   that lands on a reference peak (±1 frame, ±1 bin) is ``explained``. Hash collisions can line up by
+   chance (a song with the same drum kit at nearly the same tempo shares its drum hits), but they do not
+   explain the melody and chords; a true match explains a large share of all peaks.
+
+A candidate is named only with enough aligned anchors *and* enough explained peaks (``ScaleThresholds``,
+calibrated in docs/identification.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage
+
+from catalog.fingerprint import triplets
+from catalog.fingerprint.index import FingerprintIndex
+from catalog.fingerprint.landmarks import Peaks
+
+FREQ_STEP = 0.015  # log frequency-scale bin of the candidate stage
+OFFSET_BIN = 48  # frames (≈ 0.8 s): coarse offset bin of the candidate stage
+TIME_GRID = np.exp(np.arange(np.log(triplets.TIME_SCALES[0]), np.log(triplets.TIME_SCALES[1]) + 1e-9, 0.005))
+OFFSET_TOLERANCE = 1.5  # frames, for inliers of a fitted alignment
+FREQ_TOLERANCE = 0.025  # log frequency ratio, for inliers
+MIN_SUSTAINED = 20  # sustained query peaks needed to judge a constellation on them alone
+
+
+@dataclass(frozen=True)
+class ScaleThresholds:
+    """When a scale-invariant alignment may name a recording (calibration: docs/identification.md)."""
+
+    min_aligned: int = 12  # distinct query anchor times on the fitted alignment
+    min_explained: float = 0.22  # share of the query's sustained peaks that land on a reference peak
+    strong_aligned: int = 20  # look-alikes stayed under this; above it a lower share suffices
+    strong_min_explained: float = 0.16
+    min_explained_peaks: int = 10
+    candidates: int = 6  # recordings fitted per query
+
+
+@dataclass(frozen=True)
+class Alignment:
+    recording_id: int
+    offset: float  # reference frame of query frame 0
+    scale_time: float
+    scale_freq: float
+    aligned: int
+    explained: float
+    explained_peaks: int
+    query_hashes: int
+
+
+def _counts_with_tolerance(keys: npt.NDArray[np.int64], tolerance: int) -> tuple[npt.NDArray[np.int64], ...]:
+    """Sorted unique ``keys`` and, for each, how many keys lie within ±tolerance of it."""
+    keys = np.sort(keys)
+    boundaries = np.flatnonzero(np.diff(keys)) + 1
+    starts = np.concatenate(([0], boundaries))
+    unique = keys[starts]
+    counts = np.diff(np.concatenate((starts, [keys.size])))
+    cumulative = np.concatenate(([0], np.cumsum(counts)))
+    lo = np.searchsorted(unique, unique - tolerance, side="left")
+    hi = np.searchsorted(unique, unique + tolerance, side="right")
+    return unique, cumulative[hi] - cumulative[lo]
+
+
+def explain(
+    index: FingerprintIndex, peaks: Peaks, recording_id: int, offset: float, scale_time: float, scale_freq: float
+) -> tuple[float, int] | None:
+    """(share, count) of the query's peaks that land on a reference peak under the transform.
+
+    None when the index holds no peaks for the recording (indexed without its scale fingerprint).
+    """
+    if peaks.time.size == 0:
+        return 0.0, 0
+    t_ref = np.round(peaks.time / scale_time + offset).astype(np.int64)
+    f_ref = np.round(peaks.fine_freq / scale_freq).astype(np.int64)
+    ref_t, ref_f = index.recording_peaks(recording_id, int(t_ref.min()) - 2, int(t_ref.max()) + 2)
+    if ref_t.size == 0:
+        return None if index.recording_peaks(recording_id, 0, 1 << 16)[0].size == 0 else (0.0, 0)
+    first, last = int(ref_t.min()), int(ref_t.max())
+    inside = (t_ref >= first - 1) & (t_ref <= last + 1)
+    if peaks.sustained is not None and int((inside & peaks.sustained).sum()) >= MIN_SUSTAINED:
+        inside &= peaks.sustained  # drum hits and noise bursts are shared by look-alikes; partials are not
+    considered = int(inside.sum())
+    if considered == 0:
+        return 0.0, 0
+    top = int(max(f_ref.max(), np.round(ref_f).max())) + 3
+    grid = np.zeros((last - first + 5, top + 2), dtype=np.bool_)
+    grid[ref_t - first + 2, np.clip(np.round(ref_f).astype(np.int64), 0, top)] = True
+    grid = ndimage.maximum_filter(grid, size=(3, 3), mode="constant", cval=False)
+    rows = t_ref[inside] - first + 2
+    cols = np.clip(f_ref[inside], 0, top)
+    hits = int(grid[rows, cols].sum())
+    return hits / considered, hits
+
+
+def align(index: FingerprintIndex, peaks: Peaks, thresholds: ScaleThresholds | None = None) -> list[Alignment]:
+    """Fitted alignments of the best candidate recordings, most explained first (not yet verified)."""
+    thresholds = thresholds or ScaleThresholds()
+    tri = triplets.triplets(peaks)
+    if tri.size == 0:
+        return []
+    freq = peaks.fine_freq
+    probe_hashes, rows = triplets.probes(tri, freq)
+    if probe_hashes.size == 0:
+        return []
+    order = np.argsort(probe_hashes, kind="stable")
+    probe_hashes, rows = probe_hashes[order], rows[order]
+    hits = index.lookup_triplets(probe_hashes)
+    if hits.docs.size == 0:
+        return []
+    which = rows[hits.query]
+    time = np.round(peaks.time).astype(np.int64)
+    tq = time[tri.first[which]]
+    sq = tri.span[which].astype(np.float64)
+    sr = np.maximum(hits.spans, 1).astype(np.float64)
+    log_b = np.log(freq[tri.first[which]] / np.maximum(hits.freqs, 1e-3))
+    log_a = np.log(np.maximum(sq, 1.0) / sr)
+    span_tolerance = 1.0 / np.maximum(sq, 1.0) + 1.0 / sr
+    lo_a, hi_a = np.log(triplets.TIME_SCALES[0]), np.log(triplets.TIME_SCALES[1])
+    lo_b, hi_b = np.log(triplets.FREQ_SCALES[0]), np.log(triplets.FREQ_SCALES[1])
+    ok = (log_b >= lo_b) & (log_b <= hi_b) & (log_a >= lo_a - span_tolerance) & (log_a <= hi_a + span_tolerance)
+    if not ok.any():
+        return []
+    recordings = index.recording_of(hits.docs)
+    b_bin = np.round(log_b / FREQ_STEP).astype(np.int64) + 32
+    # Coarse offset at scale 1 (OFFSET_BIN frames): a ±14 % tempo change moves it by at most ~1.4 bins over
+    # a 10-s clip, while chance hits spread over every offset of the recording.
+    o_bin = np.clip((hits.times.astype(np.int64) - tq) // OFFSET_BIN + 512, 0, 1023)
+    keys = (recordings << 18) | (b_bin << 10) | o_bin
+    cells = np.unique((keys[ok] << 16) | (tq[ok] & 0xFFFF)) >> 16
+    unique, scores = _counts_with_tolerance(cells, 1)
+    best: dict[int, tuple[int, int]] = {}
+    for position in np.argsort(-scores, kind="stable")[: 8 * thresholds.candidates].tolist():
+        recording, cell = int(unique[position] >> 18), int((unique[position] >> 10) & 0xFF)
+        if recording not in best:
+            best[recording] = (int(scores[position]), cell)
+        if len(best) == thresholds.candidates:
+            break
+    alignments = []
+    for recording, (_score, cell) in best.items():
+        chosen = ok & (recordings == recording) & (np.abs(b_bin - cell) <= 1)
+        fitted = _fit(
+            tq[chosen], hits.times[chosen].astype(np.float64), log_a[chosen], log_b[chosen], span_tolerance[chosen]
+        )
+        if fitted is None:
+            continue
+        offset, scale_time, scale_freq, aligned = fitted
+        if aligned < min(thresholds.min_aligned, thresholds.strong_aligned):
+            continue
+        share, count = explain(index, peaks, recording, offset, scale_time, scale_freq) or (0.0, 0)
+        alignments.append(
+            Alignment(recording, offset, scale_time, scale_freq, aligned, share, count, int(probe_hashes.size))
+        )
+    alignments.sort(key=lambda a: (-a.explained, -a.aligned, a.recording_id))
+    return alignments
+
+
+def _fit(
+    tq: npt.NDArray[np.int64],
+    tr: npt.NDArray[np.float64],
+    log_a: npt.NDArray[np.float64],
+    log_b: npt.NDArray[np.float64],
+    span_tolerance: npt.NDArray[np.float64],
+) -> tuple[float, float, float, int] | None:
+    """(offset, scale_time, scale_freq, distinct aligned anchors) of one candidate's hits, or None."""
+    if tq.size < 3:
+        return None
+    log_grid = np.log(TIME_GRID)
+    valid = np.abs(log_a[None, :] - log_grid[:, None]) <= span_tolerance[None, :]
+    offsets = np.round(tr[None, :] - tq[None, :] / TIME_GRID[:, None]).astype(np.int64)
+    grid_index = np.broadcast_to(np.arange(TIME_GRID.size)[:, None], offsets.shape)
+    keys = (grid_index[valid] << 20) | (offsets[valid] + (1 << 19))
+    anchors = np.broadcast_to(tq[None, :], offsets.shape)[valid]
+    if keys.size == 0:
+        return None
+    cells = np.unique((keys << 16) | (anchors & 0xFFFF)) >> 16
+    unique, scores = _counts_with_tolerance(cells, 1)
+    top = int(np.argmax(scores))
+    g = int(unique[top] >> 20)
+    offset = float((unique[top] & ((1 << 20) - 1)) - (1 << 19))
+    scale_time = float(TIME_GRID[g])
+    for _ in range(2):
+        residual = tr - (tq / scale_time + offset)
+        inliers = (np.abs(residual) <= OFFSET_TOLERANCE + 1) & (
+            np.abs(log_a - np.log(scale_time)) <= span_tolerance + 0.01
+        )
+        if np.unique(tq[inliers]).size < 3 or np.ptp(tq[inliers]) == 0:
+            break
+        slope, intercept = np.polyfit(tq[inliers].astype(np.float64), tr[inliers], 1)
+        if slope <= 0:
+            break
+        scale_time = float(np.clip(1.0 / slope, *triplets.TIME_SCALES))
+        offset = float(intercept)
+    residual = tr - (tq / scale_time + offset)
+    inliers = (np.abs(residual) <= OFFSET_TOLERANCE) & (np.abs(log_a - np.log(scale_time)) <= span_tolerance + 0.01)
+    if not inliers.any():
+        return None
+    log_scale_freq = float(np.median(log_b[inliers]))
+    inliers &= np.abs(log_b - log_scale_freq) <= FREQ_TOLERANCE
+    aligned = int(np.unique(tq[inliers]).size)
+    return offset, scale_time, float(np.exp(log_scale_freq)), aligned
