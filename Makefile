@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 export DJANGO_SETTINGS_MODULE := songforge.settings
 
-.PHONY: install install-dev demo test lint lint-imports types pytest run worker bench migrate clean
+.PHONY: install install-dev demo test lint lint-imports types pytest run serve worker bench migrate deploy-check clean
 
 # install: the runtime set (what `make demo` and production need); install-dev adds tests and tooling on top.
 install: $(STAMP)
@@ -50,10 +50,24 @@ test: install-dev
 	$(BIN)/ruff format --check .
 	SONGFORGE_TESTING=1 DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run
 	SONGFORGE_TESTING=1 $(BIN)/mypy .
+	$(MAKE) deploy-check
 	SONGFORGE_TESTING=1 $(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+# Dockerfile, Compose, Kubernetes and Prometheus files, checked without a container engine or cluster.
+deploy-check: install-dev
+	BIN=$(BIN) bash deploy/check.sh
 
 run: migrate
 	DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
+
+# The production server (gunicorn + WhiteNoise, songforge/gunicorn.py) on this machine. Set SECRET_KEY,
+# and DATABASE_URL, DRAMATIQ_BROKER_URL, SONGFORGE_STORAGE=s3 … to use outside services.
+serve: install
+	export SECRET_KEY="$${SECRET_KEY:-$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')}" \
+	  SONGFORGE_STATIC_MANIFEST=1 SONGFORGE_SECURE_COOKIES="$${SONGFORGE_SECURE_COOKIES:-0}" \
+	  SONGFORGE_WEB_BIND="$${SONGFORGE_WEB_BIND:-127.0.0.1:8000}" SONGFORGE_APP_DIR="$(CURDIR)" PYTHON="$(CURDIR)/$(PY)"; \
+	$(PY) manage.py migrate --noinput -v 0 && $(PY) manage.py collectstatic --noinput -v 0 && \
+	exec deploy/entrypoint.sh web
 
 worker: install
 	DEBUG=1 $(PY) manage.py rundramatiq --processes 1 --threads 2

@@ -8,7 +8,7 @@ import dramatiq
 from django.db import transaction
 
 from songforge.errors import DomainError
-from songforge.jobs import register_resumer
+from songforge.jobs import register_reaper, register_resumer
 
 logger = logging.getLogger(__name__)
 
@@ -37,15 +37,14 @@ def generation_run_task(generation_id: int) -> None:
     """Run the next unfinished stage of a generation, then enqueue the one after it.
 
     One stage per message: each has the full time limit, and a killed worker loses at most the
-    stage it was running (finished stages are persisted and skipped).
+    stage it was running (finished stages are persisted and skipped). A message that finds the
+    stage claimed by another worker does nothing: if that worker dies, its heartbeat stops and the
+    reaper re-enqueues the generation.
     """
-    from generation.services.pipeline import claim_wait_ms, generation_advance, next_stage
+    from generation.services.pipeline import generation_advance, next_stage
 
     name = generation_advance(generation_id=generation_id)
     if name is None:
-        wait_ms = claim_wait_ms(generation_id)  # a killed worker's claim: look again when it lapses
-        if wait_ms is not None:
-            transaction.on_commit(lambda: generation_run_task.send_with_options(args=(generation_id,), delay=wait_ms))
         return
     if next_stage(generation_id) is not None:
         transaction.on_commit(lambda: generation_run_task.send(generation_id))
@@ -57,6 +56,17 @@ def resume_generations() -> int:
     from generation.services.pipeline import unfinished_generation_ids
 
     ids = unfinished_generation_ids()
+    for generation_id in ids:
+        generation_run_task.send(generation_id)
+    return len(ids)
+
+
+@register_reaper
+def reap_generations() -> int:
+    """Re-enqueue generations whose stage lost its worker or whose message was lost."""
+    from generation.services.pipeline import generations_reap
+
+    ids = generations_reap()
     for generation_id in ids:
         generation_run_task.send(generation_id)
     return len(ids)

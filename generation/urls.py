@@ -11,6 +11,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("<int:pk>/", views.generation_detail, name="generation_detail"),
     path("<int:pk>/progress", views.generation_progress, name="generation_progress"),
     path("<int:pk>/cancel", views.generation_stop, name="generation_stop"),
+    path("<int:pk>/retry", views.generation_retry_view, name="generation_retry"),
     path("<int:pk>/peaks.json", views.generation_peaks, name="generation_peaks"),
     path("<int:pk>/audio/<str:kind>", views.generation_audio, name="generation_audio"),
 ]

@@ -24,6 +24,7 @@ from generation.models import Generation, GenerationStage
 from generation.report import GenerationReport
 from generation.selectors import ACTIVE_STATUSES, generation_source_lines
 from generation.services import generation_cancel, generation_start
+from generation.services.pipeline import generation_retry
 from generation.streaming import ranged_file_response
 from songforge.errors import DomainError, NotFound
 from songforge.pages import HtmxHttpRequest, error_redirect, owner_id
@@ -188,6 +189,19 @@ def generation_stop(request: HttpRequest, pk: int) -> HttpResponse:
     except DomainError as error:
         return error_redirect(request, error, "generation:generation_detail", generation.pk)
     messages.success(request, "Generation cancelled.")
+    return redirect("generation:generation_detail", generation.pk)
+
+
+@login_required
+@require_POST
+def generation_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Run a failed generation again from the stage that failed."""
+    generation = _owned_generation(request, pk)
+    try:
+        generation_retry(generation_id=generation.pk, owner_id=owner_id(request))
+    except DomainError as error:
+        return error_redirect(request, error, "generation:generation_detail", generation.pk)
+    messages.success(request, "Generation restarted from the stage that failed.")
     return redirect("generation:generation_detail", generation.pk)
 
 

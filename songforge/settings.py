@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from songforge import numba_cache
 from songforge.storage import s3_transfer_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -205,7 +206,7 @@ _DRAMATIQ_MIDDLEWARE = [
     "dramatiq.middleware.Retries",
     "django_dramatiq.middleware.DbConnectionsMiddleware",
     "songforge.logging.JobIdMiddleware",
-]
+] + (["songforge.jobs.ReaperMiddleware"] if env_bool("SONGFORGE_JOB_REAPER", not TESTING) else [])
 DRAMATIQ_BROKER_URL = env_str("DRAMATIQ_BROKER_URL")
 _broker_scheme = urlparse(DRAMATIQ_BROKER_URL).scheme if DRAMATIQ_BROKER_URL else ""
 if _broker_scheme in {"redis", "rediss"}:
@@ -239,6 +240,17 @@ else:
 DRAMATIQ_TASKS_DATABASE = "default"
 DRAMATIQ_AUTODISCOVER_MODULES = ["tasks"]
 SONGFORGE_EMBEDDED_WORKER_THREADS = env_int("SONGFORGE_WORKER_THREADS", 2, minimum=1)
+# A running stage or identification refreshes its claim every HEARTBEAT seconds; a claim not
+# refreshed for STALE_AFTER seconds is taken over (the reaper in every worker re-enqueues it).
+SONGFORGE_JOB_HEARTBEAT_SECONDS = env_int("SONGFORGE_JOB_HEARTBEAT_SECONDS", 5, minimum=1)
+SONGFORGE_JOB_STALE_AFTER_SECONDS = env_int("SONGFORGE_JOB_STALE_AFTER_SECONDS", 20, minimum=2)
+if SONGFORGE_JOB_STALE_AFTER_SECONDS < 2 * SONGFORGE_JOB_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        "SONGFORGE_JOB_STALE_AFTER_SECONDS must be at least twice SONGFORGE_JOB_HEARTBEAT_SECONDS, "
+        "or live jobs would be taken over between two heartbeats."
+    )
+# Tries per stage and per identification (crashes and time limits count) before it is marked failed.
+SONGFORGE_JOB_MAX_ATTEMPTS = env_int("SONGFORGE_JOB_MAX_ATTEMPTS", 3, minimum=1)
 
 # --- auth -----------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
@@ -424,11 +436,10 @@ AXES_VERBOSE = False
 ACCOUNT_RATE_LIMITS = {"login_failed": env_str("SONGFORGE_ALLAUTH_LOGIN_RATE", "10/m/ip,5/5m/key")}
 
 # --- security: HTTP headers and HTTPS -----------------------------------------------------------------
-# Behind a TLS-terminating proxy set SONGFORGE_BEHIND_TLS_PROXY=1 (the proxy must set
+# Behind a TLS-terminating proxy set SONGFORGE_BEHIND_PROXY=1 (the proxy must set
 # X-Forwarded-Proto and strip any client-sent copy), CSRF_TRUSTED_ORIGINS=https://songforge.example
 # and ALLOWED_HOSTS=songforge.example. docs/security.md has the whole list.
-if env_bool("SONGFORGE_BEHIND_TLS_PROXY", False):
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# (SONGFORGE_BEHIND_PROXY=1 sets SECURE_PROXY_SSL_HEADER; see "production serving" below.)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -482,3 +493,39 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     **REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],  # type: ignore[dict-item]
     "token": env_str("SONGFORGE_TOKEN_RATE", "1000/hour"),
 }
+
+# --- native code cache ------------------------------------------------------
+# numba's compiled-code cache (librosa's kernels) lives in the deployment's data dir, written by one
+# process at a time: a cache shared through site-packages and written by parallel processes crashed
+# workers with segmentation faults. See songforge/numba_cache.py.
+NUMBA_CACHE_DIR = Path(env_str("NUMBA_CACHE_DIR", str(DATA_DIR / "numba-cache"))).resolve()
+numba_cache.configure(NUMBA_CACHE_DIR)
+
+# --- production serving and metrics -------------------------------------------
+# WhiteNoise serves /static/ from the web process itself (gunicorn, see songforge/gunicorn.py).
+# SONGFORGE_STATIC_MANIFEST=1 (set in the container image, after collectstatic) serves compressed
+# files with hashed names and far-future caching; off, files are served as they are.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "whitenoise.middleware.WhiteNoiseMiddleware"
+)
+STATIC_ROOT = Path(env_str("SONGFORGE_STATIC_ROOT", str(STATIC_ROOT))).resolve()
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STATIC_MANIFEST = env_bool("SONGFORGE_STATIC_MANIFEST", False)
+if STATIC_MANIFEST:
+    STORAGES["staticfiles"] = {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (see docs/operations.md).
+if env_bool("SONGFORGE_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True
+
+# Prometheus (songforge/metrics.py): /metrics needs "Authorization: Bearer <token>" when a token is
+# set, else it answers loopback only. Workers serve their job metrics on an internal port.
+METRICS_TOKEN = env_str("SONGFORGE_METRICS_TOKEN")
+METRICS_WORKER_ADDR = env_str("SONGFORGE_WORKER_METRICS_ADDR", "127.0.0.1")
+METRICS_WORKER_PORT = env_int("SONGFORGE_WORKER_METRICS_PORT", 0, minimum=0)  # 0: no worker endpoint
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    *MIDDLEWARE,
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+DRAMATIQ_BROKER["MIDDLEWARE"] = [*DRAMATIQ_BROKER["MIDDLEWARE"], "songforge.metrics.JobMetricsMiddleware"]

@@ -55,6 +55,9 @@ class Upload(models.Model):
     identify_claimed_at = models.DateTimeField(
         null=True, blank=True, help_text="When an identification run claimed this upload (stale claims are retaken)."
     )
+    identify_attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Identification runs started since the upload (or its last 'Identify again')."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

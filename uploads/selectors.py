@@ -15,12 +15,11 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from songforge import jobs
 from songforge.errors import NotFound
 from uploads.models import MatchClaim, Upload, UploadSet
 
 __all__ = ["Upload", "UploadSet"]  # the types the selectors return, for callers' annotations
-
-CLAIM_STALE_AFTER = datetime.timedelta(minutes=15)
 
 
 def upload_set_owned(*, upload_set_id: int, owner_id: int | None, lock: bool = False) -> UploadSet:
@@ -80,7 +79,7 @@ def upload_with_same_audio(*, upload_set_id: int, sha256: str) -> Upload | None:
 
 def uploads_pending_identification(*, now: datetime.datetime | None = None) -> list[int]:
     """Uploads still waiting for identification with no live claim (for the resumer)."""
-    stale = (now or timezone.now()) - CLAIM_STALE_AFTER
+    stale = (now or timezone.now()) - jobs.stale_after()
     return list(
         Upload.objects.filter(status=Upload.Status.IDENTIFYING)
         .exclude(identify_claimed_at__gte=stale)

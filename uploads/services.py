@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime
 import logging
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -36,14 +37,15 @@ from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
 from catalog.errors import AudioUnreadable
 from catalog.selectors import recording_exists
 from catalog.services import recording_identify
-from songforge.errors import NotFound
+from songforge import jobs
+from songforge.errors import DomainError, NotFound
 from songforge.storage import local_copy
 from uploads import audio
 from uploads.errors import (
@@ -57,7 +59,6 @@ from uploads.errors import (
 )
 from uploads.models import MatchClaim, Upload, UploadSet
 from uploads.selectors import (
-    CLAIM_STALE_AFTER,
     owner_has_verified_email,
     upload_owned,
     upload_set_count,
@@ -379,6 +380,7 @@ def upload_identify_again(*, upload_id: int, owner_id: int | None = None) -> Upl
     upload.offset_s = None
     upload.failure_reason = ""
     upload.identify_claimed_at = None
+    upload.identify_attempts = 0
     upload.save()
     _withdraw_pending_claims(upload.pk)
     _enqueue_identify(upload.pk)
@@ -399,22 +401,32 @@ def _check_transition(upload: Upload, target: str) -> None:
 def upload_identify(*, upload_id: int, now: datetime.datetime | None = None) -> bool:
     """Run the identification chain for one upload; returns whether this call did the work.
 
-    Claims the upload with a conditional UPDATE (only ``identifying`` uploads without a fresh claim),
-    so duplicate deliveries and reruns do nothing. Raises IdentificationUnavailable (retryable) when a
-    step such as Shazam is temporarily unreachable; the claim is released so the retry can take it.
+    Claims the upload with a conditional UPDATE (only ``identifying`` uploads without a live claim
+    and with attempts left), so duplicate deliveries and reruns do nothing. While the chain runs, a
+    heartbeat renews the claim; the result is stored only if the claim is still ours. Every claim
+    counts as an attempt (crashes and time limits included); past ``SONGFORGE_JOB_MAX_ATTEMPTS`` the
+    upload fails with a message. Raises IdentificationUnavailable (retryable) when a step such as
+    Shazam is temporarily unreachable; the claim is released and the attempt given back, so the
+    retry can take it.
     """
     now = now or timezone.now()
-    claim = Upload.objects.filter(
-        Q(identify_claimed_at__isnull=True) | Q(identify_claimed_at__lt=now - CLAIM_STALE_AFTER),
+    claimable = Upload.objects.filter(
+        Q(identify_claimed_at__isnull=True) | Q(identify_claimed_at__lt=now - jobs.stale_after()),
         pk=upload_id,
         status=Upload.Status.IDENTIFYING,
-    ).update(identify_claimed_at=now)
+    )
+    claim = claimable.filter(identify_attempts__lt=jobs.max_attempts()).update(
+        identify_claimed_at=now, identify_attempts=F("identify_attempts") + 1
+    )
     if claim != 1:
+        _fail_if_exhausted(claimable.filter(identify_attempts__gte=jobs.max_attempts()))
         return False
     upload = Upload.objects.get(pk=upload_id)
+    logger.info("upload %s identification claimed (attempt %d)", upload_id, upload.identify_attempts)
+    heartbeat = jobs.Heartbeat(token=now, renew=_renew_identify_claim(upload_id), what=f"identification of {upload_id}")
     fields: dict[str, Any]
     try:
-        with local_copy(upload.audio) as path:
+        with heartbeat, local_copy(upload.audio) as path:
             result = recording_identify(path=path)
     except AudioUnreadable as exc:
         fields = {
@@ -423,10 +435,26 @@ def upload_identify(*, upload_id: int, now: datetime.datetime | None = None) -> 
         }
     except OSError as exc:
         fields = {"status": Upload.Status.FAILED, "failure_reason": f"The audio could not be read: {exc}"[:2000]}
-    except BaseException:
-        # IdentificationUnavailable (retryable) or an unexpected crash: release the claim so that the
-        # retry, or the resumer after a restart, can take the upload at once instead of in 15 minutes.
-        Upload.objects.filter(pk=upload_id, identify_claimed_at=now).update(identify_claimed_at=None)
+    except BaseException as exc:
+        # IdentificationUnavailable (retryable), a crash, a time limit or a worker shutdown: release the
+        # claim so that the retry (or the reaper) can take the upload at once. Only an outage gives the
+        # attempt back: it is nobody's fault and has its own retry budget.
+        outage = exc if isinstance(exc, DomainError) and not exc.permanent else None
+        released = Upload.objects.filter(pk=upload_id, identify_claimed_at=heartbeat.token)
+        if outage is not None:  # the failure reason marks it as waiting for Dramatiq's backed-off retry, not lost
+            released.update(
+                identify_claimed_at=None,
+                identify_attempts=F("identify_attempts") - 1,
+                failure_reason=f"Waiting to retry: {outage.message}"[:2000],
+            )
+        else:
+            released.update(identify_claimed_at=None)
+            _fail_if_exhausted(
+                Upload.objects.filter(
+                    pk=upload_id, status=Upload.Status.IDENTIFYING, identify_attempts__gte=jobs.max_attempts()
+                ),
+                error=f"{type(exc).__name__}: {exc}".rstrip(": "),
+            )
         raise
     else:
         if result is None:
@@ -440,9 +468,67 @@ def upload_identify(*, upload_id: int, now: datetime.datetime | None = None) -> 
                 "offset_s": result.offset_s,
                 "failure_reason": "",
             }
-    finished = Upload.objects.filter(pk=upload_id, status=Upload.Status.IDENTIFYING, identify_claimed_at=now).update(
-        **fields, updated_at=timezone.now()
-    )
+    finished = Upload.objects.filter(
+        pk=upload_id, status=Upload.Status.IDENTIFYING, identify_claimed_at=heartbeat.token
+    ).update(**fields, identify_claimed_at=None, updated_at=timezone.now())
     if not finished:
         logger.info("upload %s changed while it was being identified; result %s dropped", upload_id, fields)
     return bool(finished)
+
+
+def _renew_identify_claim(upload_id: int) -> Callable[[datetime.datetime], datetime.datetime | None]:
+    def renew(token: datetime.datetime) -> datetime.datetime | None:
+        fresh = timezone.now()
+        renewed = Upload.objects.filter(
+            pk=upload_id, status=Upload.Status.IDENTIFYING, identify_claimed_at=token
+        ).update(identify_claimed_at=fresh)
+        return fresh if renewed else None
+
+    return renew
+
+
+def _fail_if_exhausted(uploads: QuerySet[Upload], error: str = "") -> int:
+    """Mark failed the given identifying uploads (already filtered to those with no attempt left)."""
+    last = f" (last error: {error[:500]})" if error else ""
+    return uploads.update(
+        status=Upload.Status.FAILED,
+        identify_claimed_at=None,
+        failure_reason=(
+            f"Identification stopped {jobs.max_attempts()} times before it finished{last}. Press "
+            "“Identify again” to retry, or pick the recording by hand."
+        ),
+        updated_at=timezone.now(),
+    )
+
+
+def uploads_identify_reap(*, now: datetime.datetime | None = None) -> list[int]:
+    """Release stale identification claims and find identifying uploads whose message was lost.
+
+    Returns the ids of uploads to re-enqueue. Safe in many processes at once: each stale claim is
+    released, and each lost upload marked, with a conditional UPDATE on the value just read, so
+    exactly one caller returns it. A stale upload with no attempt left is marked failed instead.
+    """
+    now = now or timezone.now()
+    ids: list[int] = []
+    stale = Upload.objects.filter(
+        status=Upload.Status.IDENTIFYING, identify_claimed_at__lt=now - jobs.stale_after()
+    ).values_list("pk", "identify_claimed_at", "identify_attempts")
+    for upload_id, claimed_at, attempts in stale.order_by("pk"):
+        mine = Upload.objects.filter(pk=upload_id, status=Upload.Status.IDENTIFYING, identify_claimed_at=claimed_at)
+        if attempts >= jobs.max_attempts():
+            _fail_if_exhausted(mine, error="its worker stopped responding")
+        elif mine.update(identify_claimed_at=None, updated_at=now):
+            logger.warning("upload %s: stale identification claim released", upload_id)
+            ids.append(upload_id)
+    lost = Upload.objects.filter(
+        status=Upload.Status.IDENTIFYING,
+        identify_claimed_at__isnull=True,
+        failure_reason="",  # not one waiting out an outage's backoff
+        updated_at__lt=now - jobs.orphan_after(),
+    ).values_list("pk", "updated_at")
+    for upload_id, updated_at in lost.order_by("pk"):
+        if Upload.objects.filter(pk=upload_id, identify_claimed_at__isnull=True, updated_at=updated_at).update(
+            updated_at=now
+        ):
+            ids.append(upload_id)
+    return ids

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dramatiq
 
 from songforge.errors import DomainError
-from songforge.jobs import register_resumer
+from songforge.jobs import register_reaper, register_resumer
 from uploads.selectors import uploads_pending_identification
-from uploads.services import upload_identify
+from uploads.services import upload_identify, uploads_identify_reap
 
 MAX_IDENTIFY_RETRIES = 20
 
@@ -41,6 +41,15 @@ def upload_identify_task(upload_id: int) -> None:
 def resume_upload_identification() -> int:
     """Re-enqueue uploads still waiting for identification (the embedded broker forgets messages)."""
     ids = uploads_pending_identification()
+    for upload_id in ids:
+        upload_identify_task.send(upload_id)
+    return len(ids)
+
+
+@register_reaper
+def reap_upload_identification() -> int:
+    """Re-enqueue uploads whose identification lost its worker or whose message was lost."""
+    ids = uploads_identify_reap()
     for upload_id in ids:
         upload_identify_task.send(upload_id)
     return len(ids)

@@ -3,13 +3,20 @@
 Stages run in order (see ``stages.STAGES``). Each stage's output is stored in a GenerationStage
 row the moment it finishes, and a finished stage never runs again, so a worker killed anywhere
 resumes from the last finished stage. A stage is claimed with a conditional UPDATE (status not
-done and no live claim), so a duplicate message cannot run it twice at the same time.
+done, no live claim, attempts left), so a duplicate message cannot run it twice at the same time.
+
+While a stage runs, a heartbeat renews its claim (``songforge.jobs.Heartbeat``); a killed worker's
+claim goes stale within ``SONGFORGE_JOB_STALE_AFTER_SECONDS`` and the reaper in every worker
+process (:func:`generations_reap`) releases it and re-enqueues the generation. Every attempt
+counts, crashes and time limits included; after ``SONGFORGE_JOB_MAX_ATTEMPTS`` the generation fails
+with a message, and :func:`generation_retry` (the Retry button) runs it again from that stage.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,14 +29,13 @@ from django.utils import timezone
 from generation.errors import GenerationLimitError, GenerationStateError, UploadSetNotReadyError
 from generation.models import Generation, GenerationStage
 from generation.services import stages
+from songforge import jobs
 from songforge.errors import DomainError, NotFound
 from uploads.selectors import upload_set_owned, upload_set_readiness
 
 logger = logging.getLogger(__name__)
 
 STAGE_NAMES = tuple(name for name, _, _ in stages.STAGES)
-CLAIM_SECONDS = 20 * 60
-MAX_STAGE_ATTEMPTS = 3
 ACTIVE = (Generation.Status.QUEUED, Generation.Status.RUNNING)
 
 
@@ -156,26 +162,55 @@ def _percent_before(name: str) -> int:
 
 
 def _claim(generation_id: int, name: str) -> GenerationStage | None:
+    """Claim the stage with a conditional UPDATE: not done, no live claim, attempts left.
+
+    A stage left running by a killed worker (its heartbeat stopped) is retaken, and the retake
+    counts as an attempt; when no attempt is left the generation fails with a message.
+    """
     now = timezone.now()
     row, _ = GenerationStage.objects.get_or_create(
         generation_id=generation_id, name=name, defaults={"status": GenerationStage.Status.FAILED}
     )
-    claimed = (
+    claimable = (
         GenerationStage.objects.filter(pk=row.pk)
         .exclude(status=GenerationStage.Status.DONE)
         .filter(Q(status=GenerationStage.Status.FAILED) | Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .update(
-            status=GenerationStage.Status.RUNNING,
-            claimed_until=now + timedelta(seconds=CLAIM_SECONDS),
-            attempts=F("attempts") + 1,
-            started_at=now,
-            error="",
-        )
     )
-    if claimed != 1:
-        return None
-    row.refresh_from_db()
-    return row
+    claimed = claimable.filter(attempts__lt=jobs.max_attempts()).update(
+        status=GenerationStage.Status.RUNNING,
+        claimed_until=now + jobs.stale_after(),
+        attempts=F("attempts") + 1,
+        started_at=now,
+        error="",
+    )
+    if claimed == 1:
+        row.refresh_from_db()
+        logger.info("generation %s stage %s claimed (attempt %d)", generation_id, name, row.attempts)
+        return row
+    exhausted = claimable.filter(attempts__gte=jobs.max_attempts()).first()
+    if exhausted is not None:
+        _fail(generation_id, _exhausted_message(exhausted))
+    return None
+
+
+def _exhausted_message(row: GenerationStage) -> str:
+    last = f" The last error was: {row.error}" if row.error else ""
+    return (
+        f"The {row.get_name_display().lower()} stage stopped {row.attempts} times (its worker crashed, was "
+        f"killed or ran out of time), so the generation was stopped.{last} Press Retry to run it again from "
+        "this stage; if it stops again, contact support."
+    )
+
+
+def _renew(stage_id: int) -> Callable[[datetime], datetime | None]:
+    def renew(token: datetime) -> datetime | None:
+        fresh = timezone.now() + jobs.stale_after()
+        renewed = GenerationStage.objects.filter(
+            pk=stage_id, status=GenerationStage.Status.RUNNING, claimed_until=token
+        ).update(claimed_until=fresh)
+        return fresh if renewed else None
+
+    return renew
 
 
 def _fail(generation_id: int, message: str) -> None:
@@ -188,8 +223,11 @@ def generation_advance(*, generation_id: int) -> str | None:
     """Run the next unfinished stage of an active generation; return its name, or None if idle.
 
     Nothing runs for a finished, failed or cancelled generation, or while another worker holds
-    the stage's claim. Domain errors fail the generation (or, if retryable, are re-raised);
-    other errors are re-raised for the job's retries and fail it after MAX_STAGE_ATTEMPTS.
+    the stage's claim. While the stage runs, a heartbeat renews its claim; the result is stored
+    only if the claim is still ours. Domain errors fail the generation (or, if retryable, are
+    re-raised); anything else (crashes, Dramatiq's time limit, worker shutdown, which are
+    BaseExceptions) releases the claim and is re-raised for the job's retries, and fails the
+    generation after ``SONGFORGE_JOB_MAX_ATTEMPTS`` attempts.
     """
     generation = Generation.objects.filter(pk=generation_id).first()
     if generation is None or generation.status not in ACTIVE:
@@ -210,23 +248,32 @@ def generation_advance(*, generation_id: int) -> str | None:
     )
     generation.refresh_from_db()
     function = next(fn for stage_name, fn, _ in stages.STAGES if stage_name == name)
+    assert row.claimed_until is not None
+    heartbeat = jobs.Heartbeat(token=row.claimed_until, renew=_renew(row.pk), what=f"generation {generation_id} {name}")
     try:
-        output = function(generation, _outputs(generation_id))
-    except Exception as error:
-        message = error.message if isinstance(error, DomainError) else f"{type(error).__name__}: {error}"
-        GenerationStage.objects.filter(pk=row.pk).update(
+        with heartbeat:
+            output = function(generation, _outputs(generation_id))
+    except BaseException as error:
+        message = error.message if isinstance(error, DomainError) else f"{type(error).__name__}: {error}".rstrip(": ")
+        GenerationStage.objects.filter(pk=row.pk, claimed_until=heartbeat.token).update(
             status=GenerationStage.Status.FAILED, error=message[:2000], claimed_until=None, finished_at=timezone.now()
         )
         is_permanent = isinstance(error, DomainError) and error.permanent
-        if is_permanent or row.attempts >= MAX_STAGE_ATTEMPTS:
+        if is_permanent:
             _fail(generation_id, f"{name}: {message}")
+        elif row.attempts >= jobs.max_attempts():
+            row.error = message
+            _fail(generation_id, _exhausted_message(row))
         logger.warning("generation %s stage %s failed (attempt %d): %s", generation_id, name, row.attempts, message)
         raise
     with transaction.atomic():
         current = Generation.objects.select_for_update().get(pk=generation_id)
-        GenerationStage.objects.filter(pk=row.pk).update(
-            status=GenerationStage.Status.DONE, output=output, claimed_until=None, finished_at=timezone.now()
-        )
+        finished = GenerationStage.objects.filter(
+            pk=row.pk, status=GenerationStage.Status.RUNNING, claimed_until=heartbeat.token
+        ).update(status=GenerationStage.Status.DONE, output=output, claimed_until=None, finished_at=timezone.now())
+        if not finished:
+            logger.warning("generation %s stage %s was taken over while it ran; result dropped", generation_id, name)
+            return None
         if current.status not in ACTIVE:
             return name  # cancelled meanwhile: the output is kept, nothing more runs
         is_last = name == STAGE_NAMES[-1]
@@ -252,6 +299,76 @@ def generation_run(*, generation_id: int, stop_after: str | None = None) -> Gene
         if name is None or name == stop_after:
             break
     return Generation.objects.get(pk=generation_id)
+
+
+def generation_retry(*, generation_id: int, owner_id: int | None = None) -> Generation:
+    """Run a failed generation again from its first unfinished stage, with fresh attempts."""
+    from generation.tasks import generation_run_task
+
+    with transaction.atomic():
+        generation = (
+            Generation.objects.select_for_update().select_related("upload_set").filter(pk=generation_id).first()
+        )
+        if generation is None or (owner_id is not None and generation.upload_set.owner_id != owner_id):
+            raise NotFound("That generation does not exist.", extra={"generation_id": generation_id})
+        if generation.status != Generation.Status.FAILED:
+            raise GenerationStateError(
+                f"Only a failed generation can be retried; this one is {generation.get_status_display().lower()}.",
+                extra={"generation_id": generation_id, "status": generation.status},
+            )
+        GenerationStage.objects.filter(generation_id=generation_id).exclude(status=GenerationStage.Status.DONE).update(
+            status=GenerationStage.Status.FAILED, attempts=0, claimed_until=None
+        )
+        generation.status = Generation.Status.QUEUED
+        generation.error = ""
+        generation.finished_at = None
+        generation.save(update_fields=["status", "error", "finished_at", "updated_at"])
+        transaction.on_commit(lambda: generation_run_task.send(generation_id))
+    return generation
+
+
+def generations_reap(*, now: datetime | None = None) -> list[int]:
+    """Release stale stage claims and find active generations whose message was lost.
+
+    Returns the ids of generations to re-enqueue. Safe in many processes at once: a stale claim is
+    released with a conditional UPDATE on its stale value and a lost generation is marked with a
+    conditional UPDATE on its ``updated_at``, so each is returned by exactly one caller. A stale
+    stage with no attempt left fails its generation instead.
+    """
+    now = now or timezone.now()
+    ids: list[int] = []
+    stale = GenerationStage.objects.filter(
+        status=GenerationStage.Status.RUNNING, claimed_until__lt=now, generation__status__in=ACTIVE
+    ).order_by("pk")
+    for row in stale:
+        released = GenerationStage.objects.filter(
+            pk=row.pk, status=GenerationStage.Status.RUNNING, claimed_until=row.claimed_until
+        ).update(
+            status=GenerationStage.Status.FAILED,
+            claimed_until=None,
+            finished_at=now,
+            error="Its worker stopped responding (killed, crashed or out of memory).",
+        )
+        if not released:
+            continue
+        logger.warning("generation %s stage %s: stale claim released", row.generation_id, row.name)
+        if row.attempts >= jobs.max_attempts():
+            row.error = "Its worker stopped responding."
+            _fail(row.generation_id, _exhausted_message(row))
+        else:
+            ids.append(row.generation_id)
+    live = GenerationStage.objects.filter(status=GenerationStage.Status.RUNNING, claimed_until__gte=now)
+    lost = (
+        Generation.objects.filter(status__in=ACTIVE, updated_at__lt=now - jobs.orphan_after())
+        .exclude(pk__in=live.values("generation_id"))
+        .exclude(pk__in=ids)
+        .order_by("pk")
+        .values_list("pk", "updated_at")
+    )
+    for generation_id, updated_at in lost:
+        if Generation.objects.filter(pk=generation_id, updated_at=updated_at).update(updated_at=now):
+            ids.append(generation_id)
+    return ids
 
 
 def claim_wait_ms(generation_id: int) -> int | None:

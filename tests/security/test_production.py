@@ -25,7 +25,7 @@ PRODUCTION_ENV = {
     "SECRET_KEY": "x7!Qm2#vR9@kLp4$wZ8&nB3*cT6^hJ1%yF5(dG0)sE-aU+iO=eW",
     "ALLOWED_HOSTS": "songforge.example",
     "CSRF_TRUSTED_ORIGINS": "https://songforge.example",
-    "SONGFORGE_BEHIND_TLS_PROXY": "1",
+    "SONGFORGE_BEHIND_PROXY": "1",
     "SONGFORGE_EMBEDDED_WORKER": "0",
 }
 

@@ -54,7 +54,7 @@ class Command(BaseCommand):
         self.stdout.write(f"manifest {manifest} ({size} entries, built in {built:.1f} s)")
         if options["no_import"]:
             return
-        report = manifest_import(manifest, stderr=self.stderr)
+        report = manifest_import(manifest, stderr=self.stderr, stdout=self.stdout)
         self.stdout.write(
             f"imported: {len(report.created)} created, {len(report.updated)} updated, "
             f"{len(report.unchanged)} unchanged ({time.monotonic() - started - built:.1f} s)"

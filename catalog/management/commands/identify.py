@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from catalog.fingerprint.audio import AudioDecodeError
 from catalog.identify import IdentificationUnavailable, default_chain
+from catalog.indexing import unindexed_recording_ids
 from catalog.models import Recording
 
 
@@ -24,8 +25,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
         parser.add_argument("--json", action="store_true", help="one JSON object per line")
+        parser.add_argument(
+            "--allow-stale-index",
+            action="store_true",
+            help="answer even if the fingerprint index is missing recordings of the catalog",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not options["allow_stale_index"]:
+            self._refuse_stale_index()
         chain = default_chain()
         for path in options["files"]:
             row = self._identify(chain, path)
@@ -35,6 +43,18 @@ class Command(BaseCommand):
                 self.stdout.write(self._human(row))
         if settings.IDENTIFIER == "shazam":
             time.sleep(0.3)  # shazamio_core's threads can crash a process that exits right after a signature
+
+    @staticmethod
+    def _refuse_stale_index() -> None:
+        """An index missing catalog recordings would answer "unmatched" for songs the catalog holds."""
+        missing = unindexed_recording_ids()
+        if missing:
+            examples = ", ".join(str(pk) for pk in missing[:5]) + (", …" if len(missing) > 5 else "")
+            raise CommandError(
+                f"The fingerprint index is missing {len(missing)} catalog recordings with audio (ids {examples}), "
+                "so songs in the catalog could come back unmatched. Run `manage.py index_rebuild` (or let the "
+                "workers finish indexing), then identify again; --allow-stale-index answers anyway."
+            )
 
     def _identify(self, chain: Any, path: Path) -> dict[str, Any]:
         row: dict[str, Any] = {"file": str(path), "status": "unmatched", "recording": None, "confidence": None}

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("catalog", "0004_share_sum_trigger_postgres"),
-        ("uploads", "0001_move_upload_models_from_generation"),
+        ("uploads", "0002_upload_identify_attempts"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

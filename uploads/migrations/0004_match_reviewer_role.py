@@ -48,7 +48,7 @@ def roles_shrink(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("uploads", "0002_manual_matches_need_review"),
+        ("uploads", "0003_manual_matches_need_review"),
         ("staff", "0003_label_roles"),
     ]
 

@@ -1,0 +1,152 @@
+"""The backup and restore drill of docs/operations.md, on this machine's PostgreSQL.
+
+A database holding a finished flow (``manage.py demo``: catalog, uploads, a generation, a release,
+a statement, a payout run) is dumped with ``pg_dump``, restored with ``pg_restore`` into a fresh
+database, and checked as an operator would: ``ledger_check`` clean, the same payouts, and a
+fingerprint index rebuilt from the stored audio into an empty data folder answering the same
+identifications. The media folder stands in for the object store (its backup is restored beside
+the database): ``manage.py demo`` cuts its uploads from ``recording.audio.path``, which S3 storage
+does not offer, so the demo runs on local storage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import pytest
+
+from tests.conftest import skip_or_fail
+from tests.deploy.conftest import app_env, entrypoint
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(3600)]
+PAYOUTS = """
+import json
+from django.apps import apps
+Payout = apps.get_model("royalties", "Payout")
+fields = [f.attname for f in Payout._meta.concrete_fields if f.attname not in {"created_at", "updated_at"}]
+print("PAYOUTS " + json.dumps(list(Payout.objects.order_by("pk").values(*fields)), default=str))
+"""
+EXPORT_AUDIO = """
+import json
+from pathlib import Path
+from django.apps import apps
+Recording = apps.get_model("catalog", "Recording")
+out = Path("OUT_DIR")
+files = []
+for recording in Recording.objects.exclude(audio="").order_by("pk")[:4]:
+    target = out / f"query-{recording.pk}{Path(recording.audio.name).suffix}"
+    with recording.audio.open("rb") as source:
+        target.write_bytes(source.read())
+    files.append(str(target))
+print("FILES " + json.dumps(files))
+"""
+
+
+def _database_url(name: str) -> str:
+    base = urlparse(os.environ.get("DATABASE_URL", ""))
+    return urlunparse(base._replace(path=f"/{name}"))
+
+
+def _psql_admin(sql: str) -> None:
+    subprocess.run(["psql", _database_url("postgres"), "-v", "ON_ERROR_STOP=1", "-c", sql], check=True, timeout=60)
+
+
+@pytest.fixture
+def databases() -> Iterator[tuple[str, str]]:
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        skip_or_fail("needs PostgreSQL: set DATABASE_URL=postgres://…")
+    if shutil.which("pg_dump") is None or shutil.which("pg_restore") is None:
+        skip_or_fail("needs pg_dump and pg_restore (postgresql-client)")
+    stem = urlparse(os.environ["DATABASE_URL"]).path.lstrip("/") or "songforge"
+    names = (f"{stem}_drill_source", f"{stem}_drill_restored")
+    for name in names:
+        _psql_admin(f'DROP DATABASE IF EXISTS "{name}"')
+        _psql_admin(f'CREATE DATABASE "{name}"')
+    yield names[0], names[1]
+    for name in names:
+        _psql_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _marked(output: str, marker: str) -> object:
+    line = next(line for line in output.splitlines() if line.startswith(marker + " "))
+    return json.loads(line.removeprefix(marker + " "))
+
+
+def _identify(env: dict[str, str], files: list[str]) -> list[object]:
+    done = entrypoint("manage", "identify", "--json", *files, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert len(rows) == len(files)
+    return [
+        {k: row.get(k) for k in ("status", "recording_id", "recording", "isrc", "method") if k in row} for row in rows
+    ]
+
+
+def test_a_dump_restored_into_a_fresh_database_balances_pays_the_same_and_identifies_the_same(
+    tmp_path: Path, databases: tuple[str, str]
+) -> None:
+    source_name, restored_name = databases
+    quick = {"SONGFORGE_FINETUNE_STEPS": "4"}
+    source = app_env(tmp_path / "source", DATABASE_URL=_database_url(source_name), **quick)
+    # A finished flow, through the same services as the site (embedded broker: jobs run in the command).
+    migrated = entrypoint("migrate", env=source)
+    assert migrated.returncode == 0, migrated.stderr[-3000:]
+    demo = entrypoint(
+        "manage",
+        "demo",
+        "--catalog-size",
+        "12",
+        "--catalog-seconds",
+        "30",  # the demo cuts 15 s excerpts starting up to 14 s in
+        "--song-seconds",
+        "20",
+        "--timeout",
+        "1500",
+        env={**source, "SONGFORGE_EMBEDDED_WORKER": "1", "DEBUG": "1"},
+        timeout=3000,
+    )
+    (tmp_path / "demo.out").write_text(demo.stdout)
+    (tmp_path / "demo.err").write_text(demo.stderr)
+    errors = [line for line in demo.stderr.splitlines() if "Error" in line or "refused" in line][-5:]
+    assert demo.returncode == 0, demo.stdout[-2000:] + "\n".join(errors)
+    before_payouts = _marked(entrypoint("manage", "shell", "-c", PAYOUTS, env=source).stdout, "PAYOUTS")
+    assert before_payouts, "the demo made no payouts"
+    queries = tmp_path / "queries"
+    queries.mkdir()
+    exported = entrypoint("manage", "shell", "-c", EXPORT_AUDIO.replace("OUT_DIR", str(queries)), env=source)
+    files = list(_marked(exported.stdout, "FILES"))  # type: ignore[call-overload]
+    assert files
+    before_answers = _identify(source, files)
+    assert all(answer["status"] == "matched" for answer in before_answers), before_answers  # type: ignore[index]
+
+    dump = tmp_path / "songforge.dump"
+    subprocess.run(
+        ["pg_dump", "--format=custom", "--no-owner", f"--file={dump}", _database_url(source_name)],
+        check=True,
+        timeout=600,
+    )
+    subprocess.run(
+        ["pg_restore", "--no-owner", f"--dbname={_database_url(restored_name)}", str(dump)], check=True, timeout=600
+    )
+
+    # The restored database and media, with no fingerprint index: what a lost host leaves.
+    shutil.copytree(tmp_path / "source" / "media", tmp_path / "restored" / "media")
+    restored = app_env(tmp_path / "restored", DATABASE_URL=_database_url(restored_name), **quick)
+    assert not (tmp_path / "restored" / "fingerprints").exists()
+    migrate_again = entrypoint("migrate", env=restored)
+    assert migrate_again.returncode == 0
+    assert "No migrations to apply" in migrate_again.stdout
+    check = entrypoint("manage", "ledger_check", env=restored)
+    assert check.returncode == 0, check.stderr
+    assert "Ledger balanced." in check.stdout
+    after_payouts = _marked(entrypoint("manage", "shell", "-c", PAYOUTS, env=restored).stdout, "PAYOUTS")
+    assert after_payouts == before_payouts
+    rebuilt = entrypoint("manage", "index_rebuild", env=restored, timeout=1200)
+    assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
+    assert _identify(restored, files) == before_answers
