@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from distribution import selectors
 from distribution.clients.platoon import SIGNATURE_HEADER
 from distribution.services import delivery, publish
+from songforge.text import no_control_characters, no_control_characters_multiline
 
 
 class SplitLineSerializer(serializers.Serializer):
@@ -57,11 +58,11 @@ def _render(release_status: selectors.ReleaseStatus) -> dict[str, Any]:
 
 class ReleasePublishInputSerializer(serializers.Serializer):
     generation_id = serializers.IntegerField()
-    title = serializers.CharField(max_length=300)
-    artist_name = serializers.CharField(max_length=300)
-    genre = serializers.CharField(max_length=100)
-    language = serializers.CharField(max_length=8)
-    ai_disclosure = serializers.CharField(max_length=2000)
+    title = serializers.CharField(max_length=300, validators=[no_control_characters])
+    artist_name = serializers.CharField(max_length=300, validators=[no_control_characters])
+    genre = serializers.CharField(max_length=100, validators=[no_control_characters])
+    language = serializers.CharField(max_length=8, validators=[no_control_characters])
+    ai_disclosure = serializers.CharField(max_length=2000, validators=[no_control_characters_multiline])
     artwork = serializers.FileField(required=False, allow_null=True)
 
 

@@ -12,6 +12,7 @@ import io
 import json
 import math
 import random
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO, Any
@@ -32,16 +33,29 @@ class CheckedArtwork:
 
 
 def artwork_check(file: IO[bytes]) -> CheckedArtwork:
-    """The artwork's bytes if it is a readable 3000×3000 JPEG or PNG, else ``InvalidArtwork``."""
+    """The artwork's bytes if it is a readable 3000×3000 JPEG or PNG, else ``InvalidArtwork``.
+
+    The header is read first and the size checked before any pixel is decoded, so a header that
+    claims 20000×20000 (a decompression bomb) is refused without allocating it; then the whole image
+    is decoded once, so a header without (enough) pixel data is refused here rather than failing
+    later in a delivery.
+    """
     content = file.read()
+    unreadable = InvalidArtwork(
+        "The artwork is not a readable image; upload a 3000×3000 JPEG or PNG, or leave it empty to generate one."
+    )
     try:
-        with Image.open(io.BytesIO(content)) as probe:
-            image_format, size = probe.format, probe.size
-            probe.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(content)) as probe:
+                image_format, size = probe.format, probe.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InvalidArtwork(
-            "The artwork is not a readable image; upload a 3000×3000 JPEG or PNG, or leave it empty to generate one."
+            f"The artwork claims more pixels than any cover needs; upload a {ARTWORK_SIZE}×{ARTWORK_SIZE} JPEG or PNG.",
+            code="artwork_too_large",
         ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise unreadable from None
     if image_format not in FORMATS:
         raise InvalidArtwork(
             f"The artwork is a {image_format} image; stores accept JPEG or PNG only.",
@@ -54,6 +68,13 @@ def artwork_check(file: IO[bytes]) -> CheckedArtwork:
             "Resize it, or leave it empty to generate one.",
             extra={"width": width, "height": height},
         )
+    try:
+        with Image.open(io.BytesIO(content)) as image:
+            image.load()  # 3000×3000 at most, checked above
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise InvalidArtwork(
+            "The artwork's picture data is missing or damaged; export it again as a 3000×3000 JPEG or PNG."
+        ) from None
     return CheckedArtwork(content=content, extension=FORMATS[str(image_format)])
 
 

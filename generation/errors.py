@@ -42,3 +42,10 @@ class TrainingLinkInvalid(GenerationError):
     """A training item cannot be linked to the recording named."""
 
     code = "training_link_invalid"
+
+
+class GenerationLimitError(GenerationError):
+    """Too many generations: one already runs for the set, or the artist's daily allowance is used up."""
+
+    code = "generation_limit"
+    http_status = status.HTTP_429_TOO_MANY_REQUESTS

@@ -30,6 +30,7 @@ from royalties.selectors import holder_earnings, holder_statements, payouts_for
 from royalties.statement_files import DECISIONS, statement_upload_create, statement_upload_decide
 from songforge.codes import PERIOD_RE, PERIOD_REGEX
 from songforge.permissions import HolderOrStaffPermission, StaffPermission
+from songforge.throttling import TokenRateThrottle
 
 LIST_PARAMETERS = [
     OpenApiParameter("period", OpenApiTypes.STR, description="Only this period (YYYY-MM)."),
@@ -50,7 +51,7 @@ class StatementsApiBase(APIView):
 
     permission_classes = [HolderOrStaffPermission]
     staff_permissions = {"GET": "royalties.view_entry"}
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedRateThrottle, TokenRateThrottle]
     throttle_scope = "statements"
 
     def scope(self, request: Request) -> tuple[int | None, dict[str, Any]]:
@@ -199,7 +200,7 @@ class StatementImportApi(APIView):
     permission_classes = [StaffPermission]
     staff_permissions = {"POST": "royalties.import_statement"}
     parser_classes = [MultiPartParser]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedRateThrottle, TokenRateThrottle]
     throttle_scope = "statements"
 
     class StatementImportInputSerializer(serializers.Serializer):
@@ -282,7 +283,7 @@ class StatementUploadCreateApi(APIView):
     permission_classes = [StaffPermission]
     staff_permissions = {"POST": "royalties.import_statement"}
     parser_classes = [MultiPartParser]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedRateThrottle, TokenRateThrottle]
     throttle_scope = "statements"
 
     class StatementUploadInputSerializer(serializers.Serializer):
@@ -311,7 +312,7 @@ class StatementUploadCreateApi(APIView):
 class StatementUploadDetailApi(APIView):
     permission_classes = [StaffPermission]
     staff_permissions = {"GET": "royalties.view_statementupload"}
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedRateThrottle, TokenRateThrottle]
     throttle_scope = "statements"
 
     @extend_schema(

@@ -15,6 +15,7 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 from catalog.selectors import holder_labels
 from royalties.money import format_minor
 from royalties.selectors import holder_balance, holder_earnings, payouts_for
+from songforge.spreadsheet import safe_row
 
 EARNINGS_COLUMNS = ("period", "isrc", "release", "currency", "amount_minor", "amount")
 
@@ -29,7 +30,7 @@ def csv_rows(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator[s
     writer = csv.writer(_Echo())
     yield writer.writerow(header)
     for row in rows:
-        yield writer.writerow(row)
+        yield writer.writerow(safe_row(row))
 
 
 def holder_statement_rows(*, holder_id: int, period: str) -> list[tuple[Any, ...]]:
@@ -50,7 +51,7 @@ def holder_statement_csv(*, holder_id: int, period: str) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(EARNINGS_COLUMNS)
-    writer.writerows(holder_statement_rows(holder_id=holder_id, period=period))
+    writer.writerows(safe_row(row) for row in holder_statement_rows(holder_id=holder_id, period=period))
     return out.getvalue()
 
 

@@ -5,16 +5,21 @@ Shared by ``/healthz`` and ``manage.py doctor`` so both tell the same truth.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
 
 import dramatiq
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -83,8 +88,6 @@ def check_broker() -> Check:
 
 
 def _redact(url: str) -> str:
-    from urllib.parse import urlparse
-
     parsed = urlparse(url)
     if parsed.password:
         return url.replace(f":{parsed.password}@", ":***@")
@@ -92,4 +95,21 @@ def _redact(url: str) -> str:
 
 
 def run_all() -> list[Check]:
-    return [check_database(), check_storage(), check_broker()]
+    checks = [check_database(), check_storage(), check_broker()]
+    for check in checks:
+        if not check.is_ok:
+            logger.warning("health check %s (%s, %s) failed: %s", check.name, check.kind, check.detail, check.error)
+    return checks
+
+
+def as_json(check: Check, *, detailed: bool) -> dict[str, Any]:
+    """One check for /healthz: "ok"/"down" for anyone; kind, timing and error only when ``detailed``."""
+    if not detailed:
+        return {"ok": check.is_ok, "state": "ok" if check.is_ok else "down"}
+    return {
+        "ok": check.is_ok,
+        "state": "ok" if check.is_ok else "down",
+        "kind": check.kind,
+        "ms": round(check.milliseconds, 1),
+        **({"error": check.error} if check.error else {}),
+    }

@@ -397,6 +397,111 @@ if not DEBUG and not TESTING:
     SESSION_COOKIE_SECURE = env_bool("SONGFORGE_SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
+# --- security: limits -------------------------------------------------------
+# Longest song accepted, judged from the container's declared duration before decoding, and
+# enforced while decoding (a header can lie). See uploads/audio.py.
+UPLOAD_MAX_SECONDS = env_int("SONGFORGE_MAX_UPLOAD_SECONDS", 900, minimum=1)
+# Biggest request body: refused from Content-Length before anything is read, and counted while a
+# chunked body streams in (songforge/limits.py). Set the proxy's limit to the same figure.
+MAX_REQUEST_BYTES = env_int("SONGFORGE_MAX_REQUEST_BYTES", UPLOAD_MAX_BYTES + 1024 * 1024, minimum=1024)
+FILE_UPLOAD_HANDLERS = [
+    "songforge.limits.CountingUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "songforge.limits.RequestBodyLimitMiddleware"
+)
+GENERATIONS_PER_DAY = env_int("SONGFORGE_GENERATIONS_PER_DAY", 5, minimum=1)  # per artist, any 24 hours
+UPLOAD_REQUIRES_VERIFIED_EMAIL = env_bool("SONGFORGE_UPLOAD_REQUIRES_VERIFIED_EMAIL", True)
+
+# --- security: cache, client addresses, logins --------------------------------
+# A shared cache (Redis) when SONGFORGE_CACHE_URL is set: login rate limits and lockouts then hold
+# across every web process. Without it, lockouts are kept in the database (axes) and allauth's
+# rate limits per process.
+CACHE_URL = env_str("SONGFORGE_CACHE_URL")
+if CACHE_URL:
+    if urlparse(CACHE_URL).scheme not in {"redis", "rediss"}:
+        raise ImproperlyConfigured(f"SONGFORGE_CACHE_URL={CACHE_URL!r} must be a redis:// or rediss:// URL.")
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# How many reverse proxies in front of the app append to X-Forwarded-For (0: use the socket address).
+TRUSTED_PROXY_COUNT = env_int("SONGFORGE_TRUSTED_PROXY_COUNT", 0, minimum=0)
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
+INSTALLED_APPS.append("axes")
+AUTHENTICATION_BACKENDS.insert(0, "axes.backends.AxesStandaloneBackend")
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler" if CACHE_URL else "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env_int("SONGFORGE_LOGIN_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = env_int("SONGFORGE_LOGIN_COOLOFF_MINUTES", 15, minimum=1) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_CLIENT_IP_CALLABLE = "songforge.clientip.client_ip"
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "songforge.clientip.lockout_response"
+AXES_VERBOSE = False
+ACCOUNT_RATE_LIMITS = {"login_failed": env_str("SONGFORGE_ALLAUTH_LOGIN_RATE", "10/m/ip,5/5m/key")}
+
+# --- security: HTTP headers and HTTPS -----------------------------------------------------------------
+# Behind a TLS-terminating proxy set SONGFORGE_BEHIND_PROXY=1 (the proxy must set
+# X-Forwarded-Proto and strip any client-sent copy), CSRF_TRUSTED_ORIGINS=https://songforge.example
+# and ALLOWED_HOSTS=songforge.example. docs/security.md has the whole list.
+# (SONGFORGE_BEHIND_PROXY=1 sets SECURE_PROXY_SSL_HEADER; see "production serving" below.)
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if not DEBUG and not TESTING:
+    SECURE_SSL_REDIRECT = env_bool("SONGFORGE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
+    SECURE_HSTS_SECONDS = env_int("SONGFORGE_HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SONGFORGE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SONGFORGE_HSTS_PRELOAD", True)
+    SESSION_COOKIE_HTTPONLY = True
+# Content-Security-Policy (django-csp): our pages load scripts and styles from our own origin only;
+# htmx is told not to inject its indicator <style> (templates/base.html, htmx-config meta).
+_media_origins = [o for o in env_str("SONGFORGE_CSP_MEDIA_ORIGINS").split(",") if o]
+if STORAGE_KIND == "s3" and STORAGES["default"]["OPTIONS"].get("endpoint_url"):
+    _endpoint = urlparse(STORAGES["default"]["OPTIONS"]["endpoint_url"])
+    _media_origins.append(f"{_endpoint.scheme}://{_endpoint.netloc}")
+elif STORAGE_KIND == "s3":
+    _media_origins.append("https://*.amazonaws.com")
+INSTALLED_APPS.append("csp")
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "csp.middleware.CSPMiddleware")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "https:", *_media_origins],
+        "media-src": ["'self'", "blob:", *_media_origins],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# --- security: API tokens -----------------------------------------------------------------------
+# Hashed, named, expiring tokens (apitokens/); DRF's plaintext authtoken table is only read once,
+# by the migration that hashes its keys (apitokens/migrations/0002).
+INSTALLED_APPS.append("apitokens")
+API_TOKEN_DEFAULT_DAYS = env_int("SONGFORGE_TOKEN_DEFAULT_DAYS", 90, minimum=1)
+API_TOKEN_MAX_DAYS = env_int("SONGFORGE_TOKEN_MAX_DAYS", 365, minimum=1)
+API_TOKEN_MAX_PER_USER = env_int("SONGFORGE_TOKEN_MAX_PER_USER", 10, minimum=1)
+API_TOKEN_MIGRATED_DAYS = env_int("SONGFORGE_TOKEN_MIGRATED_DAYS", 90, minimum=1)  # grace for pre-hash tokens
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
+    "rest_framework.authentication.SessionAuthentication",  # first, as before: refusals stay 403
+    "apitokens.authentication.ApiTokenAuthentication",
+]
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["songforge.throttling.TokenRateThrottle"]
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    **REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],  # type: ignore[dict-item]
+    "token": env_str("SONGFORGE_TOKEN_RATE", "1000/hour"),
+}
+
 # --- native code cache ------------------------------------------------------
 # numba's compiled-code cache (librosa's kernels) lives in the deployment's data dir, written by one
 # process at a time: a cache shared through site-packages and written by parallel processes crashed

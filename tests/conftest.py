@@ -158,3 +158,16 @@ def stub_worker(stub_broker: dramatiq.Broker) -> Iterator[dramatiq.Worker]:
     worker.start()
     yield worker
     worker.stop()
+
+
+@pytest.fixture
+def reviewer(db: None) -> Any:
+    """A staff member allowed to approve or reject artists' manual matches."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user(
+        username="reviewer", email="reviewer@example.com", password="x-pass-123", is_staff=True
+    )
+    user.user_permissions.add(Permission.objects.get(codename="review_matchclaim"))
+    return user

@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from songforge.text import no_control_characters
 from uploads import selectors, services
 from uploads.models import UploadSet
 
@@ -91,12 +92,14 @@ def _upload_payload(upload_id: int) -> dict[str, Any]:
 
 
 class UploadSetCreateApi(APIView):
-    class InputSerializer(serializers.Serializer):
-        title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    class UploadSetCreateInputSerializer(serializers.Serializer):
+        title = serializers.CharField(
+            max_length=200, required=False, allow_blank=True, default="", validators=[no_control_characters]
+        )
 
-    @extend_schema(request=InputSerializer, responses={201: UploadSetOutputSerializer})
+    @extend_schema(request=UploadSetCreateInputSerializer, responses={201: UploadSetOutputSerializer})
     def post(self, request: Request) -> Response:
-        body = self.InputSerializer(data=request.data)
+        body = self.UploadSetCreateInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         upload_set = services.upload_set_create(owner_id=_user_id(request), title=body.validated_data["title"])
         return Response(_set_payload(upload_set), status=status.HTTP_201_CREATED)
@@ -114,12 +117,12 @@ class UploadSetDetailApi(APIView):
 class UploadAddApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
-    class InputSerializer(serializers.Serializer):
+    class UploadAddInputSerializer(serializers.Serializer):
         file = serializers.FileField(allow_empty_file=False, max_length=255)
 
-    @extend_schema(request={"multipart/form-data": InputSerializer}, responses={201: UploadOutputSerializer})
+    @extend_schema(request={"multipart/form-data": UploadAddInputSerializer}, responses={201: UploadOutputSerializer})
     def post(self, request: Request, upload_set_id: int) -> Response:
-        body = self.InputSerializer(data=request.data)
+        body = self.UploadAddInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         upload = services.upload_add(
             upload_set_id=upload_set_id, owner_id=_user_id(request), file=body.validated_data["file"]
@@ -140,19 +143,23 @@ class UploadDetailApi(APIView):
 
 
 class UploadMatchApi(APIView):
-    """Pick the catalog recording by hand (also overrides a wrong automatic match)."""
+    """Claim the catalog recording by hand (also disputes an automatic match).
 
-    class InputSerializer(serializers.Serializer):
+    The upload then waits for a staff review (status ``review``); the set cannot generate until
+    a reviewer approves the claim.
+    """
+
+    class UploadMatchInputSerializer(serializers.Serializer):
         recording_id = serializers.IntegerField(min_value=1)
 
-    @extend_schema(request=InputSerializer, responses={200: UploadOutputSerializer})
+    @extend_schema(request=UploadMatchInputSerializer, responses={202: UploadOutputSerializer})
     def post(self, request: Request, upload_id: int) -> Response:
-        body = self.InputSerializer(data=request.data)
+        body = self.UploadMatchInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        upload = services.upload_match_manually(
+        claim = services.upload_match_claim(
             upload_id=upload_id, owner_id=_user_id(request), recording_id=body.validated_data["recording_id"]
         )
-        return Response(_upload_payload(upload.pk))
+        return Response(_upload_payload(claim.upload_id), status=status.HTTP_202_ACCEPTED)
 
 
 class UploadIdentifyAgainApi(APIView):

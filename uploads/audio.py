@@ -13,7 +13,7 @@ from typing import IO
 import av
 from django.conf import settings
 
-from uploads.errors import CorruptAudioError, UploadTooLargeError
+from uploads.errors import CorruptAudioError, UploadTooLargeError, UploadTooLongError
 
 CHUNK_BYTES = 1024 * 1024
 HEAD_BYTES = 64
@@ -51,10 +51,35 @@ def sniff_audio_format(head: bytes) -> str | None:
     return None
 
 
+def _too_long(name: str, seconds: float, *, is_partial: bool) -> UploadTooLongError:
+    limit = settings.UPLOAD_MAX_SECONDS
+    return UploadTooLongError(
+        f"A song may be at most {limit // 60} min {limit % 60:02d} s long; this {name} file runs "
+        f"{'at least ' if is_partial else ''}{int(seconds) // 60} min {int(seconds) % 60:02d} s. "
+        "Upload a shorter version.",
+        extra={"max_seconds": limit, "seconds": round(seconds, 1)},
+    )
+
+
+def declared_seconds(container: av.container.InputContainer, stream: av.audio.stream.AudioStream) -> float | None:
+    """The duration the container's header declares (stream, else container), or None if it says none."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return None
+
+
 def check_decodes(path: Path, audio_format: str) -> float:
-    """Decode the whole file once; return its duration in seconds or raise CorruptAudioError saying why."""
+    """Decode the file once; return its duration in seconds or raise CorruptAudioError saying why.
+
+    Past ``UPLOAD_MAX_SECONDS`` it raises UploadTooLongError: at once when the header declares a
+    longer duration, else as soon as decoding passes the limit (a header can lie or say nothing),
+    so the work done on any file is bounded by the limit, not by what the file claims.
+    """
     name = FORMAT_NAMES[audio_format]
     decoded = 0.0
+    limit = settings.UPLOAD_MAX_SECONDS
     try:
         with av.open(str(path), mode="r") as container:
             if not container.streams.audio:
@@ -62,9 +87,14 @@ def check_decodes(path: Path, audio_format: str) -> float:
                     f"The file looks like {name} but holds no audio stream. Export the song again and re-upload it."
                 )
             stream = container.streams.audio[0]
+            declared = declared_seconds(container, stream)
+            if declared is not None and declared > limit:
+                raise _too_long(name, declared, is_partial=False)
             for frame in container.decode(stream):
                 decoded += frame.samples / float(frame.sample_rate or 1)
-    except CorruptAudioError:
+                if decoded > limit:
+                    raise _too_long(name, decoded, is_partial=True)
+    except (CorruptAudioError, UploadTooLongError):
         raise
     except (av.FFmpegError, ValueError, IndexError) as exc:
         where = f" after {decoded:.1f} s" if decoded else ""

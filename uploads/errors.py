@@ -21,6 +21,13 @@ class UploadTooLargeError(UploadError):
     http_status = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
 
+class UploadTooLongError(UploadError):
+    """The song runs longer than ``UPLOAD_MAX_SECONDS`` (declared by its header, or found decoding it)."""
+
+    code = "upload_too_long"
+    http_status = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+
+
 class UnsupportedAudioError(UploadError):
     code = "unsupported_audio"
     http_status = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
@@ -37,3 +44,20 @@ class DuplicateUploadError(UploadError):
 
 class UploadStateError(Conflict):
     code = "upload_state"
+
+
+class ClaimReviewError(UploadError):
+    """A match claim cannot be decided (already decided, own claim, no permission, no reason)."""
+
+    code = "claim_review"
+    http_status: int = status.HTTP_409_CONFLICT
+
+
+class ClaimReviewForbiddenError(ClaimReviewError):
+    code = "claim_review_forbidden"
+    http_status: int = status.HTTP_403_FORBIDDEN
+
+
+class EmailNotVerifiedError(UploadError):
+    code = "email_not_verified"
+    http_status: int = status.HTTP_403_FORBIDDEN

@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from songforge import jobs
 from songforge.errors import NotFound
-from uploads.models import Upload, UploadSet
+from uploads.models import MatchClaim, Upload, UploadSet
 
 __all__ = ["Upload", "UploadSet"]  # the types the selectors return, for callers' annotations
 
@@ -41,6 +42,11 @@ def upload_owned(*, upload_id: int, owner_id: int | None, lock: bool = False) ->
     if found is None:
         raise NotFound("No such upload.", extra={"upload_id": upload_id})
     return found
+
+
+def owner_has_verified_email(*, owner_id: int) -> bool:
+    """Whether the artist confirmed an e-mail address (allauth's EmailAddress)."""
+    return bool(EmailAddress.objects.filter(user_id=owner_id, verified=True).exists())
 
 
 def upload_sets_of_owner(*, owner_id: int) -> QuerySet[UploadSet]:
@@ -129,6 +135,7 @@ def upload_set_readiness(*, upload_set_id: int, owner_id: int | None = None) -> 
         hint = {
             "identifying": "wait for identification to finish",
             "unmatched": "pick its catalog recording by hand or delete it",
+            "review": "SongForge staff check a match picked by hand before the set can generate",
             "failed": f"{item.failure_reason or 'it could not be read'}; delete it and upload it again",
         }.get(item.status, "")
         reasons.append(f"{item.original_name} is {label}: {hint}.")
@@ -175,3 +182,19 @@ def uploads_per_day() -> list[dict[str, object]]:
         {"day": str(r["day"]), "status": r["status"], "method": r["match_method"] or "-", "count": r["count"]}
         for r in rows
     ]
+
+
+# --- match claims (staff review) -----------------------------------------------------------------
+
+
+def match_claims_pending() -> QuerySet[MatchClaim]:
+    """The review queue: pending claims, oldest first, with what the reviewer needs on one row."""
+    return (
+        MatchClaim.objects.filter(status=MatchClaim.Status.PENDING)
+        .select_related("upload", "upload__upload_set", "recording", "claimed_by")
+        .order_by("created_at", "pk")
+    )
+
+
+def match_claim_pending_of_upload(*, upload_id: int) -> MatchClaim | None:
+    return MatchClaim.objects.filter(upload_id=upload_id, status=MatchClaim.Status.PENDING).first()

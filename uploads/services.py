@@ -5,8 +5,15 @@ States of an upload (``Upload.Status``) and who moves them::
     identifying ──(upload_identify: chain answered)──────▶ matched
     identifying ──(upload_identify: nobody knows it)─────▶ unmatched
     identifying ──(upload_identify: unreadable file)─────▶ failed (failure_reason says why)
-    any state   ──(upload_match_manually)────────────────▶ matched (method "manual")
-    unmatched/failed/matched ──(upload_identify_again)───▶ identifying
+    unmatched/matched ──(upload_match_claim: artist)──────▶ review (a pending MatchClaim)
+    review      ──(match_claim_approve: another person)──▶ matched (method "manual")
+    review      ──(match_claim_reject)────────────────────▶ unmatched
+    any state   ──(upload_match_manually: staff, CLI)────▶ matched (method "manual")
+    unmatched/failed/matched/review ──(upload_identify_again)──▶ identifying
+
+A match picked by an artist decides who is paid from the new song (the 67% pool), so it is a claim:
+it needs evidence (identification ran and found nothing, or found a recording the artist disputes)
+and a staff reviewer's approval before the set can generate.
 
 Identification is claimed with a conditional UPDATE on ``identify_claimed_at`` and finished with
 another conditional UPDATE that still requires ``status='identifying'`` and the same claim, so a
@@ -26,10 +33,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from catalog.errors import AudioUnreadable
@@ -40,13 +49,17 @@ from songforge.errors import DomainError, NotFound
 from songforge.storage import local_copy
 from uploads import audio
 from uploads.errors import (
+    ClaimReviewError,
+    ClaimReviewForbiddenError,
     DuplicateUploadError,
+    EmailNotVerifiedError,
     UnsupportedAudioError,
     UploadSetFullError,
     UploadStateError,
 )
-from uploads.models import Upload, UploadSet
+from uploads.models import MatchClaim, Upload, UploadSet
 from uploads.selectors import (
+    owner_has_verified_email,
     upload_owned,
     upload_set_count,
     upload_set_owned,
@@ -57,8 +70,9 @@ logger = logging.getLogger(__name__)
 
 ALLOWED: dict[str, set[str]] = {
     Upload.Status.IDENTIFYING: {Upload.Status.MATCHED, Upload.Status.UNMATCHED, Upload.Status.FAILED},
-    Upload.Status.MATCHED: {Upload.Status.MATCHED, Upload.Status.IDENTIFYING},
-    Upload.Status.UNMATCHED: {Upload.Status.MATCHED, Upload.Status.IDENTIFYING},
+    Upload.Status.MATCHED: {Upload.Status.MATCHED, Upload.Status.IDENTIFYING, Upload.Status.REVIEW},
+    Upload.Status.REVIEW: {Upload.Status.MATCHED, Upload.Status.UNMATCHED, Upload.Status.IDENTIFYING},
+    Upload.Status.UNMATCHED: {Upload.Status.MATCHED, Upload.Status.IDENTIFYING, Upload.Status.REVIEW},
     Upload.Status.FAILED: {Upload.Status.MATCHED, Upload.Status.IDENTIFYING},
 }
 
@@ -76,9 +90,13 @@ def upload_add(*, upload_set_id: int, file: IO[bytes] | Any, owner_id: int | Non
     ``file`` is a Django ``UploadedFile`` (or any binary file object with ``name``); it is streamed
     through a temporary file, never read whole into memory. Refusals store nothing: a full set (the
     set holds ``UPLOAD_SET_SIZE`` songs), a file over ``UPLOAD_MAX_BYTES``, bytes that are not MP3,
-    M4A/AAC, FLAC, WAV or Ogg, audio that does not decode, and the same audio twice in one set.
+    M4A/AAC, FLAC, WAV or Ogg, audio that does not decode or runs past ``UPLOAD_MAX_SECONDS``, the
+    same audio twice in one set, and (when ``owner_id`` is given, i.e. the artist uploads) an artist
+    whose e-mail address is not confirmed yet.
     """
     upload_set_owned(upload_set_id=upload_set_id, owner_id=owner_id)
+    if owner_id is not None:
+        _refuse_unverified(owner_id)
     original_name = Path(str(getattr(file, "name", "") or "upload")).name[:255]
     declared = getattr(file, "size", None)
     if isinstance(declared, int):
@@ -95,6 +113,15 @@ def upload_add(*, upload_set_id: int, file: IO[bytes] | Any, owner_id: int | Non
             )
         duration = audio.check_decodes(spooled.path, audio_format)
         return _store(upload_set_id, owner_id, original_name, audio_format, spooled, duration)
+
+
+def _refuse_unverified(owner_id: int) -> None:
+    if settings.UPLOAD_REQUIRES_VERIFIED_EMAIL and not owner_has_verified_email(owner_id=owner_id):
+        raise EmailNotVerifiedError(
+            "Confirm your e-mail address before uploading: open the link we sent you, or ask for a new one "
+            "on the E-mail page of your account.",
+            extra={"resend_url": reverse("account_email")},
+        )
 
 
 def _refuse_if_full(upload_set_id: int) -> None:
@@ -176,8 +203,155 @@ def upload_delete(*, upload_id: int, owner_id: int | None = None) -> None:
 
 
 @transaction.atomic
+def upload_match_claim(*, upload_id: int, recording_id: int, owner_id: int) -> MatchClaim:
+    """The artist claims the upload is this catalog recording; the upload waits for a staff review.
+
+    Evidence is required: identification must have run and either found nothing (``unmatched``) or
+    found a recording the artist disputes (``matched``). An upload still being identified, or one
+    whose audio could not be read, has no evidence to review. The claim and what identification
+    found are stored for the reviewer; nothing is paid on a claim until it is approved.
+    """
+    upload = upload_owned(upload_id=upload_id, owner_id=owner_id, lock=True)
+    if not recording_exists(recording_id=recording_id):
+        raise NotFound("No such catalog recording; search the catalog and pick one of its results.")
+    if upload.status not in (Upload.Status.UNMATCHED, Upload.Status.MATCHED, Upload.Status.REVIEW):
+        raise UploadStateError(
+            f"{upload.original_name} is {upload.get_status_display().lower()}: a match can be claimed only after "
+            "identification has finished (wait for it, or delete the upload and upload it again).",
+            extra={"from": upload.status, "to": Upload.Status.REVIEW},
+        )
+    if upload.status == Upload.Status.MATCHED and upload.recording_id == recording_id:
+        raise UploadStateError(
+            f"{upload.original_name} is already matched to that recording.",
+            extra={"upload_id": upload.pk, "recording_id": recording_id},
+        )
+    evidence = _claim_evidence(upload)
+    MatchClaim.objects.filter(upload_id=upload.pk, status=MatchClaim.Status.PENDING).update(
+        status=MatchClaim.Status.WITHDRAWN, updated_at=timezone.now()
+    )
+    claim = MatchClaim.objects.create(
+        upload_id=upload.pk, recording_id=recording_id, claimed_by_id=owner_id, evidence=evidence
+    )
+    upload.status = Upload.Status.REVIEW
+    upload.recording_id = recording_id
+    upload.match_method = Upload.Method.MANUAL
+    upload.confidence = None
+    upload.offset_s = None
+    upload.failure_reason = ""
+    upload.identify_claimed_at = None
+    upload.save(update_fields=[*_MATCH_FIELDS, "updated_at"])
+    return claim
+
+
+_MATCH_FIELDS = [
+    "status",
+    "recording",
+    "match_method",
+    "confidence",
+    "offset_s",
+    "failure_reason",
+    "identify_claimed_at",
+]
+
+
+def _claim_evidence(upload: Upload) -> dict[str, Any]:
+    """What identification said about the upload, for the reviewer (a claim made on top of a claim
+    keeps the original automatic evidence)."""
+    if upload.status == Upload.Status.REVIEW:
+        previous = upload.match_claims.filter(status=MatchClaim.Status.PENDING).order_by("-pk").first()
+        if previous is not None:
+            return dict(previous.evidence)
+    if upload.status == Upload.Status.UNMATCHED:
+        return {"identification": "nothing_found", "identified_at": upload.updated_at.isoformat()}
+    return {
+        "identification": "disputed",
+        "recording_id": upload.recording_id,
+        "method": upload.match_method,
+        "confidence": upload.confidence,
+        "identified_at": upload.updated_at.isoformat(),
+    }
+
+
+def _locked_pending_claim(claim_id: int, reviewer_id: int) -> MatchClaim:
+    reviewer = get_user_model().objects.filter(pk=reviewer_id, is_active=True, is_staff=True).first()
+    if reviewer is None or not reviewer.has_perm("uploads.review_matchclaim"):
+        raise ClaimReviewForbiddenError(
+            "Only staff with the permission to review matches can approve or reject a claim.",
+            extra={"claim_id": claim_id},
+        )
+    claim = MatchClaim.objects.select_for_update().filter(pk=claim_id).first()
+    if claim is None:
+        raise NotFound("No such match claim.", extra={"claim_id": claim_id})
+    if claim.status != MatchClaim.Status.PENDING:
+        raise ClaimReviewError(
+            f"This claim is already {claim.get_status_display().lower()}; only pending claims can be decided.",
+            extra={"claim_id": claim_id, "status": claim.status},
+        )
+    if claim.claimed_by_id == reviewer_id:
+        raise ClaimReviewError(
+            "A claim is reviewed by someone other than the person who made it; ask another reviewer.",
+            code="claim_review_own",
+            extra={"claim_id": claim_id},
+        )
+    return claim
+
+
+def _decide(claim: MatchClaim, *, status: str, reviewer_id: int, note: str) -> None:
+    claim.status = status
+    claim.reviewed_by_id = reviewer_id
+    claim.reviewed_at = timezone.now()
+    claim.review_note = note
+    claim.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_note", "updated_at"])
+
+
+@transaction.atomic
+def match_claim_approve(*, claim_id: int, reviewer_id: int, note: str = "") -> MatchClaim:
+    """A reviewer (not the claimant) confirms the claim: the upload becomes matched to the recording."""
+    claim = _locked_pending_claim(claim_id, reviewer_id)
+    upload = Upload.objects.select_for_update().get(pk=claim.upload_id)
+    _check_transition(upload, Upload.Status.MATCHED)
+    _decide(claim, status=MatchClaim.Status.APPROVED, reviewer_id=reviewer_id, note=note.strip())
+    upload.status = Upload.Status.MATCHED
+    upload.recording_id = claim.recording_id
+    upload.match_method = Upload.Method.MANUAL
+    upload.save(update_fields=["status", "recording", "match_method", "updated_at"])
+    return claim
+
+
+@transaction.atomic
+def match_claim_reject(*, claim_id: int, reviewer_id: int, note: str) -> MatchClaim:
+    """A reviewer refuses the claim; the upload goes back to unmatched with the reviewer's reason."""
+    if not note.strip():
+        raise ClaimReviewError(
+            "Say why the claim is rejected; the artist sees the reason.",
+            code="claim_reason_missing",
+            extra={"claim_id": claim_id},
+        )
+    claim = _locked_pending_claim(claim_id, reviewer_id)
+    upload = Upload.objects.select_for_update().get(pk=claim.upload_id)
+    _check_transition(upload, Upload.Status.UNMATCHED)
+    _decide(claim, status=MatchClaim.Status.REJECTED, reviewer_id=reviewer_id, note=note.strip())
+    upload.status = Upload.Status.UNMATCHED
+    upload.recording_id = None
+    upload.match_method = ""
+    upload.failure_reason = f"Your match was not accepted: {note.strip()}"[:2000]
+    upload.save(update_fields=["status", "recording", "match_method", "failure_reason", "updated_at"])
+    return claim
+
+
+def _withdraw_pending_claims(upload_id: int) -> None:
+    MatchClaim.objects.filter(upload_id=upload_id, status=MatchClaim.Status.PENDING).update(
+        status=MatchClaim.Status.WITHDRAWN, updated_at=timezone.now()
+    )
+
+
+@transaction.atomic
 def upload_match_manually(*, upload_id: int, recording_id: int, owner_id: int | None = None) -> Upload:
-    """Match the upload to a catalog recording picked by the artist (also overrides a wrong automatic match)."""
+    """Match the upload to a catalog recording directly: for staff tools and local commands only.
+
+    Artists' pages and API call :func:`upload_match_claim` instead, which waits for a review. A
+    pending claim on the upload is withdrawn (staff decided instead).
+    """
     upload = upload_owned(upload_id=upload_id, owner_id=owner_id, lock=True)
     if not recording_exists(recording_id=recording_id):
         raise NotFound("No such catalog recording; search the catalog and pick one of its results.")
@@ -189,18 +363,8 @@ def upload_match_manually(*, upload_id: int, recording_id: int, owner_id: int | 
     upload.offset_s = None
     upload.failure_reason = ""
     upload.identify_claimed_at = None
-    upload.save(
-        update_fields=[
-            "status",
-            "recording",
-            "match_method",
-            "confidence",
-            "offset_s",
-            "failure_reason",
-            "identify_claimed_at",
-            "updated_at",
-        ]
-    )
+    upload.save(update_fields=[*_MATCH_FIELDS, "updated_at"])
+    _withdraw_pending_claims(upload.pk)
     return upload
 
 
@@ -218,6 +382,7 @@ def upload_identify_again(*, upload_id: int, owner_id: int | None = None) -> Upl
     upload.identify_claimed_at = None
     upload.identify_attempts = 0
     upload.save()
+    _withdraw_pending_claims(upload.pk)
     _enqueue_identify(upload.pk)
     return upload
 

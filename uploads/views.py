@@ -161,12 +161,13 @@ def upload_match(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "Pick a recording from the search results.")
         return redirect("uploads:upload_set_detail", upload.upload_set_id)
     try:
-        matched = services.upload_match_manually(
-            upload_id=upload.pk, recording_id=recording_id, owner_id=owner_id(request)
-        )
+        claim = services.upload_match_claim(upload_id=upload.pk, recording_id=recording_id, owner_id=owner_id(request))
     except DomainError as error:
         return error_redirect(request, error, "uploads:upload_set_detail", upload.upload_set_id)
-    messages.success(request, f"{upload.original_name} is now matched to {matched.recording}.")
+    messages.success(
+        request,
+        f"{upload.original_name}: your match to {claim.recording} is waiting for review by SongForge staff.",
+    )
     return redirect("uploads:upload_set_detail", upload.upload_set_id)
 
 

@@ -18,12 +18,13 @@ from distribution.clients.platoon import is_signature_valid, parse_webhook
 from distribution.errors import IllegalReleaseTransition, InvalidWebhookBody, InvalidWebhookSignature, ReleaseNotFound
 from distribution.models import DeliveryEvent, Release
 from distribution.selectors import release_package
+from songforge.text import without_server_paths
 
 MAX_DELIVERY_ATTEMPTS = 8
 
 
 def event_log(release: Release, kind: str, status: str, detail: str) -> None:
-    DeliveryEvent.objects.create(release=release, kind=kind, status=status, detail=detail[:5000])
+    DeliveryEvent.objects.create(release=release, kind=kind, status=status, detail=without_server_paths(detail)[:5000])
 
 
 def delivery_enqueue(release_id: int) -> None:

@@ -17,15 +17,16 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from generation.errors import GenerationStateError, UploadSetNotReadyError
+from generation.errors import GenerationLimitError, GenerationStateError, UploadSetNotReadyError
 from generation.models import Generation, GenerationStage
 from generation.services import stages
 from songforge import jobs
@@ -44,6 +45,42 @@ def _readiness_problems(upload_set_id: int) -> list[str]:
     return [] if readiness.is_ready else [str(reason) for reason in readiness.reasons] or ["The set is not ready."]
 
 
+def generation_limits_check(*, upload_set_id: int, owner_id: int | None, now: datetime | None = None) -> None:
+    """Refuse a new generation (GenerationLimitError, HTTP 429) past the limits; the caller holds the set's lock.
+
+    At most one queued or running generation per set (always), and at most
+    ``GENERATIONS_PER_DAY`` started by an artist in any 24 hours (when ``owner_id`` is given, i.e.
+    the artist asked; local commands and benchmarks pass no owner). The set's row lock serialises
+    starts on one set; the owner's row lock serialises an artist's starts across sets.
+    """
+    running = Generation.objects.filter(upload_set_id=upload_set_id, status__in=ACTIVE).order_by("pk").first()
+    if running is not None:
+        raise GenerationLimitError(
+            f"Generation #{running.pk} is still {running.get_status_display().lower()} for this set; wait for it "
+            "to finish or cancel it before starting another.",
+            code="generation_already_running",
+            extra={"upload_set_id": upload_set_id, "generation_id": running.pk},
+        )
+    if owner_id is None:
+        return
+    limit = settings.GENERATIONS_PER_DAY
+    now = now or timezone.now()
+    get_user_model().objects.select_for_update().filter(pk=owner_id).first()
+    recent = list(
+        Generation.objects.filter(upload_set__owner_id=owner_id, created_at__gt=now - timedelta(days=1))
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+    )
+    if len(recent) >= limit:
+        next_at = recent[len(recent) - limit] + timedelta(days=1)
+        raise GenerationLimitError(
+            f"You can start {limit} generations in 24 hours and have used them all; the next one is possible "
+            f"at {next_at:%Y-%m-%d %H:%M} UTC.",
+            code="generation_daily_limit",
+            extra={"limit": limit, "retry_after": next_at.isoformat()},
+        )
+
+
 def generation_start(
     *,
     upload_set_id: int,
@@ -54,7 +91,8 @@ def generation_start(
 ) -> Generation:
     """Create a queued generation for a ready upload set and enqueue its pipeline after commit.
 
-    Refuses (UploadSetNotReadyError) unless all ten uploads are matched. ``owner_id``, when given,
+    Refuses (UploadSetNotReadyError) unless all ten uploads are matched, and (GenerationLimitError)
+    past :func:`generation_limits_check`. ``owner_id``, when given,
     must own the set. ``enqueue=False`` leaves running it to the caller (``manage.py generate``
     calls ``generation_run`` in its own process).
     """
@@ -62,6 +100,7 @@ def generation_start(
 
     with transaction.atomic():
         upload_set = upload_set_owned(upload_set_id=upload_set_id, owner_id=owner_id, lock=True)
+        generation_limits_check(upload_set_id=upload_set_id, owner_id=owner_id)
         problems = _readiness_problems(upload_set_id)
         if problems:
             raise UploadSetNotReadyError(

@@ -21,7 +21,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.files.base import ContentFile
 from playwright.sync_api import expect
 
@@ -29,7 +31,8 @@ from catalog.models import RecordingShare
 from catalog.services import recording_shares_set, recording_upsert, recordings_notify_imported
 from generation.models import Generation
 from tests.web.conftest import PASSWORD
-from uploads.models import Upload
+from uploads.models import MatchClaim, Upload
+from uploads.services import match_claim_approve
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -92,6 +95,8 @@ def sign_up(page, email: str) -> None:
     page.locator("#id_password2").fill(PASSWORD)
     page.get_by_role("button", name="Sign Up").click()
     page.wait_for_url(re.compile(r"/$"))
+    # the artist follows the confirmation link (uploading needs a confirmed address)
+    EmailAddress.objects.filter(email=email).update(verified=True)
 
 
 def pick_by_hand(page, file_name: str, action: str) -> None:
@@ -103,7 +108,7 @@ def pick_by_hand(page, file_name: str, action: str) -> None:
     search.press("Enter")  # htmx swaps the results in (or, before htmx is ready, the page itself searches)
     page.get_by_role("button", name=f"Pick Journey Song {index:02d} by Band {chr(65 + index)}").click()
     page.wait_for_url(re.compile(r"/songs/sets/\d+/$"))
-    expect(page.get_by_text(f"{file_name} is now matched to Band {chr(65 + index)}")).to_be_visible()
+    expect(page.get_by_text(f"{file_name}: your match to Band {chr(65 + index)}")).to_be_visible()
 
 
 def _measured(report: dict, name: str) -> Any:
@@ -213,6 +218,15 @@ def test_from_sign_up_to_a_published_song(browser_page, shoot, run_jobs, backgro
     # a doubtful automatic match can be overridden by hand
     pick_by_hand(page, excerpts[3].name, "Change the match of")
     assert Upload.objects.get(original_name=excerpts[3].name).match_method == Upload.Method.MANUAL
+
+    # matches picked by hand wait for a staff reviewer (someone else) before the set can generate
+    page.reload()
+    assert page.locator("#generate-button").is_disabled()
+    assert page.locator(".slot-review").count() >= 1
+    reviewer = get_user_model().objects.create_user("reviewer", "reviewer@example.com", PASSWORD, is_staff=True)
+    reviewer.user_permissions.add(Permission.objects.get(codename="review_matchclaim"))
+    for claim in MatchClaim.objects.filter(status=MatchClaim.Status.PENDING).order_by("pk"):
+        match_claim_approve(claim_id=claim.pk, reviewer_id=reviewer.pk)
 
     assert Upload.objects.filter(status=Upload.Status.MATCHED).count() == 10
     matches = dict(Upload.objects.values_list("original_name", "recording__external_id"))

@@ -5,13 +5,14 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.management import call_command
-from rest_framework.authtoken.models import Token
+
+from apitokens.services import api_token_create
 
 pytestmark = pytest.mark.django_db
 
 
-def test_healthz_reports_each_dependency(client):
-    response = client.get("/healthz")
+def test_healthz_reports_each_dependency_to_staff(admin_client):
+    response = admin_client.get("/healthz")
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
@@ -20,11 +21,11 @@ def test_healthz_reports_each_dependency(client):
     assert all(check["ok"] for check in body["checks"].values())
 
 
-def test_healthz_is_503_when_storage_is_unwritable(client, settings, tmp_path):
+def test_healthz_is_503_when_storage_is_unwritable(admin_client, settings, tmp_path):
     blocker = tmp_path / "blocker"
     blocker.write_text("a file where a folder should be")
     settings.MEDIA_ROOT = blocker / "media"
-    response = client.get("/healthz")
+    response = admin_client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["checks"]["storage"]["ok"] is False
     assert response.json()["checks"]["storage"]["error"]
@@ -103,5 +104,5 @@ def test_json_log_lines_carry_the_context_id():
 
 def test_token_authenticates_the_api_without_cookies(client):
     user = get_user_model().objects.create_user("tk", "tk@example.com", "pw-Token-123")
-    token = Token.objects.create(user=user)
-    assert client.get("/api/schema/", HTTP_AUTHORIZATION=f"Token {token.key}").status_code == 200
+    made = api_token_create(user_id=user.pk, name="script")
+    assert client.get("/api/schema/", HTTP_AUTHORIZATION=f"Token {made.token}").status_code == 200

@@ -116,6 +116,7 @@ def test_features_are_computed_once_per_upload(
     for seed in (1, 2):
         generation = _start(ready_set, django_capture_on_commit_callbacks, seed=seed)
         generation_run(generation_id=generation.pk, stop_after="transcribe")
+        generation_cancel(generation_id=generation.pk)  # one active generation per set
     assert len(fake_audio.analysed) == 10
     assert len(fake_audio.transcribed) == 10
     assert UploadFeatures.objects.filter(transcribed_at__isnull=False).count() == 10

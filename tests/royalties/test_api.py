@@ -1,8 +1,8 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from apitokens.services import api_token_create
 from royalties.imports import rows_to_csv, statement_import
 from royalties.models import Statement
 from royalties.payouts import payout_run_create
@@ -22,8 +22,8 @@ def _no_throttle_carryover(settings):
 
 def client_for(user):
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    made = api_token_create(user_id=user.pk, name="statements export")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {made.token}")
     return client
 
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from apitokens.services import api_token_create
 from royalties.imports import statement_import
 from royalties.models import PayoutRun
 from royalties.payouts import payout_run_create
@@ -55,8 +55,8 @@ def admin_as() -> Callable[[User], Client]:
 
 def api_as(user: User) -> APIClient:
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    made = api_token_create(user_id=user.pk, name="staff tests")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {made.token}")
     return client
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import av
 import numpy as np
 import pytest
+from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -71,7 +72,9 @@ def uploaded(name: str, content: bytes) -> SimpleUploadedFile:
 
 @pytest.fixture
 def owner(db: None) -> Any:
-    return get_user_model().objects.create_user(username="owner", email="owner@example.com", password="x-pass-123")
+    user = get_user_model().objects.create_user(username="owner", email="owner@example.com", password="x-pass-123")
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    return user
 
 
 @pytest.fixture

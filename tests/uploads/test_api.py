@@ -90,13 +90,19 @@ def test_the_set_lists_each_upload_with_its_match(
     assert response.json()["readiness"]["matched"] == 1
 
 
-def test_manual_match_and_readiness(owner_api, upload_set, upload, make_recording):
+def test_manual_match_waits_for_review_then_counts_towards_readiness(
+    owner_api, upload_set, upload, make_recording, reviewer
+):
+    Upload.objects.filter(pk=upload.pk).update(status="unmatched")  # identification found nothing
     recording = make_recording(3, with_audio=False)
     response = owner_api.post(
         reverse("api-upload-match", args=[upload.pk]), {"recording_id": recording.pk}, format="json"
     )
-    assert response.status_code == 200
-    assert (response.json()["status"], response.json()["match_method"]) == ("matched", "manual")
+    assert response.status_code == 202
+    assert (response.json()["status"], response.json()["match_method"]) == ("review", "manual")
+    readiness = owner_api.get(reverse("api-upload-set-readiness", args=[upload_set.pk])).json()
+    assert (readiness["is_ready"], readiness["matched"], readiness["not_matched"][0]["status"]) == (False, 0, "review")
+    services.match_claim_approve(claim_id=upload.match_claims.get().pk, reviewer_id=reviewer.pk)
     readiness = owner_api.get(reverse("api-upload-set-readiness", args=[upload_set.pk])).json()
     assert (readiness["is_ready"], readiness["uploaded"], readiness["matched"], readiness["not_matched"]) == (
         False,

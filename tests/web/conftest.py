@@ -16,6 +16,7 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.utils import timezone
@@ -33,7 +34,9 @@ PEAKS = {"version": 2, "channels": 1, "bits": 8, "length": 4, "data": [-12, 13, 
 
 @pytest.fixture
 def owner(db: None) -> Any:
-    return get_user_model().objects.create_user("owner", "owner@example.com", PASSWORD)
+    user = get_user_model().objects.create_user("owner", "owner@example.com", PASSWORD)
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    return user
 
 
 @pytest.fixture

@@ -74,15 +74,18 @@ def test_uploading_without_a_file_says_so(owner_client, owner):
     assert response.json()["message"] == "Choose an audio file to upload."
 
 
-def test_a_wrong_match_is_fixed_by_hand(owner_client, matched_set, recordings):
+def test_a_wrong_match_is_disputed_by_hand_and_waits_for_review(owner_client, matched_set, recordings):
     upload = matched_set.uploads.order_by("id").first()
     response = owner_client.post(
         reverse("uploads:upload_match", args=[upload.pk]), {"recording_id": recordings[5].pk}, follow=True
     )
     upload.refresh_from_db()
     assert upload.recording == recordings[5]
-    assert upload.match_method == Upload.Method.MANUAL
-    assert "is now matched to Band F – Tiny Song 05." in response.content.decode()
+    assert (upload.status, upload.match_method) == (Upload.Status.REVIEW, Upload.Method.MANUAL)
+    html = response.content.decode()
+    assert "your match to Band F – Tiny Song 05 is waiting for review by SongForge staff." in html
+    assert "Waiting for review" in html
+    assert 'id="generate-button" disabled' in html
 
 
 def test_picking_nothing_is_refused(owner_client, matched_set):

@@ -17,6 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
@@ -248,6 +249,8 @@ class Command(BaseCommand):
         user, _ = user_model.objects.get_or_create(
             email=DEMO_EMAIL, defaults={"username": "demo-artist", "first_name": "Demo"}
         )
+        # uploading needs a confirmed address (uploads.services.upload_add)
+        EmailAddress.objects.update_or_create(user=user, email=DEMO_EMAIL, defaults={"verified": True, "primary": True})
         return user
 
     def wait_for(self, what: str, is_done: Callable[[], bool]) -> None:
