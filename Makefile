@@ -50,6 +50,7 @@ test: install-dev
 	$(BIN)/ruff format --check .
 	SONGFORGE_TESTING=1 DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run
 	SONGFORGE_TESTING=1 $(BIN)/mypy .
+	$(BIN)/lint-imports
 	$(MAKE) deploy-check
 	SONGFORGE_TESTING=1 $(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
