@@ -76,3 +76,16 @@ def test_every_custom_permission_is_held_by_some_role():
         Permission.objects.filter(content_type__app_label=n.split(".")[0], codename=n.split(".")[1]).exists()
         for n in custom
     )
+
+
+@pytest.mark.django_db
+def test_escrow_claims_are_decided_by_their_own_group_and_read_by_the_auditor():
+    reviewer = names(Group.objects.get(name="Escrow claim reviewer").permissions)
+    assert reviewer == {
+        "royalties.view_escrowclaim",
+        "royalties.decide_escrowclaim",
+        "catalog.view_recording",
+        "catalog.view_rightsholder",
+    }
+    assert "royalties.view_escrowclaim" in names(Group.objects.get(name=roles.READ_ONLY_AUDITOR).permissions)
+    assert not Group.objects.filter(name__in=roles.ROLES, permissions__codename="decide_escrowclaim").exists()
