@@ -16,7 +16,7 @@ if admin.site.is_registered(TokenProxy):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
     list_display = ("name", "prefix", "user", "created_at", "expires_at", "last_used_at", "revoked_at")
     list_filter = ("revoked_at", "expires_at")
     search_fields = ("name", "prefix", "user__email", "user__username")

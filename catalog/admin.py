@@ -56,7 +56,7 @@ class RightsCompletenessFilter(admin.SimpleListFilter):
         return queryset
 
 
-class SharesFormSet(BaseInlineFormSet):
+class SharesFormSet(BaseInlineFormSet[RecordingShare, Recording, forms.ModelForm[RecordingShare]]):
     """Each side that has any rows must add up to exactly 10,000 bps, with each holder once."""
 
     def clean(self) -> None:
@@ -90,7 +90,7 @@ class SharesFormSet(BaseInlineFormSet):
         return sides
 
 
-class RecordingShareInline(admin.TabularInline):
+class RecordingShareInline(admin.TabularInline[RecordingShare, Recording]):
     model = RecordingShare
     formset = SharesFormSet
     fields = ("side", "holder", "share_bps")
@@ -99,7 +99,7 @@ class RecordingShareInline(admin.TabularInline):
     ordering = ("side", "holder__name")
 
 
-class ShareChangeInline(admin.TabularInline):
+class ShareChangeInline(admin.TabularInline[ShareChange, Recording]):
     model = ShareChange
     fields = ("created_at", "side", "old_shares", "new_shares", "source", "changed_by")
     readonly_fields = fields
@@ -116,7 +116,7 @@ class ShareChangeInline(admin.TabularInline):
 
 
 @admin.register(Recording)
-class RecordingAdmin(admin.ModelAdmin):
+class RecordingAdmin(admin.ModelAdmin[Recording]):
     list_display = ("title", "artist", "album", "isrc", "provider", "genre", "rights_status", "is_demo")
     list_filter = ("provider", "genre", RightsCompletenessFilter, "is_demo")
     search_fields = ("title", "artist", "isrc", "external_id", "apple_music_id")
@@ -139,7 +139,7 @@ class RecordingAdmin(admin.ModelAdmin):
         # The external id is the import key: changing it would detach the recording from its manifest entry.
         return (*self.readonly_fields, "external_id") if obj is not None else self.readonly_fields
 
-    def save_model(self, request: HttpRequest, obj: Recording, form: forms.ModelForm, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: Recording, form: forms.ModelForm[Recording], change: bool) -> None:
         fields = {name: form.cleaned_data[name] for name in form.changed_data if name in UPSERT_FIELDS}
         if "artwork" in form.changed_data:
             obj.save()  # file field outside the upsert service: no rule depends on it
@@ -147,7 +147,7 @@ class RecordingAdmin(admin.ModelAdmin):
         obj.pk = recording.pk
         obj.refresh_from_db()
 
-    def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset: Any, change: bool) -> None:
+    def save_formset(self, request: HttpRequest, form: forms.ModelForm[Recording], formset: Any, change: bool) -> None:
         if not isinstance(formset, SharesFormSet):
             formset.save()
             return
@@ -188,7 +188,7 @@ class RecordingAdmin(admin.ModelAdmin):
 
 
 @admin.register(RightsHolder)
-class RightsHolderAdmin(admin.ModelAdmin):
+class RightsHolderAdmin(admin.ModelAdmin[RightsHolder]):
     list_display = ("name", "kind", "recording_count", "is_demo", "user")
     list_filter = ("kind", "is_demo")
     search_fields = ("name", "contact_email")
@@ -204,7 +204,9 @@ class RightsHolderAdmin(admin.ModelAdmin):
             fields += ("user",)
         return fields
 
-    def save_model(self, request: HttpRequest, obj: RightsHolder, form: forms.ModelForm, change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: RightsHolder, form: forms.ModelForm[RightsHolder], change: bool
+    ) -> None:
         """Plain fields save here; payout details and the user link go through their audited services."""
         payout_details, user_id = obj.payout_details, obj.user_id
         stored = RightsHolder.objects.filter(pk=obj.pk).first() if change else None
@@ -254,7 +256,7 @@ class RightsHolderAdmin(admin.ModelAdmin):
 
 
 @admin.register(ShareChange)
-class ShareChangeAdmin(admin.ModelAdmin):
+class ShareChangeAdmin(admin.ModelAdmin[ShareChange]):
     list_display = ("created_at", "recording", "side", "source", "changed_by")
     list_filter = ("side", "source")
     search_fields = ("recording__title", "recording__artist", "recording__isrc")

@@ -27,12 +27,12 @@ class RecordingSearchApi(APIView):
     With ``SONGFORGE_CATALOG=apple-music`` the songs Apple Music finds are first stored as recordings.
     """
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         q = serializers.CharField(max_length=200, trim_whitespace=True)
         limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
 
     @extend_schema_serializer(component_name="CatalogRecording")
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Any]):
         id = serializers.IntegerField()
         external_id = serializers.CharField()
         title = serializers.CharField()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -19,7 +21,7 @@ from staff.services import admin_action_record, values_of
 AUDITED_FIELDS = ["status", "delivery_attempts", "taken_down_at"]
 
 
-class DeliveryEventInline(admin.TabularInline):
+class DeliveryEventInline(admin.TabularInline[DeliveryEvent, Release]):
     model = DeliveryEvent
     extra = 0
     can_delete = False
@@ -35,7 +37,7 @@ class DeliveredFilter(admin.SimpleListFilter):
     title = "delivered"
     parameter_name = "delivered"
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
         return [("yes", "Delivered"), ("no", "Not delivered yet")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Release]) -> QuerySet[Release]:
@@ -47,7 +49,7 @@ class DeliveredFilter(admin.SimpleListFilter):
 
 
 @admin.register(Release)
-class ReleaseAdmin(admin.ModelAdmin):
+class ReleaseAdmin(admin.ModelAdmin[Release]):
     list_display = ("isrc", "title", "artist_name", "status", "distributor", "delivery_attempts", "created_at")
     list_filter = ("status", "distributor", DeliveredFilter, "is_artwork_generated")
     search_fields = ("isrc", "title", "artist_name", "distributor_release_id", "generation__id")
@@ -137,7 +139,7 @@ class ReleaseAdmin(admin.ModelAdmin):
 
 
 @admin.register(IsrcCounter)
-class IsrcCounterAdmin(admin.ModelAdmin):
+class IsrcCounterAdmin(admin.ModelAdmin[IsrcCounter]):
     list_display = ("prefix", "year", "last_designation", "updated_at")
     list_filter = ("prefix", "year")
     search_fields = ("prefix",)

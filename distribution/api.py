@@ -17,21 +17,21 @@ from distribution.services import delivery, publish
 from songforge.text import no_control_characters, no_control_characters_multiline
 
 
-class SplitLineSerializer(serializers.Serializer):
+class SplitLineSerializer(serializers.Serializer[Any]):
     holder_id = serializers.IntegerField()
     holder_name = serializers.CharField()
     holder_kind = serializers.CharField()
     ppb = serializers.IntegerField(help_text="Parts per billion of the release's earnings.")
 
 
-class DeliveryEventSerializer(serializers.Serializer):
+class DeliveryEventSerializer(serializers.Serializer[Any]):
     kind = serializers.CharField()
     status = serializers.CharField()
     detail = serializers.CharField()
     created_at = serializers.DateTimeField()
 
 
-class ReleaseOutputSerializer(serializers.Serializer):
+class ReleaseOutputSerializer(serializers.Serializer[Any]):
     release_id = serializers.IntegerField()
     generation_id = serializers.IntegerField()
     isrc = serializers.CharField()
@@ -56,7 +56,7 @@ def _render(release_status: selectors.ReleaseStatus) -> dict[str, Any]:
     return dict(ReleaseOutputSerializer(release_status).data)
 
 
-class ReleasePublishInputSerializer(serializers.Serializer):
+class ReleasePublishInputSerializer(serializers.Serializer[Any]):
     generation_id = serializers.IntegerField()
     title = serializers.CharField(max_length=300, validators=[no_control_characters])
     artist_name = serializers.CharField(max_length=300, validators=[no_control_characters])
@@ -66,7 +66,7 @@ class ReleasePublishInputSerializer(serializers.Serializer):
     artwork = serializers.FileField(required=False, allow_null=True)
 
 
-class PlatoonWebhookOutputSerializer(serializers.Serializer):
+class PlatoonWebhookOutputSerializer(serializers.Serializer[Any]):
     release_id = serializers.IntegerField()
     status = serializers.CharField()
 

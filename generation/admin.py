@@ -12,7 +12,7 @@ from generation.services.training_links import training_recording_link
 from songforge.permissions import acting_user_id
 
 
-class GenerationStageInline(admin.TabularInline):
+class GenerationStageInline(admin.TabularInline[GenerationStage, Generation]):
     model = GenerationStage
     extra = 0
     can_delete = False
@@ -21,7 +21,7 @@ class GenerationStageInline(admin.TabularInline):
 
 
 @admin.register(Generation)
-class GenerationAdmin(admin.ModelAdmin):
+class GenerationAdmin(admin.ModelAdmin[Generation]):
     list_display = ("id", "upload_set", "status", "stage", "progress_percent", "is_original", "seed", "created_at")
     list_filter = ("status", "stage", "is_original")
     search_fields = ("=id", "upload_set__title", "upload_set__owner__email")
@@ -31,7 +31,7 @@ class GenerationAdmin(admin.ModelAdmin):
 
 
 @admin.register(TrainingRecording)
-class TrainingRecordingAdmin(admin.ModelAdmin):
+class TrainingRecordingAdmin(admin.ModelAdmin[TrainingRecording]):
     list_display = ("source_id", "collection", "token_count", "is_commercial_ok", "is_held_out", "recording")
     list_filter = ("collection", "is_commercial_ok", "is_held_out")
     search_fields = ("source_id", "title", "recording__title")
@@ -58,7 +58,7 @@ class TrainingRecordingAdmin(admin.ModelAdmin):
 
 
 @admin.register(UploadFeatures)
-class UploadFeaturesAdmin(admin.ModelAdmin):
+class UploadFeaturesAdmin(admin.ModelAdmin[UploadFeatures]):
     list_display = ("upload", "token_count", "analysed_at", "transcribed_at")
     list_filter = ("analysed_at", "transcribed_at")
     search_fields = ("upload__original_name",)

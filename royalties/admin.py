@@ -37,7 +37,7 @@ from songforge.permissions import acting_user_id, model_permission
 from staff.services import admin_action_record, values_of
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(admin.ModelAdmin[Any]):
     """Nothing here is edited by hand: money rows change only through services."""
 
     show_full_result_count = False
@@ -52,7 +52,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class SplitSheetLineInline(admin.TabularInline):
+class SplitSheetLineInline(admin.TabularInline[SplitSheetLine, SplitSheet]):
     model = SplitSheetLine
     fields = ("holder", "ppb", "pool", "provenance")
     readonly_fields = fields
@@ -245,7 +245,7 @@ class EntryAdmin(ReadOnlyAdmin):
     readonly_fields = ("transaction", "account", "amount_minor", "currency", "period", "release", "line_group")
 
 
-class PayoutInline(admin.TabularInline):
+class PayoutInline(admin.TabularInline[Payout, PayoutRun]):
     model = Payout
     fields = ("holder", "currency", "amount_minor", "paid_at")
     readonly_fields = fields

@@ -19,7 +19,7 @@ from songforge.errors import DomainError
 from songforge.permissions import acting_user_id, model_permission
 
 
-class EscrowClaimAddForm(forms.ModelForm):
+class EscrowClaimAddForm(forms.ModelForm[EscrowClaim]):
     """Files the claim through the service while validating, so refusals appear on the form."""
 
     user_id: int | None = None
@@ -46,7 +46,7 @@ class EscrowClaimAddForm(forms.ModelForm):
 
 
 @admin.register(EscrowClaim)
-class EscrowClaimAdmin(admin.ModelAdmin):
+class EscrowClaimAdmin(admin.ModelAdmin[EscrowClaim]):
     list_display = (
         "id",
         "recording",

@@ -40,7 +40,7 @@ LIST_PARAMETERS = [
 ]
 
 
-class RoyaltyFilterSerializer(serializers.Serializer):
+class RoyaltyFilterSerializer(serializers.Serializer[Any]):
     period = serializers.RegexField(PERIOD_REGEX, required=False)
     holder = serializers.IntegerField(required=False, min_value=1)
     export = serializers.ChoiceField(choices=["csv"], required=False)
@@ -66,12 +66,12 @@ class StatementsApiBase(APIView):
             raise PermissionDenied("This account is not linked to a rights holder; ask SongForge staff to link it.")
         return holder.pk, data
 
-    def paginate(self, request: Request, rows: Any, serializer: type[serializers.Serializer]) -> Response:
+    def paginate(self, request: Request, rows: Any, serializer: type[serializers.Serializer[Any]]) -> Response:
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(rows, request, view=self)
         return paginator.get_paginated_response(serializer(page, many=True).data)
 
-    def export(self, filename: str, serializer: type[serializers.Serializer], rows: Any) -> StreamingHttpResponse:
+    def export(self, filename: str, serializer: type[serializers.Serializer[Any]], rows: Any) -> StreamingHttpResponse:
         fields = list(serializer().fields)
         data = (serializer(row).data for row in rows.iterator())
         response = StreamingHttpResponse(
@@ -81,7 +81,7 @@ class StatementsApiBase(APIView):
         return response
 
 
-class RoyaltyStatementSerializer(serializers.Serializer):
+class RoyaltyStatementSerializer(serializers.Serializer[Any]):
     holder_id = serializers.IntegerField(source="account__holder_id")
     holder = serializers.CharField(source="account__holder__name")
     period = serializers.CharField()
@@ -109,7 +109,7 @@ class StatementListApi(StatementsApiBase):
         return self.paginate(request, rows, RoyaltyStatementSerializer)
 
 
-class RoyaltyEarningSerializer(serializers.Serializer):
+class RoyaltyEarningSerializer(serializers.Serializer[Any]):
     holder_id = serializers.IntegerField(source="account__holder_id")
     holder = serializers.CharField(source="account__holder__name")
     release_id = serializers.IntegerField(allow_null=True)
@@ -138,7 +138,7 @@ class EarningListApi(StatementsApiBase):
         return self.paginate(request, rows, RoyaltyEarningSerializer)
 
 
-class RoyaltyPayoutSerializer(serializers.Serializer):
+class RoyaltyPayoutSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     holder_id = serializers.IntegerField()
     holder = serializers.CharField(source="holder.name")
@@ -203,7 +203,7 @@ class StatementImportApi(APIView):
     throttle_classes = [ScopedRateThrottle, TokenRateThrottle]
     throttle_scope = "statements"
 
-    class StatementImportInputSerializer(serializers.Serializer):
+    class StatementImportInputSerializer(serializers.Serializer[Any]):
         file = serializers.FileField()
         reference = serializers.CharField(required=False, max_length=255)
         accept_overlap = serializers.BooleanField(
@@ -212,7 +212,7 @@ class StatementImportApi(APIView):
             help_text="Staff decision: import although the keys overlap earlier statements (a correction).",
         )
 
-    class StatementImportOutputSerializer(serializers.Serializer):
+    class StatementImportOutputSerializer(serializers.Serializer[Any]):
         id = serializers.IntegerField()
         reference = serializers.CharField()
         sha256 = serializers.CharField()
@@ -264,7 +264,7 @@ class StatementImportApi(APIView):
         return Response(data, status=status.HTTP_201_CREATED if result.is_created else status.HTTP_200_OK)
 
 
-class StatementUploadOutputSerializer(serializers.Serializer):
+class StatementUploadOutputSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     reference = serializers.CharField()
     original_name = serializers.CharField()
@@ -286,7 +286,7 @@ class StatementUploadCreateApi(APIView):
     throttle_classes = [ScopedRateThrottle, TokenRateThrottle]
     throttle_scope = "statements"
 
-    class StatementUploadInputSerializer(serializers.Serializer):
+    class StatementUploadInputSerializer(serializers.Serializer[Any]):
         file = serializers.FileField()
         reference = serializers.CharField(required=False, max_length=255)
 
@@ -335,7 +335,7 @@ class StatementUploadDecisionApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "statements"
 
-    class StatementUploadDecisionInputSerializer(serializers.Serializer):
+    class StatementUploadDecisionInputSerializer(serializers.Serializer[Any]):
         decision = serializers.ChoiceField(choices=list(DECISIONS))
 
     @extend_schema(

@@ -21,7 +21,7 @@ from royalties.escrow import escrow_claim_create, escrow_claims_for
 from songforge.permissions import HolderOrStaffPermission, acting_user_id
 
 
-class EscrowClaimOutputSerializer(serializers.Serializer):
+class EscrowClaimOutputSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     recording_id = serializers.IntegerField()
     side = serializers.CharField()
@@ -41,7 +41,7 @@ class EscrowClaimListCreateApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "statements"
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         recording_id = serializers.IntegerField(min_value=1)
         side = serializers.ChoiceField(choices=["master", "publishing"])
         evidence = serializers.CharField(max_length=5000)

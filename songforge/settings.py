@@ -15,12 +15,16 @@ from typing import Any
 from urllib.parse import urlparse
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from songforge import numba_cache
 from songforge.storage import s3_transfer_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Django's generic classes (ModelAdmin[Model], ModelForm[Model]…) subscriptable at run time, as mypy sees them.
+django_stubs_ext.monkeypatch()
 
 
 def env_str(name: str, default: str = "") -> str:

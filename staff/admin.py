@@ -11,7 +11,7 @@ from staff.models import AuditEvent
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
     list_display = ("created_at", "actor_name", "action", "object_type", "object_repr")
     list_filter = ("action", "object_type")
     search_fields = ("actor_name", "action", "object_repr", "=object_id")

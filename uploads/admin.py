@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -20,7 +22,7 @@ from uploads import services
 from uploads.models import MatchClaim, Upload, UploadSet
 
 
-class UploadInline(admin.TabularInline):
+class UploadInline(admin.TabularInline[Upload, UploadSet]):
     model = Upload
     extra = 0
     can_delete = False
@@ -36,7 +38,7 @@ class ReadinessFilter(admin.SimpleListFilter):
     title = "readiness"
     parameter_name = "ready"
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
         return [("yes", "All songs matched"), ("no", "Songs missing or unmatched")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[UploadSet]) -> QuerySet[UploadSet]:
@@ -52,7 +54,7 @@ class ReadinessFilter(admin.SimpleListFilter):
 
 
 @admin.register(UploadSet)
-class UploadSetAdmin(admin.ModelAdmin):
+class UploadSetAdmin(admin.ModelAdmin[UploadSet]):
     list_display = ("id", "title", "owner", "upload_count", "created_at")
     list_filter = (ReadinessFilter, "created_at")
     search_fields = ("title", "owner__email", "owner__username")
@@ -70,7 +72,7 @@ class UploadSetAdmin(admin.ModelAdmin):
 
 
 @admin.register(Upload)
-class UploadAdmin(admin.ModelAdmin):
+class UploadAdmin(admin.ModelAdmin[Upload]):
     list_display = (
         "id",
         "original_name",
@@ -149,7 +151,7 @@ class ClaimReviewForm(forms.Form):
 
 
 @admin.register(MatchClaim)
-class MatchClaimAdmin(admin.ModelAdmin):
+class MatchClaimAdmin(admin.ModelAdmin[MatchClaim]):
     """The review queue for matches picked by hand: listen to both, then approve or reject."""
 
     list_display = ("id", "upload", "recording", "claimed_by", "evidence_summary", "status", "created_at", "review")
@@ -179,7 +181,7 @@ class MatchClaimAdmin(admin.ModelAdmin):
     def has_review_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.has_perm("uploads.review_matchclaim"))
 
-    def has_view_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+    def has_view_permission(self, request: HttpRequest, obj: MatchClaim | None = None) -> bool:
         return super().has_view_permission(request, obj) or self.has_review_permission(request)
 
     def has_module_permission(self, request: HttpRequest) -> bool:

@@ -20,7 +20,7 @@ from uploads import selectors, services
 from uploads.models import UploadSet
 
 
-class RecordingBriefSerializer(serializers.Serializer):
+class RecordingBriefSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     external_id = serializers.CharField()
     isrc = serializers.CharField(allow_null=True)
@@ -28,7 +28,7 @@ class RecordingBriefSerializer(serializers.Serializer):
     artist = serializers.CharField()
 
 
-class UploadOutputSerializer(serializers.Serializer):
+class UploadOutputSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     upload_set_id = serializers.IntegerField()
     original_name = serializers.CharField()
@@ -44,14 +44,14 @@ class UploadOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class PendingSerializer(serializers.Serializer):
+class PendingSerializer(serializers.Serializer[Any]):
     upload_id = serializers.IntegerField()
     original_name = serializers.CharField()
     status = serializers.CharField()
     failure_reason = serializers.CharField()
 
 
-class ReadinessSerializer(serializers.Serializer):
+class ReadinessSerializer(serializers.Serializer[Any]):
     upload_set_id = serializers.IntegerField()
     is_ready = serializers.BooleanField()
     size = serializers.IntegerField()
@@ -61,7 +61,7 @@ class ReadinessSerializer(serializers.Serializer):
     reasons = serializers.ListField(child=serializers.CharField())
 
 
-class UploadSetOutputSerializer(serializers.Serializer):
+class UploadSetOutputSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     title = serializers.CharField()
     created_at = serializers.DateTimeField()
@@ -92,7 +92,7 @@ def _upload_payload(upload_id: int) -> dict[str, Any]:
 
 
 class UploadSetCreateApi(APIView):
-    class UploadSetCreateInputSerializer(serializers.Serializer):
+    class UploadSetCreateInputSerializer(serializers.Serializer[Any]):
         title = serializers.CharField(
             max_length=200, required=False, allow_blank=True, default="", validators=[no_control_characters]
         )
@@ -117,7 +117,7 @@ class UploadSetDetailApi(APIView):
 class UploadAddApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
-    class UploadAddInputSerializer(serializers.Serializer):
+    class UploadAddInputSerializer(serializers.Serializer[Any]):
         file = serializers.FileField(allow_empty_file=False, max_length=255)
 
     @extend_schema(request={"multipart/form-data": UploadAddInputSerializer}, responses={201: UploadOutputSerializer})
@@ -149,7 +149,7 @@ class UploadMatchApi(APIView):
     a reviewer approves the claim.
     """
 
-    class UploadMatchInputSerializer(serializers.Serializer):
+    class UploadMatchInputSerializer(serializers.Serializer[Any]):
         recording_id = serializers.IntegerField(min_value=1)
 
     @extend_schema(request=UploadMatchInputSerializer, responses={202: UploadOutputSerializer})

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 from django.core.files.storage import default_storage
@@ -21,7 +22,7 @@ def stored_audio(settings) -> list[str]:
     return sorted(os.listdir(folder)) if folder.exists() else []
 
 
-def snapshot() -> list[tuple]:
+def snapshot() -> list[tuple[Any, ...]]:
     return [
         (r.external_id, r.title, r.album, r.isrc, r.audio.name, r.rights_status, r.updated_at)
         for r in Recording.objects.order_by("external_id")

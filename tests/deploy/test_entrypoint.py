@@ -6,6 +6,7 @@ import json
 import subprocess
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,7 @@ def test_it_refuses_a_worker_without_queues(tmp_path: Path) -> None:
     assert "usage: worker QUEUE" in result.stderr
 
 
-def test_it_serves_the_site_with_gunicorn_and_whitenoise(tmp_path: Path, started: list) -> None:
+def test_it_serves_the_site_with_gunicorn_and_whitenoise(tmp_path: Path, started: list[Any]) -> None:
     env = app_env(tmp_path, SONGFORGE_STATIC_MANIFEST="1", SONGFORGE_STATIC_ROOT=str(tmp_path / "static"))
     migrated = entrypoint("migrate", env=env)
     assert migrated.returncode == 0, migrated.stderr[-2000:]

@@ -49,7 +49,7 @@ def _eventually(prometheus: str, expr: str, check: Any, timeout: float = 90) -> 
     raise AssertionError(f"{expr} = {value} after {timeout} s")
 
 
-def test_prometheus_scrapes_web_and_worker_series_that_move(tmp_path: Path, started: list, redis_url: str) -> None:
+def test_prometheus_scrapes_web_and_worker_series_that_move(tmp_path: Path, started: list[Any], redis_url: str) -> None:
     prometheus_bin = shutil.which("prometheus")
     if prometheus_bin is None:
         skip_or_fail("needs Debian's prometheus (apt-get install prometheus)")

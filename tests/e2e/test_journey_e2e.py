@@ -111,7 +111,7 @@ def pick_by_hand(page, file_name: str, action: str) -> None:
     expect(page.get_by_text(f"{file_name}: your match to Band {chr(65 + index)}")).to_be_visible()
 
 
-def _measured(report: dict, name: str) -> Any:
+def _measured(report: dict[str, Any], name: str) -> Any:
     """What the song page shows for a figure: synthesis's measurement, else the composed value."""
     value = (report.get("synthesis") or {}).get(name)
     return report.get(name) if value is None else value

@@ -138,8 +138,8 @@ class FakeSynthesis:
         return {"uploads": len(paths)}
 
     def render_and_master(
-        self, midi_path: Path, *, target_profile: dict, out_dir: Path, seed: int, **options: Any
-    ) -> dict:
+        self, midi_path: Path, *, target_profile: dict[str, Any], out_dir: Path, seed: int, **options: Any
+    ) -> dict[str, Any]:
         self.calls += 1
         assert midi_path.read_bytes()[:4] == b"MThd"
         (out_dir / "master.wav").write_bytes(b"RIFF-fake")

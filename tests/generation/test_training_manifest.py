@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,14 +14,14 @@ from royalties.money import largest_remainder
 pytestmark = pytest.mark.django_db
 
 
-def _manifest(folder: Path, items: list[dict]) -> Path:
+def _manifest(folder: Path, items: list[dict[str, Any]]) -> Path:
     (folder / "catalog_model.pt").write_bytes(b"weights")
     path = folder / "training_manifest.json"
     path.write_text(json.dumps({"items": items}))
     return path
 
 
-def _item(source_id: str, tokens: int, *, commercial: bool = True) -> dict:
+def _item(source_id: str, tokens: int, *, commercial: bool = True) -> dict[str, Any]:
     return {
         "source_id": source_id,
         "title": source_id,
