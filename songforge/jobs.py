@@ -128,17 +128,22 @@ class Heartbeat:
 # --- the reaper -----------------------------------------------------------------------------------
 
 
+def _run_each(callbacks: list[Callable[[], int]], kind: str) -> int:
+    """Call each re-enqueuing callback; a broken one is logged and must not stop the others."""
+    sent = 0
+    for callback in callbacks:
+        try:
+            sent += callback()
+        except Exception:
+            logger.exception("job %s %s failed", kind, callback.__qualname__)
+    if sent:
+        logger.info("%s re-enqueued %d jobs", kind, sent)
+    return sent
+
+
 def reap() -> int:
     """Run every reaper once; returns how many jobs they re-enqueued."""
-    sent = 0
-    for reaper in _reapers:
-        try:
-            sent += reaper()
-        except Exception:  # a broken reaper must not stop the others
-            logger.exception("job reaper %s failed", reaper.__qualname__)
-    if sent:
-        logger.info("reaper re-enqueued %d jobs", sent)
-    return sent
+    return _run_each(_reapers, "reaper")
 
 
 class ReaperMiddleware(dramatiq.Middleware):
@@ -190,14 +195,7 @@ def start_embedded_worker() -> dramatiq.Worker:
         _worker = dramatiq.Worker(broker, worker_threads=settings.SONGFORGE_EMBEDDED_WORKER_THREADS)
         _worker.start()
         logger.info("embedded Dramatiq worker started with %d threads", settings.SONGFORGE_EMBEDDED_WORKER_THREADS)
-    resumed = 0
-    for resumer in _resumers:
-        try:
-            resumed += resumer()
-        except Exception:  # a broken resumer must not stop the others
-            logger.exception("job resumer %s failed", resumer.__qualname__)
-    if resumed:
-        logger.info("re-enqueued %d unfinished jobs", resumed)
+    _run_each(_resumers, "resumer")
     return _worker
 
 
