@@ -31,6 +31,7 @@ def app_env(data_dir: Path, **extra: str) -> dict[str, str]:
             "SONGFORGE_DATA_DIR": str(data_dir),
             "SONGFORGE_APP_DIR": str(REPO),
             "SONGFORGE_SECURE_COOKIES": "0",
+            "SONGFORGE_SSL_REDIRECT": "0",  # plain HTTP on loopback: no TLS proxy in front
             "SONGFORGE_LOG_JSON": "1",
             "SONGFORGE_EMBEDDED_WORKER": "0",
             "DATABASE_URL": f"sqlite:///{data_dir / 'db.sqlite3'}",

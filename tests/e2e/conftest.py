@@ -45,7 +45,9 @@ def chromium() -> Iterator[Any]:
 
 @pytest.fixture
 def browser_page(chromium: Any, live_server: Any) -> Iterator[Any]:
-    context = chromium.new_context(base_url=live_server.url, viewport={"width": 1200, "height": 900})
+    # bypass_csp: Playwright's wait_for_function evaluates its predicate as a string, which the site's
+    # CSP (no unsafe-eval) refuses; the CSP itself is asserted in tests/security.
+    context = chromium.new_context(base_url=live_server.url, viewport={"width": 1200, "height": 900}, bypass_csp=True)
     context.set_default_timeout(10_000)
     page = context.new_page()
     yield page

@@ -103,6 +103,7 @@ class Fleet:
                 "ALLOWED_HOSTS": "127.0.0.1,localhost",
                 "SONGFORGE_TESTING": "0",
                 "SONGFORGE_SECURE_COOKIES": "0",
+                "SONGFORGE_SSL_REDIRECT": "0",  # plain HTTP on loopback: no TLS proxy in front
                 "SONGFORGE_DATA_DIR": str(self.workdir / "data"),
                 "SONGFORGE_STORAGE": "s3",
                 "SONGFORGE_S3_BUCKET": self.bucket,
@@ -366,13 +367,15 @@ class Artist:
 
 def create_artists(fleet: Fleet, count: int) -> list[Artist]:
     script = (
+        "from allauth.account.models import EmailAddress\n"
         "from django.contrib.auth import get_user_model\n"
-        "from rest_framework.authtoken.models import Token\n"
+        "from apitokens.services import api_token_create\n"
         "User = get_user_model()\n"
         f"for k in range({count}):\n"
         f"    user = User.objects.create_user(username=f'artist{{k}}', email=f'artist{{k}}@example.com', "
         f"password={PASSWORD!r})\n"
-        "    print(user.username, Token.objects.create(user=user).key)\n"
+        "    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)\n"
+        "    print(user.username, api_token_create(user_id=user.pk, name='fleet').token)\n"
     )
     out = fleet.manage("shell", "-c", script)
     return [Artist(fleet, *line.split()) for line in out.splitlines() if line.startswith("artist")]
