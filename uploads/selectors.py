@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from songforge import jobs
@@ -169,9 +170,6 @@ def upload_labels(*, upload_set_id: int) -> dict[int, str]:
 
 def uploads_per_day() -> list[dict[str, object]]:
     """Staff dashboard: uploads per day, status and identification method (manual = picked by hand), newest first."""
-    from django.db.models import Count
-    from django.db.models.functions import TruncDate
-
     rows = (
         Upload.objects.annotate(day=TruncDate("created_at"))
         .values("day", "status", "match_method")
