@@ -356,6 +356,99 @@ def stage_seconds_of(rows: list[Any]) -> dict[str, float]:
     }
 
 
+def cached_judge_vector(path: Path, state_dir: Path) -> np.ndarray:
+    """``judge_vector`` of an upload, cached in the state folder by file name, size and modification time."""
+    cache_path = state_dir / "judge-cache.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    stat = path.stat()
+    key = f"{path.resolve()}:{stat.st_size}:{int(stat.st_mtime)}"
+    if key not in cache:
+        cache[key] = judge_vector(path).tolist()
+        cache_path.write_text(json.dumps(cache))
+    return np.asarray(cache[key])
+
+
+def style_sets(args: argparse.Namespace) -> list[list[Path]]:
+    from demo.artists import build_artist_sets
+
+    cache = ROOT / "data" / "bench" / "generate"
+    font = STYLE_FONT if STYLE_FONT.exists() else None
+    return build_artist_sets(
+        cache / f"artists-{args.seconds}s", sets=args.sets, seconds=args.seconds, kind="style", soundfont=font
+    )
+
+
+def summarise_state(args: argparse.Namespace) -> dict[str, Any]:
+    """The artist-style figures of the takes a run has finished so far, read from its state folder.
+
+    A run of six artists with two takes each takes hours on a loaded machine and writes its JSON at
+    the end; this reads the generations it stored (it may still be running), judges every finished
+    take's master and the uploads of all the artists (candidates for retrieval), and reports the
+    same summary, marked partial when artists are missing.
+    """
+    import pretty_midi
+    from django.core.files.storage import default_storage
+
+    from generation.models import Generation
+    from generation.services.stages import SHARED_STAGES, TAKE_STAGES
+    from generation.services.takes import song_takes
+    from uploads.models import UploadSet
+
+    sets = style_sets(args)
+    sources = [[cached_judge_vector(p, args.state_dir) for p in paths] for paths in sets]
+    judged: list[tuple[int, np.ndarray]] = []
+    decisions: list[dict[str, Any]] = []
+    timings: list[dict[str, Any]] = []
+    for k in range(len(sets)):
+        label = f"bench style set {k} ({args.seconds}s)"
+        upload_set = UploadSet.objects.filter(title__startswith=label).order_by("-pk").first()
+        if upload_set is None:
+            continue
+        for song in Generation.objects.filter(upload_set=upload_set, take_of__isnull=True).order_by("pk"):
+            shared = {s.name: s for s in song.stages.filter(name__in=SHARED_STAGES)}
+            shared_s = stage_seconds_of(list(shared.values()))
+            for take in song_takes(song_id=song.pk):
+                if take.status != Generation.Status.SUCCEEDED:
+                    continue
+                own = {s.name: s for s in take.stages.filter(name__in=TAKE_STAGES)}
+                outputs = {name: row.output for name, row in {**shared, **own}.items()}
+                with default_storage.open(outputs["guard"]["final"]["midi"], "rb") as handle:
+                    midi = pretty_midi.PrettyMIDI(handle)
+                vector, decision = style_reading(take, k, midi, outputs)
+                if vector is not None:
+                    judged.append((k, vector))
+                decisions.append(decision)
+                take_s = stage_seconds_of(list(own.values()))
+                timings.append(
+                    {
+                        "set": k,
+                        "take": take.take_number,
+                        "shared_stage_seconds": shared_s,
+                        "take_stage_seconds": take_s,
+                        "take_path_s": round(sum(shared_s.values()) + sum(take_s.values()), 1),
+                        "take_own_s": round(sum(take_s.values()), 1),
+                    }
+                )
+    summary = artist_style_summary(sources, judged, decisions, pieces=args.pieces_per_set)
+    finished = sorted({d["set"] for d in decisions})
+    summary.update(
+        {
+            "partial": len(finished) < len(sets),
+            "artists_with_takes": finished,
+            "takes_judged": len(judged),
+            "chance": round(1 / max(1, len(sets)), 3),
+            "timings": timings,
+        }
+    )
+    per_view: dict[str, list[int]] = {}
+    views = {"overall": slice(0, None), **JUDGE_VIEWS}
+    pooled = [_judge_pool(s) for s in sources]
+    for name, cols in views.items():
+        per_view[name] = [int(_judge_nearest(pooled, vector, cols) == own) for own, vector in judged]
+    summary["hits_per_view"] = per_view
+    return summary
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from unittest import mock
 
@@ -392,7 +485,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     decisions: list[dict[str, Any]] = []
     for k, paths in enumerate(sets):
         if args.set_kind == "style":
-            judged_sources.append([judge_vector(p) for p in paths])
+            judged_sources.append([cached_judge_vector(p, args.state_dir) for p in paths])
         # Set 0 is always analysed from scratch (it measures end to end); the others may reuse
         # features cached by an earlier run (``--prewarm``), which the pipeline does by design.
         label = f"bench {args.set_kind} set {k} ({args.seconds}s)"
@@ -550,12 +643,28 @@ def main() -> None:
     parser.add_argument("--song-seconds", type=int, default=150, help="requested length of each generated song")
     parser.add_argument("--prewarm", action="store_true", help="only analyse and transcribe sets 1.. (cached)")
     parser.add_argument("--state-dir", type=Path, default=ROOT / "data" / "bench" / "generate" / "state")
+    parser.add_argument(
+        "--summarise-state",
+        action="store_true",
+        help="artist style only: judge the takes a (running or stopped) run stored in --state-dir so far",
+    )
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(1)
     args.state_dir.mkdir(parents=True, exist_ok=True)
     setup_django(args.state_dir)
+    if args.summarise_state:
+        summary = summarise_state(args)
+        out = ROOT / "benchmarks" / "results" / "generate-style-state.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(summary, indent=2, default=str))
+        print(f"artists with finished takes: {summary['artists_with_takes']} ({summary['takes_judged']} takes)")
+        for view, hits in summary["hits_per_view"].items():
+            print(f"  {view:10} {sum(hits)}/{len(hits)}   ceiling {summary['held_out_ceiling'][view]}")
+        print(f"drum notes in drumless artists' takes: {summary['drum_notes_for_drumless']}")
+        print(f"wrote {out}")
+        return
     summary = run(args)
     if args.prewarm:
         return
