@@ -359,12 +359,16 @@ def stage_seconds_of(rows: list[Any]) -> dict[str, float]:
 def cached_judge_vector(path: Path, state_dir: Path) -> np.ndarray:
     """``judge_vector`` of an upload, cached in the state folder by file name, size and modification time."""
     cache_path = state_dir / "judge-cache.json"
-    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     stat = path.stat()
     key = f"{path.resolve()}:{stat.st_size}:{int(stat.st_mtime)}"
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     if key not in cache:
-        cache[key] = judge_vector(path).tolist()
-        cache_path.write_text(json.dumps(cache))
+        vector = judge_vector(path).tolist()
+        cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}  # others may have added some
+        cache[key] = vector
+        partial = cache_path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(cache))
+        partial.replace(cache_path)
     return np.asarray(cache[key])
 
 
@@ -484,7 +488,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     judged: list[tuple[int, np.ndarray]] = []
     decisions: list[dict[str, Any]] = []
     for k, paths in enumerate(sets):
-        if args.set_kind == "style":
+        if args.only_sets is not None and k not in args.only_sets:
+            continue  # another process runs it (--summarise-state judges them all together)
+        if args.set_kind == "style" and args.only_sets is None:
             judged_sources.append([cached_judge_vector(p, args.state_dir) for p in paths])
         # Set 0 is always analysed from scratch (it measures end to end); the others may reuse
         # features cached by an earlier run (``--prewarm``), which the pipeline does by design.
@@ -593,7 +599,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     done = [r for r in results if "wall_time_s" in r]
     artist_style = (
         artist_style_summary(judged_sources, judged, decisions, pieces=args.pieces_per_set)
-        if args.set_kind == "style"
+        if args.set_kind == "style" and args.only_sets is None
         else None
     )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -643,6 +649,11 @@ def main() -> None:
     parser.add_argument("--song-seconds", type=int, default=150, help="requested length of each generated song")
     parser.add_argument("--prewarm", action="store_true", help="only analyse and transcribe sets 1.. (cached)")
     parser.add_argument("--state-dir", type=Path, default=ROOT / "data" / "bench" / "generate" / "state")
+    parser.add_argument(
+        "--only-sets",
+        type=lambda text: {int(k) for k in text.split(",")},
+        help="run only these sets (e.g. 0,1), so several processes can share one database and state folder",
+    )
     parser.add_argument(
         "--summarise-state",
         action="store_true",
