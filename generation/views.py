@@ -255,6 +255,8 @@ def generation_keep(request: HttpRequest, pk: int) -> HttpResponse:
 def generation_progress(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The polled progress partial; reloads the page once the job has ended."""
     generation = _owned_generation(request, pk)
+    if generation.take_of_id is not None:  # a take's progress is its song's
+        generation = _owned_generation(request, generation.take_of_id)
     if request.htmx and generation.status not in ACTIVE_STATUSES:
         return HttpResponseClientRefresh()
     return render(request, "generation/_progress.html", _generation_context(generation))
