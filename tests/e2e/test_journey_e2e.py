@@ -36,7 +36,9 @@ from tests.web.conftest import PASSWORD
 from uploads.models import MatchClaim, Upload
 from uploads.services import match_claim_approve
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+# The real pipeline makes two takes (the shared stages once, then compose..report twice): more than the
+# suite's 300 s default on a loaded 2-core machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(1200)]
 
 # Small sizes, the real code. The composer's form is 7 units of verse/chorus/bridge sections (intro and
 # outro are half units); from the requested length alone it picks 8 to 16 bars a section (two minutes
