@@ -5,8 +5,11 @@ Songs come from the open demo catalog (demo.catalog_build: music21 works arrange
 TimGM6mb), cached under data/bench/generate/. Each set plays one artist's ten uploads: by default
 a demo artist (demo.artists: one style, tempo, key offset and sound per artist), or with
 ``--set-kind catalog`` ten consecutive catalog entries (each of its own style, so sets look alike).
-Every set runs the whole pipeline ``--pieces-per-set`` times (other seeds); set 0's first run is
-timed end to end from unanalysed uploads.
+Every set makes ``--pieces-per-set`` songs as the product does: generations of two takes each (one
+analysis and fine-tune, two seeds composed, guarded, rendered, mastered and reported); set 0's first
+generation is timed end to end from unanalysed uploads, per take (the generation's wall and CPU
+time divided by its takes, with the load average before and after; each take's own path, the shared
+stages plus its own, is in ``take_path_s``).
 
 Style adherence: a simple feature retrieval (tempo, melody density, intervals and register,
 pitch-class profile; z-scored nearest set) must pick each generated song's own set. The song is
@@ -26,8 +29,11 @@ overall and per view, the held-out-song ceiling (one upload against the sets wit
 what the product decided per artist (tempo, scale, kit, programs; drum notes composed).
 
 Run: ``nice -n 10 .venv/bin/python benchmarks/generate.py [--sets 10] [--pieces-per-set 2] [--set-kind artists]``
-(``--set-kind style --sets 6 --seconds 45`` for the artist-style benchmark). Writes
+(``--set-kind style --sets 6 --seconds 45 --song-seconds 120`` for the artist-style benchmark). Writes
 benchmarks/results/generate.json (generate-catalog.json, generate-style.json) and prints a table.
+On a loaded machine the artist-style run can be split: ``--only-sets 0,1`` etc. in several processes
+sharing one PostgreSQL ``DATABASE_URL`` and one ``--state-dir``, then ``--summarise-state`` judges
+every finished take stored there (also while runs are still going) into generate-style-state.json.
 """
 
 from __future__ import annotations
