@@ -32,6 +32,20 @@ for overlay in dev prod; do
   echo "== kubectl kustomize deploy/k8s/overlays/$overlay | kubernetes-validate"
   kubectl kustomize "deploy/k8s/overlays/$overlay" >"$tmp/$overlay.yaml"
   "$BIN/kubernetes-validate" --strict --quiet "$tmp/$overlay.yaml"
+  # Every `manage COMMAND` a Job or CronJob runs is a management command of this tree.
+  "$BIN/python" - "$tmp/$overlay.yaml" <<'PY'
+import pathlib, re, sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] in ("Job", "CronJob")]
+commands = {p.stem for p in pathlib.Path(".").glob("*/management/commands/*.py")}
+for doc in docs:
+    spec = doc["spec"]["jobTemplate"]["spec"] if doc["kind"] == "CronJob" else doc["spec"]
+    for container in spec["template"]["spec"]["containers"]:
+        words = " ".join(container.get("command", []) + container.get("args", [])).split()
+        for name in re.findall(r"\bmanage (\w+)", " ".join(words)):
+            if name not in commands:
+                sys.exit(f"{doc['kind']} {doc['metadata']['name']}: manage {name} is not a management command")
+            print(f"  {doc['kind']} {doc['metadata']['name']}: manage {name}")
+PY
 done
 
 echo "== promtool"
