@@ -133,14 +133,24 @@ class StateCollector(Collector):
         generation = _model("generation.Generation")
         stage = _model("generation.GenerationStage")
         funnel = GaugeMetricFamily("songforge_generations", "Generations by status.", labels=["status"])
+        # Every status is reported, 0 included, so rates and ratios have both sides from the first scrape.
+        by_status = dict.fromkeys(_choices(generation, "status"), 0)
         for row in generation.objects.values("status").annotate(n=Count("id")).order_by():
-            funnel.add_metric([row["status"]], row["n"])
+            by_status[row["status"]] = row["n"]
+        for status, n in sorted(by_status.items()):
+            funnel.add_metric([status], n)
         yield funnel
         stages = GaugeMetricFamily(
-            "songforge_generation_stages", "Generation stages by name and status.", labels=["stage", "status"]
+            "songforge_generation_stages",
+            "Generation stages by name and status (every status of each stage name seen, 0 included).",
+            labels=["stage", "status"],
         )
+        counts: dict[tuple[str, str], int] = {}
         for row in stage.objects.values("name", "status").annotate(n=Count("id")).order_by():
-            stages.add_metric([row["name"], row["status"]], row["n"])
+            counts[(row["name"], row["status"])] = row["n"]
+        for name in sorted({name for name, _ in counts}):
+            for status in _choices(stage, "status"):
+                stages.add_metric([name, status], counts.get((name, status), 0))
         yield stages
         durations = SummaryMetricFamily(
             "songforge_generation_stage_duration_seconds",
@@ -228,6 +238,10 @@ class StateCollector(Collector):
             seconds.add_metric([check.name], check.milliseconds / 1000)
         yield up
         yield seconds
+
+
+def _choices(model: Any, field: str) -> list[str]:
+    return [str(value) for value, _ in model._meta.get_field(field).choices or []]
 
 
 def _aware(epoch: float) -> Any:
