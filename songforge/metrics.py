@@ -78,6 +78,11 @@ IDENTIFICATION_SECONDS = Histogram(
 )
 IDENTIFY_ACTOR = "upload_identify_task"  # uploads.tasks: its first argument is the upload id
 
+# The full ledger check (ledger_check: per-transaction balance, single legs, carries) scans every entry;
+# each process runs it at most this often and reports the last result in between.
+LEDGER_CHECK_EVERY_SECONDS = 300.0
+_ledger_check: dict[str, Any] = {}  # "at": monotonic time, "problems": {name: count}, "seconds": cost
+
 # Where each business gauge's rows live. Upload moves from generation to its own app; both are tried.
 UPLOAD_MODELS = ("uploads.Upload", "generation.Upload")
 
@@ -219,6 +224,25 @@ class StateCollector(Collector):
             "1 when every currency's entries sum to zero (the ledger_check trial balance), else 0.",
             value=1 if all(total == 0 for total in totals.values()) else 0,
         )
+        problems = GaugeMetricFamily(
+            "songforge_ledger_check_problems",
+            "What the last full ledger_check found, by problem (0 everywhere when clean; counts stop at 100).",
+            labels=["problem"],
+        )
+        result = _full_ledger_check()
+        for problem, count in sorted(result["problems"].items()):
+            problems.add_metric([problem], count)
+        yield problems
+        yield GaugeMetricFamily(
+            "songforge_ledger_check_age_seconds",
+            "Seconds since this process last ran the full ledger check.",
+            value=time.monotonic() - result["at"],
+        )
+        yield GaugeMetricFamily(
+            "songforge_ledger_check_duration_seconds",
+            "How long the last full ledger check took in this process.",
+            value=result["seconds"],
+        )
         drafts = _model("royalties.PayoutRun").objects.filter(status="draft").count()
         yield GaugeMetricFamily(
             "songforge_payout_runs_awaiting_approval", "Payout runs drafted and not approved yet.", value=drafts
@@ -238,6 +262,28 @@ class StateCollector(Collector):
             seconds.add_metric([check.name], check.milliseconds / 1000)
         yield up
         yield seconds
+
+
+def _full_ledger_check() -> dict[str, Any]:
+    """``royalties.ledger.check()`` (what ``manage.py ledger_check`` runs), at most every LEDGER_CHECK_EVERY_SECONDS."""
+    if _ledger_check and time.monotonic() - _ledger_check["at"] < LEDGER_CHECK_EVERY_SECONDS:
+        return _ledger_check
+    from royalties import ledger
+
+    started = time.monotonic()
+    result = ledger.check()
+    _ledger_check.update(
+        at=time.monotonic(),
+        seconds=time.monotonic() - started,
+        problems={
+            "unbalanced_transactions": len(result.unbalanced),
+            "single_leg_transactions": len(result.single_leg),
+            "non_integer_entries": len(result.non_integer),
+            "carry_mismatches": len(result.carry_mismatch),
+            "nonzero_currency_totals": sum(1 for total in result.totals.values() if total != 0),
+        },
+    )
+    return _ledger_check
 
 
 def _choices(model: Any, field: str) -> list[str]:
