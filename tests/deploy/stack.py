@@ -156,7 +156,7 @@ def start(
 
     web = run("web", "web")
     worker = run("worker", "worker", *QUEUES)
-    wait_http(f"{stack.web_url}/healthz", process=web, timeout=180, want_ok=True)
+    wait_http(f"{stack.web_url}/healthz", process=web, timeout=600, want_ok=True)
     wait_http(stack.worker_metrics_url, process=worker, timeout=900)
 
     excerpts = root / "excerpts"

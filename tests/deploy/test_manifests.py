@@ -135,6 +135,12 @@ def test_k8s_reaps_stale_jobs_every_few_minutes_outside_the_workers() -> None:
     assert get_commands()["jobs_reap"] == "songforge"
 
 
+def test_k8s_ingress_carries_no_configuration_snippet() -> None:
+    """Snippet annotations run arbitrary nginx configuration (CVE-2021-25742; checkov CKV_K8S_153)."""
+    (ingress,) = _by_kind(_render("prod"), "Ingress").values()
+    assert not [key for key in ingress["metadata"].get("annotations", {}) if "snippet" in key]
+
+
 def test_k8s_prod_references_its_secret_and_puts_ml_on_gpus() -> None:
     docs = _render("prod")
     assert _by_kind(docs, "Secret") == {}
