@@ -66,7 +66,7 @@ class Stack:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
         )
 
-    def wait_indexed(self, timeout: float = 600) -> None:
+    def wait_indexed(self, timeout: float = 1200) -> None:
         """Until the worker has fingerprinted the seeded catalog (its indexing job is done)."""
         deadline = time.monotonic() + timeout
         while self.worker_sample("songforge_jobs_total", actor="recordings_index_task", outcome="done") < 1:
@@ -141,7 +141,7 @@ def start(
         worker_metrics_url=f"http://127.0.0.1:{worker_port}/metrics",
         database=database,
     )
-    migrated = entrypoint("migrate", env=env)
+    migrated = entrypoint("migrate", env=env, timeout=1800)  # minutes on a loaded machine
     assert migrated.returncode == 0, migrated.stderr[-3000:]
     if static:
         stack.manage("collectstatic", "--noinput", "-v", "0", timeout=1200)

@@ -29,7 +29,7 @@ pytestmark = [
     pytest.mark.postgres,
     pytest.mark.s3,
     pytest.mark.xdist_group("deploy-serve"),
-    pytest.mark.timeout(1800),
+    pytest.mark.timeout(3600),
 ]
 
 
@@ -122,7 +122,7 @@ scrape_configs:
             )
         assert added.status_code == 201, added.text
     _eventually(prometheus, "sum(django_http_requests_total_by_method_total)", lambda v: v >= before + 11)
-    settled = _eventually(prometheus, "sum(songforge_identifications_total)", lambda v: v >= 10, timeout=600)
+    settled = _eventually(prometheus, "sum(songforge_identifications_total)", lambda v: v >= 10, timeout=1200)
     assert settled == 10
     matched = _value(prometheus, 'sum(songforge_identifications_total{outcome="matched",method="fingerprint"})') or 0
     assert matched >= 1
@@ -136,7 +136,7 @@ scrape_configs:
         "shell", "-c", f"from tests.deploy.stack import settle_and_generate; settle_and_generate({set_id})"
     )
     print(out)
-    _eventually(prometheus, 'songforge_generations{status="succeeded"}', lambda v: v == 1, timeout=900)
+    _eventually(prometheus, 'songforge_generations{status="succeeded"}', lambda v: v == 1, timeout=1800)
     stages = _query(prometheus, "songforge_generation_stage_duration_seconds_count")
     assert {row["metric"]["stage"] for row in stages} >= {"finetune", "compose", "synthesise", "master"}, stages
     assert all(float(row["value"][1]) == 1 for row in stages)

@@ -29,9 +29,9 @@ pytestmark = [
     pytest.mark.postgres,
     pytest.mark.s3,
     pytest.mark.xdist_group("deploy-serve"),
-    pytest.mark.timeout(1800),
+    pytest.mark.timeout(3600),
 ]
-GENERATION_TIMEOUT_S = 900
+GENERATION_TIMEOUT_S = 1800
 
 
 def test_the_production_processes_run_the_whole_flow_in_the_browser(
