@@ -130,7 +130,13 @@ def test_a_dump_restored_into_a_fresh_database_balances_pays_the_same_and_identi
     tmp_path: Path, databases: tuple[str, str], bucket_env: dict[str, str]
 ) -> None:
     source_name, restored_name = databases
-    quick = {"SONGFORGE_FINETUNE_STEPS": "4", **bucket_env}
+    # Small sizes, the real code: a few fine-tuning steps, 2-bar sections, one candidate per section.
+    quick = {
+        "SONGFORGE_FINETUNE_STEPS": "4",
+        "SONGFORGE_SECTION_BARS": "2",
+        "SONGFORGE_SECTION_CANDIDATES": "1",
+        **bucket_env,
+    }
     source = app_env(tmp_path / "source", DATABASE_URL=_database_url(source_name), **quick)
     # A finished flow, through the same services as the site (embedded broker: jobs run in the command).
     migrated = entrypoint("migrate", env=source)
