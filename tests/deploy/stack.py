@@ -96,11 +96,9 @@ def start(
     do (minutes of CPU on a loaded machine; the browser needs them, Prometheus does not).
     """
     import boto3
-    import redis
 
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         skip_or_fail("needs PostgreSQL: set DATABASE_URL=postgres://…")
-    redis.Redis.from_url(redis_url).flushdb()  # this test session's own Redis database: no stale messages
     stem = urlparse(os.environ["DATABASE_URL"]).path.lstrip("/") or "songforge"
     database = f"{stem}_{name}"
     _psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
@@ -118,6 +116,9 @@ def start(
         root / "data",
         DATABASE_URL=_database_url(database),
         DRAMATIQ_BROKER_URL=redis_url,
+        # Its own keys in the shared test Redis database: other tests' workers (tests/fleet, the
+        # foundation round trip) never take its messages, nor it theirs.
+        SONGFORGE_DRAMATIQ_NAMESPACE=f"songforge-{name}-{uuid.uuid4().hex[:8]}",
         SONGFORGE_STORAGE="s3",
         SONGFORGE_S3_BUCKET=bucket,
         SONGFORGE_S3_ENDPOINT_URL=s3_endpoint,
