@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from catalog.fingerprint import landmarks, scale
+from catalog.fingerprint.arrays import unique_sorted
 from catalog.fingerprint.index import FingerprintIndex
 from catalog.fingerprint.scale import ScaleThresholds
 
@@ -132,7 +133,7 @@ class Matcher:
             # Count distinct query anchor times per cell, not hashes: a chord onset fires many peaks at one
             # instant, and a song in the same key at the same tempo shares those bursts of hashes by chance;
             # a true match instead aligns anchors spread over the whole clip. One sort of (cell, anchor).
-            cell_anchor = np.unique((keys << 16) | (anchor_times & 0xFFFF))
+            cell_anchor = unique_sorted((keys << 16) | (anchor_times & 0xFFFF))
             keys = cell_anchor >> 16
         else:
             keys = np.sort(keys)
@@ -236,7 +237,10 @@ class Matcher:
         exact match; else the rescaled-landmark speeds, each also checked against the constellation.
         """
         best: Candidate | None = None
-        for speed in self.speeds:
+        speeds = self.speeds
+        if self.scale_invariant and self.verify and self.index.is_scale_invariant():
+            speeds = speeds[:1]  # the triplets cover speed changes; six more lookups would only add chances
+        for speed in speeds:
             scaled = peaks if speed == 1.0 else peaks.rescaled(speed)
             hashes, times = landmarks.landmarks(scaled)
             candidate = self.best_candidate(hashes, times, speed)

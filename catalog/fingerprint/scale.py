@@ -31,6 +31,7 @@ import numpy.typing as npt
 from scipy import ndimage
 
 from catalog.fingerprint import triplets
+from catalog.fingerprint.arrays import count_distinct, unique_sorted
 from catalog.fingerprint.index import FingerprintIndex
 from catalog.fingerprint.landmarks import Peaks
 
@@ -144,7 +145,7 @@ def align(index: FingerprintIndex, peaks: Peaks, thresholds: ScaleThresholds | N
     # a 10-s clip, while chance hits spread over every offset of the recording.
     o_bin = np.clip((hits.times.astype(np.int64) - tq) // OFFSET_BIN + 512, 0, 1023)
     keys = (recordings << 18) | (b_bin << 10) | o_bin
-    cells = np.unique((keys[ok] << 16) | (tq[ok] & 0xFFFF)) >> 16
+    cells = unique_sorted((keys[ok] << 16) | (tq[ok] & 0xFFFF)) >> 16
     unique, scores = _counts_with_tolerance(cells, 1)
     best: dict[int, tuple[int, int]] = {}
     for position in np.argsort(-scores, kind="stable")[: 8 * thresholds.candidates].tolist():
@@ -190,7 +191,7 @@ def _fit(
     anchors = np.broadcast_to(tq[None, :], offsets.shape)[valid]
     if keys.size == 0:
         return None
-    cells = np.unique((keys << 16) | (anchors & 0xFFFF)) >> 16
+    cells = unique_sorted((keys << 16) | (anchors & 0xFFFF)) >> 16
     unique, scores = _counts_with_tolerance(cells, 1)
     top = int(np.argmax(scores))
     g = int(unique[top] >> 20)
@@ -201,7 +202,7 @@ def _fit(
         inliers = (np.abs(residual) <= OFFSET_TOLERANCE + 1) & (
             np.abs(log_a - np.log(scale_time)) <= span_tolerance + 0.01
         )
-        if np.unique(tq[inliers]).size < 3 or np.ptp(tq[inliers]) == 0:
+        if count_distinct(tq[inliers]) < 3 or np.ptp(tq[inliers]) == 0:
             break
         slope, intercept = np.polyfit(tq[inliers].astype(np.float64), tr[inliers], 1)
         if slope <= 0:
@@ -214,5 +215,5 @@ def _fit(
         return None
     log_scale_freq = float(np.median(log_b[inliers]))
     inliers &= np.abs(log_b - log_scale_freq) <= FREQ_TOLERANCE
-    aligned = int(np.unique(tq[inliers]).size)
+    aligned = count_distinct(tq[inliers])
     return offset, scale_time, float(np.exp(log_scale_freq)), aligned
