@@ -24,7 +24,7 @@ calibrated in docs/identification.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -47,11 +47,13 @@ MIN_SUSTAINED = 20  # sustained query peaks needed to judge a constellation on t
 class ScaleThresholds:
     """When a scale-invariant alignment may name a recording (calibration: docs/identification.md)."""
 
-    min_aligned: int = 12  # distinct query anchor times on the fitted alignment
-    min_explained: float = 0.22  # share of the query's sustained peaks that land on a reference peak
+    min_aligned: int = 10  # distinct query anchor times on the fitted alignment
+    min_explained: float = 0.18  # share of the query's sustained peaks that land on a reference peak
     strong_aligned: int = 20  # look-alikes stayed under this; above it a lower share suffices
     strong_min_explained: float = 0.16
     min_explained_peaks: int = 10
+    # The share must stand this many times above the background (another fitted recording's best share).
+    min_explained_over_background: float = 1.7
     candidates: int = 6  # recordings fitted per query
 
 
@@ -65,6 +67,7 @@ class Alignment:
     explained: float
     explained_peaks: int
     query_hashes: int
+    background: float = 0.0  # best share explained by another fitted recording
 
 
 def _counts_with_tolerance(keys: npt.NDArray[np.int64], tolerance: int) -> tuple[npt.NDArray[np.int64], ...]:
@@ -112,7 +115,8 @@ def explain(
 
 
 def align(index: FingerprintIndex, peaks: Peaks, thresholds: ScaleThresholds | None = None) -> list[Alignment]:
-    """Fitted alignments of the best candidate recordings, most explained first (not yet verified)."""
+    """Fitted alignments of the best candidate recordings (not yet verified): those with enough aligned anchors
+    first, most explained first; each carries its background (``Alignment.background``)."""
     thresholds = thresholds or ScaleThresholds()
     tri = triplets.triplets(peaks)
     if tri.size == 0:
@@ -163,13 +167,21 @@ def align(index: FingerprintIndex, peaks: Peaks, thresholds: ScaleThresholds | N
         if fitted is None:
             continue
         offset, scale_time, scale_freq, aligned = fitted
-        if aligned < min(thresholds.min_aligned, thresholds.strong_aligned):
-            continue
+        # Every fitted candidate is explained, weak ones too: they are the query's background (below).
         share, count = explain(index, peaks, recording, offset, scale_time, scale_freq) or (0.0, 0)
         alignments.append(
             Alignment(recording, offset, scale_time, scale_freq, aligned, share, count, int(probe_hashes.size))
         )
-    alignments.sort(key=lambda a: (-a.explained, -a.aligned, a.recording_id))
+    # Background: how much of this query *other* recordings explain under their own best fits. A clip with
+    # many sustained peaks in a common key explains a share of any song in that key; a look-alike's best
+    # share stands barely above it, a true match's far above.
+    backgrounds = [
+        max((other.explained for other in alignments if other.recording_id != a.recording_id), default=0.0)
+        for a in alignments
+    ]
+    alignments = [replace(a, background=b) for a, b in zip(alignments, backgrounds, strict=True)]
+    floor = min(thresholds.min_aligned, thresholds.strong_aligned)
+    alignments.sort(key=lambda a: (a.aligned < floor, -a.explained, -a.aligned, a.recording_id))
     return alignments
 
 
