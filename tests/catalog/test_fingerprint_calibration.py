@@ -3,13 +3,15 @@ whose songs share two drum kits and two arrangements (strangers in the same styl
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from catalog.fingerprint import audio
 from catalog.fingerprint.arrays import count_distinct, unique_sorted
-from catalog.fingerprint.index import Entry, FingerprintIndex, entry_for
-from catalog.fingerprint.matcher import Matcher
+from catalog.fingerprint.index import Entry, FingerprintIndex, Hits, entry_for
+from catalog.fingerprint.matcher import Candidate, Matcher
 from demo import fingerprint_synth as synth
 
 RATE = 16000
@@ -43,9 +45,9 @@ class CountingIndex(FingerprintIndex):
 
     lookups = 0
 
-    def lookup(self, hashes, **kwargs):  # type: ignore[no-untyped-def]
+    def lookup(self, hashes: np.ndarray, *, max_hits_per_hash: int = 5000) -> Hits:
         self.lookups += 1
-        return super().lookup(hashes, **kwargs)
+        return super().lookup(hashes, max_hits_per_hash=max_hits_per_hash)
 
 
 def test_distinct_keys_are_counted_like_numpy_unique():
@@ -79,3 +81,68 @@ def test_recordings_indexed_without_triplets_keep_the_speed_search(tmp_path, son
     assert (match.recording_id, match.engine) == (33, "landmarks")
     assert match.speed == pytest.approx(1.02)
     assert counting.lookups > 1
+
+
+def candidate(**values: object) -> Candidate:
+    fields: dict[str, object] = {
+        "recording_id": 7,
+        "offset_frames": 100,
+        "aligned": 20,
+        "runner_up": 10,
+        "query_hashes": 1700,
+        "speed": 1.0,
+    }
+    fields.update(values)
+    return Candidate(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def matcher(tmp_path) -> Matcher:
+    return Matcher(FingerprintIndex(tmp_path / "empty"))
+
+
+# Measured look-alikes of the 1,000-song calibration run (docs/identification.md), replayed as candidates.
+def test_a_strong_drum_alignment_of_a_look_alike_is_refused_when_other_songs_explain_as_much(matcher):
+    """33 aligned anchors (same kit, same tempo) and a share of 0.185, but another song explains 0.219."""
+    look_alike = candidate(aligned=33, runner_up=29, explained=0.185, explained_peaks=12, background=0.219)
+    assert not matcher.is_verified(look_alike)
+    assert matcher.is_verified(replace(look_alike, background=0.1))  # the same share standing out is a match
+    assert matcher.is_verified(replace(look_alike, explained=0.4))  # a clear share needs no background
+
+
+def test_a_weak_exact_match_needs_its_share_far_above_the_background(matcher):
+    """21 aligned anchors with a share of 0.248, twice the 0.124 of the best other song: still refused."""
+    look_alike = candidate(aligned=21, runner_up=12, explained=0.248, explained_peaks=32, background=0.124)
+    assert not matcher.is_verified(look_alike)
+    assert matcher.is_verified(replace(look_alike, explained=0.3))
+    assert not matcher.is_verified(replace(look_alike, explained=0.2, background=0.0))  # and a share of its own
+
+
+def test_a_triplet_alignment_standing_barely_above_the_background_is_refused(matcher):
+    """A look-alike's fitted alignment: 14 anchors, share 0.208, another song 0.138 (ratio 1.5)."""
+    look_alike = candidate(
+        engine="triplets", aligned=14, explained=0.208, explained_peaks=27, background=0.138, scale_time=1.01
+    )
+    assert not matcher.is_verified(look_alike)
+    pitched = replace(look_alike, explained=0.3)  # a pitch-shifted true match: share ≥ 1.7 × background
+    assert matcher.is_verified(pitched)
+    assert not matcher.is_verified(replace(pitched, aligned=9))  # too few distinct anchors
+    assert not matcher.is_verified(replace(pitched, explained_peaks=9))  # too few explained peaks
+
+
+def test_a_look_alike_clip_is_not_named_against_its_catalog_twin(index):
+    """Same kit, arrangement, key and scale as catalog song 32, tempo within 2 %: unmatched."""
+    stranger = synth.look_alike(977, 32, 10.0, RATE, kits=KITS, arrangements=ARRANGEMENTS, same_arrangement=True)
+    assert Matcher(index).match_clip(at_8k(stranger)) is None
+
+
+def test_a_pitch_shifted_clip_is_named_with_its_scale_factors(index, songs):
+    import librosa
+
+    clip = songs[36][2 * RATE : 13 * RATE]
+    shifted = librosa.effects.pitch_shift(clip, sr=RATE, n_steps=-2.0).astype(np.float32)[: 10 * RATE]
+    match = Matcher(index).match_clip(at_8k(shifted))
+    assert match is not None
+    assert (match.recording_id, match.engine) == (36, "triplets")
+    assert match.scale_freq == pytest.approx(2 ** (-2 / 12), rel=0.008)
+    assert match.scale_time == pytest.approx(1.0, rel=0.012)
