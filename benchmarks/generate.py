@@ -5,8 +5,11 @@ Songs come from the open demo catalog (demo.catalog_build: music21 works arrange
 TimGM6mb), cached under data/bench/generate/. Each set plays one artist's ten uploads: by default
 a demo artist (demo.artists: one style, tempo, key offset and sound per artist), or with
 ``--set-kind catalog`` ten consecutive catalog entries (each of its own style, so sets look alike).
-Every set runs the whole pipeline ``--pieces-per-set`` times (other seeds); set 0's first run is
-timed end to end from unanalysed uploads.
+Every set makes ``--pieces-per-set`` songs as the product does: generations of two takes each (one
+analysis and fine-tune, two seeds composed, guarded, rendered, mastered and reported); set 0's first
+generation is timed end to end from unanalysed uploads, per take (the generation's wall and CPU
+time divided by its takes, with the load average before and after; each take's own path, the shared
+stages plus its own, is in ``take_path_s``).
 
 Style adherence: a simple feature retrieval (tempo, melody density, intervals and register,
 pitch-class profile; z-scored nearest set) must pick each generated song's own set. The song is
@@ -26,8 +29,11 @@ overall and per view, the held-out-song ceiling (one upload against the sets wit
 what the product decided per artist (tempo, scale, kit, programs; drum notes composed).
 
 Run: ``nice -n 10 .venv/bin/python benchmarks/generate.py [--sets 10] [--pieces-per-set 2] [--set-kind artists]``
-(``--set-kind style --sets 6 --seconds 45`` for the artist-style benchmark). Writes
+(``--set-kind style --sets 6 --seconds 45 --song-seconds 120`` for the artist-style benchmark). Writes
 benchmarks/results/generate.json (generate-catalog.json, generate-style.json) and prints a table.
+On a loaded machine the artist-style run can be split: ``--only-sets 0,1`` etc. in several processes
+sharing one PostgreSQL ``DATABASE_URL`` and one ``--state-dir``, then ``--summarise-state`` judges
+every finished take stored there (also while runs are still going) into generate-style-state.json.
 """
 
 from __future__ import annotations
@@ -238,16 +244,22 @@ def judge_vector(path: Path, max_seconds: float = 30.0) -> np.ndarray:
     )
 
 
-def style_reading(generation: Any, own: int, midi: Any) -> tuple[np.ndarray | None, dict[str, Any]]:
-    """The judge's vector of the generated master, and what the product decided for the set."""
+def style_reading(
+    generation: Any, own: int, midi: Any, stages: dict[str, Any]
+) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """The judge's vector of the generated take's master, and what the product decided for the set.
+
+    ``stages`` are the take's stage outputs by name (the song's shared stages and the take's own).
+    """
     import tempfile
 
-    stages = {s.name: s.output for s in generation.stages.all()}
     analysed = stages.get("analyse", {})
     compose = stages.get("compose", {})
     synthesis = stages.get("synthesise", {}).get("synthesis", {})
     decision = {
         "set": own,
+        "take": generation.take_number,
+        "generation_id": generation.pk,
         "tempo_bpm": analysed.get("tempo_bpm"),
         "tempo_rule": analysed.get("tempo_rule"),
         "key": analysed.get("key"),
@@ -331,6 +343,122 @@ def _judge_retrieval(queries: list[tuple[int, np.ndarray]], candidates: list[np.
     return sum(int(_judge_nearest(candidates, q, columns) == own) for own, q in queries) / len(queries)
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (ffmpeg, encoders), user + system."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def load_average() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def stage_seconds_of(rows: list[Any]) -> dict[str, float]:
+    return {
+        row.name: round((row.finished_at - row.started_at).total_seconds(), 1)
+        for row in rows
+        if row.finished_at and row.started_at and row.status == "done"
+    }
+
+
+def cached_judge_vector(path: Path, state_dir: Path) -> np.ndarray:
+    """``judge_vector`` of an upload, cached in the state folder by file name, size and modification time."""
+    cache_path = state_dir / "judge-cache.json"
+    stat = path.stat()
+    key = f"{path.resolve()}:{stat.st_size}:{int(stat.st_mtime)}"
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    if key not in cache:
+        vector = judge_vector(path).tolist()
+        cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}  # others may have added some
+        cache[key] = vector
+        partial = cache_path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(cache))
+        partial.replace(cache_path)
+    return np.asarray(cache[key])
+
+
+def style_sets(args: argparse.Namespace) -> list[list[Path]]:
+    from demo.artists import build_artist_sets
+
+    cache = ROOT / "data" / "bench" / "generate"
+    font = STYLE_FONT if STYLE_FONT.exists() else None
+    return build_artist_sets(
+        cache / f"artists-{args.seconds}s", sets=args.sets, seconds=args.seconds, kind="style", soundfont=font
+    )
+
+
+def summarise_state(args: argparse.Namespace) -> dict[str, Any]:
+    """The artist-style figures of the takes a run has finished so far, read from its state folder.
+
+    A run of six artists with two takes each takes hours on a loaded machine and writes its JSON at
+    the end; this reads the generations it stored (it may still be running), judges every finished
+    take's master and the uploads of all the artists (candidates for retrieval), and reports the
+    same summary, marked partial when artists are missing.
+    """
+    import pretty_midi
+    from django.core.files.storage import default_storage
+
+    from generation.models import Generation
+    from generation.services.stages import SHARED_STAGES, TAKE_STAGES
+    from generation.services.takes import song_takes
+    from uploads.models import UploadSet
+
+    sets = style_sets(args)
+    sources = [[cached_judge_vector(p, args.state_dir) for p in paths] for paths in sets]
+    judged: list[tuple[int, np.ndarray]] = []
+    decisions: list[dict[str, Any]] = []
+    timings: list[dict[str, Any]] = []
+    for k in range(len(sets)):
+        label = f"bench style set {k} ({args.seconds}s)"
+        upload_set = UploadSet.objects.filter(title__startswith=label).order_by("-pk").first()
+        if upload_set is None:
+            continue
+        for song in Generation.objects.filter(upload_set=upload_set, take_of__isnull=True).order_by("pk"):
+            shared = {s.name: s for s in song.stages.filter(name__in=SHARED_STAGES)}
+            shared_s = stage_seconds_of(list(shared.values()))
+            for take in song_takes(song_id=song.pk):
+                if take.status != Generation.Status.SUCCEEDED:
+                    continue
+                own = {s.name: s for s in take.stages.filter(name__in=TAKE_STAGES)}
+                outputs = {name: row.output for name, row in {**shared, **own}.items()}
+                with default_storage.open(outputs["guard"]["final"]["midi"], "rb") as handle:
+                    midi = pretty_midi.PrettyMIDI(handle)
+                vector, decision = style_reading(take, k, midi, outputs)
+                if vector is not None:
+                    judged.append((k, vector))
+                decisions.append(decision)
+                take_s = stage_seconds_of(list(own.values()))
+                timings.append(
+                    {
+                        "set": k,
+                        "take": take.take_number,
+                        "shared_stage_seconds": shared_s,
+                        "take_stage_seconds": take_s,
+                        "take_path_s": round(sum(shared_s.values()) + sum(take_s.values()), 1),
+                        "take_own_s": round(sum(take_s.values()), 1),
+                    }
+                )
+    summary = artist_style_summary(sources, judged, decisions, pieces=args.pieces_per_set)
+    finished = sorted({d["set"] for d in decisions})
+    summary.update(
+        {
+            "partial": len(finished) < len(sets),
+            "artists_with_takes": finished,
+            "takes_judged": len(judged),
+            "chance": round(1 / max(1, len(sets)), 3),
+            "timings": timings,
+        }
+    )
+    per_view: dict[str, list[int]] = {}
+    views = {"overall": slice(0, None), **JUDGE_VIEWS}
+    pooled = [_judge_pool(s) for s in sources]
+    for name, cols in views.items():
+        per_view[name] = [int(_judge_nearest(pooled, vector, cols) == own) for own, vector in judged]
+    summary["hits_per_view"] = per_view
+    return summary
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from unittest import mock
 
@@ -340,6 +468,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from generation.ml import tokenizer
     from generation.models import UploadFeatures
     from generation.services import generation_run, generation_start
+    from generation.services.pipeline import TAKES_PER_GENERATION
+    from generation.services.stages import SHARED_STAGES, TAKE_STAGES
+    from generation.services.takes import song_takes
 
     cache = ROOT / "data" / "bench" / "generate"
     if args.set_kind == "artists":
@@ -363,8 +494,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     judged: list[tuple[int, np.ndarray]] = []
     decisions: list[dict[str, Any]] = []
     for k, paths in enumerate(sets):
-        if args.set_kind == "style":
-            judged_sources.append([judge_vector(p) for p in paths])
+        if args.only_sets is not None and k not in args.only_sets:
+            continue  # another process runs it (--summarise-state judges them all together)
+        if args.set_kind == "style" and args.only_sets is None:
+            judged_sources.append([cached_judge_vector(p, args.state_dir) for p in paths])
         # Set 0 is always analysed from scratch (it measures end to end); the others may reuse
         # features cached by an earlier run (``--prewarm``), which the pipeline does by design.
         label = f"bench {args.set_kind} set {k} ({args.seconds}s)"
@@ -378,64 +511,88 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     upload_features_transcribe(upload_id=upload.pk)
                 print(f"set {k}: features cached", flush=True)
             continue
-        for piece in range(args.pieces_per_set):
-            started = time.monotonic()
+        piece = 0
+        while piece < args.pieces_per_set:
+            takes = min(TAKES_PER_GENERATION, args.pieces_per_set - piece)
+            started, cpu_started, load_started = time.monotonic(), cpu_seconds(), load_average()
             with mock.patch("generation.tasks.generation_run_task.send", return_value=None):
-                generation = generation_start(
-                    upload_set_id=set_id, seed=100 + k + 1000 * piece, seconds=args.song_seconds
+                song = generation_start(
+                    upload_set_id=set_id, seed=100 + k + 1000 * piece, seconds=args.song_seconds, takes=takes
                 )
-            generation = generation_run(generation_id=generation.pk)
-            elapsed = time.monotonic() - started
+            song = generation_run(generation_id=song.pk)
+            elapsed, cpu = time.monotonic() - started, cpu_seconds() - cpu_started
+            load = [load_started, load_average()]
             if piece == 0:
                 songs = [
                     tokenizer.decode(f.tokens)
                     for f in UploadFeatures.objects.filter(upload__upload_set_id=set_id).order_by("upload_id")
                 ]
                 songs_by_set.append([style_vector(s) for s in songs])
-            stages = {s.name: s for s in generation.stages.all()}
-            if "guard" not in stages or stages["guard"].status != "done":
-                results.append({"set": k, "piece": piece, "status": generation.status, "error": generation.error})
-                print(f"set {k} piece {piece}: {generation.status} {generation.error}", flush=True)
-                continue
-            guard = stages["guard"].output
-            finetune = stages["finetune"].output
-            with default_storage.open(guard["final"]["midi"], "rb") as handle:
-                midi = pretty_midi.PrettyMIDI(handle)
-            symbolic.append((k, style_vector(tokenizer.from_pretty_midi(midi, with_chords=False))))
-            if args.set_kind == "style":
-                judged_one, decision = style_reading(generation, k, midi)
-                if judged_one is not None:
-                    judged.append((k, judged_one))
-                decisions.append(decision)
-            # The artist-style benchmark hears the master through its own judge instead.
-            heard_one = None if args.set_kind == "style" else heard_vector(generation, f"{label} generated {piece}")
-            if heard_one is not None:
-                heard.append((k, heard_one))
-            stage_seconds = {
-                name: round((s.finished_at - s.started_at).total_seconds(), 1)
-                for name, s in stages.items()
-                if s.finished_at and s.started_at
-            }
-            results.append(
-                {
-                    "set": k,
-                    "piece": piece,
-                    "status": generation.status,
-                    "error": generation.error,
-                    "wall_time_s": round(elapsed, 1),
-                    "stage_seconds": stage_seconds,
-                    "finetune_s": finetune["wall_time_s"],
-                    "upload_fraction_drawn": finetune["upload_fraction_drawn"],
-                    "held_out_ppl_base": finetune["held_out_perplexity_base"],
-                    "held_out_ppl_tuned": finetune["held_out_perplexity_tuned"],
-                    "longest_shared_notes": guard["longest_shared_notes"],
-                    "guard_attempts": len(guard["attempts"]),
-                    "tempo_sources_vs_generated": [round(float(np.median([v[0] for v in songs_by_set[-1]])), 3)]
-                    + ([round(float(heard_one[0]), 3)] if heard_one is not None else []),
-                    "influence": generation.report.get("influence") if k == 0 and piece == 0 else None,
-                }
+            shared_rows = {s.name: s for s in song.stages.filter(name__in=SHARED_STAGES)}
+            shared_seconds = stage_seconds_of(list(shared_rows.values()))
+            for take in song_takes(song_id=song.pk):
+                take_rows = {s.name: s for s in take.stages.filter(name__in=TAKE_STAGES)}
+                stages = {**shared_rows, **take_rows}
+                if "guard" not in stages or stages["guard"].status != "done":
+                    results.append(
+                        {"set": k, "piece": piece, "take": take.take_number, "status": take.status, "error": song.error}
+                    )
+                    print(f"set {k} take {take.take_number}: {take.status} {song.error}", flush=True)
+                    continue
+                guard = stages["guard"].output
+                finetune = stages["finetune"].output
+                with default_storage.open(guard["final"]["midi"], "rb") as handle:
+                    midi = pretty_midi.PrettyMIDI(handle)
+                symbolic.append((k, style_vector(tokenizer.from_pretty_midi(midi, with_chords=False))))
+                if args.set_kind == "style":
+                    outputs = {name: row.output for name, row in stages.items()}
+                    judged_one, decision = style_reading(take, k, midi, outputs)
+                    if judged_one is not None:
+                        judged.append((k, judged_one))
+                    decisions.append(decision)
+                # The artist-style benchmark hears the master through its own judge instead.
+                label_take = f"{label} generated {piece + take.take_number - 1}"
+                heard_one = None if args.set_kind == "style" else heard_vector(take, label_take)
+                if heard_one is not None:
+                    heard.append((k, heard_one))
+                take_seconds = stage_seconds_of(list(take_rows.values()))
+                results.append(
+                    {
+                        "set": k,
+                        "piece": piece + take.take_number - 1,
+                        "take": take.take_number,
+                        "generation_id": take.pk,
+                        "status": take.status,
+                        "error": take.error,
+                        "takes_in_generation": takes,
+                        # The whole generation (shared stages once, then every take), and one take's
+                        # own path: the shared stages plus its compose..report stages.
+                        "generation_wall_s": round(elapsed, 1),
+                        "generation_cpu_s": round(cpu, 1),
+                        "wall_time_s": round(elapsed / takes, 1),
+                        "cpu_time_s": round(cpu / takes, 1),
+                        "take_path_s": round(sum(shared_seconds.values()) + sum(take_seconds.values()), 1),
+                        "load_average": load,
+                        "stage_seconds": {
+                            **shared_seconds,
+                            **{f"take {take.take_number} {n}": v for n, v in take_seconds.items()},
+                        },
+                        "finetune_s": finetune["wall_time_s"],
+                        "upload_fraction_drawn": finetune["upload_fraction_drawn"],
+                        "held_out_ppl_base": finetune["held_out_perplexity_base"],
+                        "held_out_ppl_tuned": finetune["held_out_perplexity_tuned"],
+                        "longest_shared_notes": guard["longest_shared_notes"],
+                        "guard_attempts": len(guard["attempts"]),
+                        "tempo_sources_vs_generated": [round(float(np.median([v[0] for v in songs_by_set[-1]])), 3)]
+                        + ([round(float(heard_one[0]), 3)] if heard_one is not None else []),
+                        "influence": take.report.get("influence") if k == 0 and piece == 0 else None,
+                    }
+                )
+            print(
+                f"set {k}: {takes} take(s) {song.status} in {elapsed:.1f} s wall, {cpu:.1f} s CPU, load {load}",
+                flush=True,
             )
-            print(f"set {k} piece {piece}: {generation.status} {elapsed:.1f} s", flush=True)
+            piece += takes
     set_vectors = [_pooled(v) for v in songs_by_set]
     retrieval = {
         name: {
@@ -448,7 +605,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     done = [r for r in results if "wall_time_s" in r]
     artist_style = (
         artist_style_summary(judged_sources, judged, decisions, pieces=args.pieces_per_set)
-        if args.set_kind == "style"
+        if args.set_kind == "style" and args.only_sets is None
         else None
     )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -458,6 +615,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "song_seconds_requested": args.song_seconds,
         "upload_seconds": args.seconds,
         "e2e_time_s": results[0].get("wall_time_s") if results else None,
+        "per_take_wall_s": [r["wall_time_s"] for r in done],
+        "per_take_cpu_s": [r["cpu_time_s"] for r in done],
+        "per_take_load_average": [r["load_average"] for r in done],
         "e2e_status": results[0].get("status") if results else None,
         "finetune_s_mean": round(float(np.mean([r["finetune_s"] for r in done])), 1) if done else None,
         "peak_memory_mb": round(peak_mb, 1),
@@ -495,12 +655,33 @@ def main() -> None:
     parser.add_argument("--song-seconds", type=int, default=150, help="requested length of each generated song")
     parser.add_argument("--prewarm", action="store_true", help="only analyse and transcribe sets 1.. (cached)")
     parser.add_argument("--state-dir", type=Path, default=ROOT / "data" / "bench" / "generate" / "state")
+    parser.add_argument(
+        "--only-sets",
+        type=lambda text: {int(k) for k in text.split(",")},
+        help="run only these sets (e.g. 0,1), so several processes can share one database and state folder",
+    )
+    parser.add_argument(
+        "--summarise-state",
+        action="store_true",
+        help="artist style only: judge the takes a (running or stopped) run stored in --state-dir so far",
+    )
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(1)
     args.state_dir.mkdir(parents=True, exist_ok=True)
     setup_django(args.state_dir)
+    if args.summarise_state:
+        summary = summarise_state(args)
+        out = ROOT / "benchmarks" / "results" / "generate-style-state.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(summary, indent=2, default=str))
+        print(f"artists with finished takes: {summary['artists_with_takes']} ({summary['takes_judged']} takes)")
+        for view, hits in summary["hits_per_view"].items():
+            print(f"  {view:10} {sum(hits)}/{len(hits)}   ceiling {summary['held_out_ceiling'][view]}")
+        print(f"drum notes in drumless artists' takes: {summary['drum_notes_for_drumless']}")
+        print(f"wrote {out}")
+        return
     summary = run(args)
     if args.prewarm:
         return
@@ -509,7 +690,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2, default=str))
     rows = [
-        ("end-to-end (set 0, 10 uploads -> mastered song)", summary["e2e_time_s"], "s", "<= 300"),
+        ("end-to-end per take (set 0: whole generation / takes)", summary["e2e_time_s"], "s", "<= 120"),
         ("fine-tune (mean)", summary["finetune_s_mean"], "s", "<= 120"),
         ("peak memory (this process)", summary["peak_memory_mb"], "MB", "<= 4096"),
         ("style retrieval, generated song as heard", summary["style_retrieval_accuracy"], "hit rate", ">= 0.8"),

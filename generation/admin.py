@@ -22,11 +22,35 @@ class GenerationStageInline(admin.TabularInline[GenerationStage, Generation]):
 
 @admin.register(Generation)
 class GenerationAdmin(admin.ModelAdmin[Generation]):
-    list_display = ("id", "upload_set", "status", "stage", "progress_percent", "is_original", "seed", "created_at")
-    list_filter = ("status", "stage", "is_original")
+    list_display = (
+        "id",
+        "upload_set",
+        "take_of",
+        "take_number",
+        "is_kept",
+        "status",
+        "stage",
+        "progress_percent",
+        "is_original",
+        "seed",
+        "created_at",
+    )
+    list_filter = ("status", "stage", "is_original", "is_kept")
     search_fields = ("=id", "upload_set__title", "upload_set__owner__email")
     list_select_related = ("upload_set",)
-    readonly_fields = ("status", "stage", "progress_percent", "seed", "report", "is_original", "error", "started_at")
+    readonly_fields = (
+        "status",
+        "stage",
+        "progress_percent",
+        "seed",
+        "report",
+        "is_original",
+        "error",
+        "started_at",
+        "take_of",
+        "take_number",
+        "is_kept",  # the artist keeps a take (generation_take_keep), never staff
+    )
     inlines = [GenerationStageInline]
 
 

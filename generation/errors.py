@@ -49,3 +49,15 @@ class GenerationLimitError(GenerationError):
 
     code = "generation_limit"
     http_status = status.HTTP_429_TOO_MANY_REQUESTS
+
+
+class GenerationRequestError(GenerationError):
+    """A generation asked for with values it cannot have (a length or a number of takes out of range)."""
+
+    code = "generation_request_invalid"
+
+
+class TakeNotKeptError(GenerationStateError):
+    """A take cannot be kept now (the song is not finished, or another take is already published)."""
+
+    code = "take_not_kept"

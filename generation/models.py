@@ -14,6 +14,20 @@ class Generation(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     upload_set = models.ForeignKey("uploads.UploadSet", on_delete=models.PROTECT, related_name="generations")
+    # A generation makes two takes (two seeds): this row is the song and its take 1; take 2 is
+    # another row with ``take_of`` pointing here. The takes share the analyse, transcribe and
+    # fine-tune stages (stored on this row); each has its own compose..report stages, files,
+    # report and source shares. The artist keeps one; only the kept take can be published.
+    take_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="other_takes",
+        help_text="The song's first take; empty when this row is the first take (and the song itself).",
+    )
+    take_number = models.PositiveSmallIntegerField(default=1)
+    is_kept = models.BooleanField(default=False, help_text="The take the artist keeps; only it can be published.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     stage = models.CharField(max_length=32, blank=True)
     progress_percent = models.PositiveSmallIntegerField(default=0)
@@ -35,9 +49,27 @@ class Generation(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(take_of__isnull=True) & models.Q(take_number=1))
+                | (models.Q(take_of__isnull=False) & models.Q(take_number__gte=2)),
+                name="generation_take_number_matches_take_of",
+            ),
+            models.UniqueConstraint(
+                fields=["take_of", "take_number"],
+                condition=models.Q(take_of__isnull=False),
+                name="one_generation_row_per_take",
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"Generation {self.pk} ({self.status})"
+        take = f" take {self.take_number}" if self.take_of_id else ""
+        return f"Generation {self.pk}{take} ({self.status})"
+
+    @property
+    def song_id(self) -> int:
+        """The id of the song this take belongs to (its first take's row)."""
+        return int(self.take_of_id or self.pk)
 
 
 class UploadFeatures(models.Model):

@@ -89,7 +89,8 @@ class LatestGeneration:
 
 
 def upload_set_latest_generation(*, upload_set_id: int) -> LatestGeneration | None:
-    latest = Generation.objects.filter(upload_set_id=upload_set_id).order_by("-created_at").first()
+    songs = Generation.objects.filter(upload_set_id=upload_set_id, take_of__isnull=True)  # a song's takes count once
+    latest = songs.order_by("-created_at", "-pk").first()
     if latest is None:
         return None
     return LatestGeneration(
@@ -101,12 +102,13 @@ def upload_set_latest_generation(*, upload_set_id: int) -> LatestGeneration | No
 
 
 def generations_per_day() -> list[dict[str, object]]:
-    """Staff dashboard: generations per day and status, newest first."""
+    """Staff dashboard: generations (songs, whatever their number of takes) per day and status, newest first."""
     from django.db.models import Count
     from django.db.models.functions import TruncDate
 
     rows = (
-        Generation.objects.annotate(day=TruncDate("created_at"))
+        Generation.objects.filter(take_of__isnull=True)
+        .annotate(day=TruncDate("created_at"))
         .values("day", "status")
         .annotate(count=Count("id"))
         .order_by("-day", "status")

@@ -12,6 +12,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("<int:pk>/progress", views.generation_progress, name="generation_progress"),
     path("<int:pk>/cancel", views.generation_stop, name="generation_stop"),
     path("<int:pk>/retry", views.generation_retry_view, name="generation_retry"),
+    path("<int:pk>/keep", views.generation_keep, name="generation_keep"),
     path("<int:pk>/peaks.json", views.generation_peaks, name="generation_peaks"),
     path("<int:pk>/audio/<str:kind>", views.generation_audio, name="generation_audio"),
 ]

@@ -12,6 +12,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
+from django.db.models import Prefetch, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
@@ -20,11 +21,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRefresh
 
+from generation.forms import GenerateForm
 from generation.models import Generation, GenerationStage
 from generation.report import GenerationReport
-from generation.selectors import ACTIVE_STATUSES, generation_source_lines
+from generation.selectors import ACTIVE_STATUSES, SourceLine, generation_source_lines
 from generation.services import generation_cancel, generation_start
-from generation.services.pipeline import generation_retry
+from generation.services.pipeline import generation_retry, song_steps
+from generation.services.stages import SHARED_STAGES
+from generation.services.takes import generation_take_keep, song_takes
 from generation.streaming import ranged_file_response
 from songforge.errors import DomainError, NotFound
 from songforge.pages import HtmxHttpRequest, error_redirect, owner_id
@@ -40,7 +44,8 @@ def _owned_generation(request: HttpRequest, pk: int) -> Generation:
 @login_required
 @require_GET
 def song_list(request: HttpRequest) -> HttpResponse:
-    upload_sets = upload_sets_of_owner(owner_id=owner_id(request)).prefetch_related("generations")
+    songs = Prefetch("generations", queryset=Generation.objects.filter(take_of__isnull=True))
+    upload_sets = upload_sets_of_owner(owner_id=owner_id(request)).prefetch_related(songs)
     return render(request, "generation/song_list.html", {"upload_sets": upload_sets})
 
 
@@ -51,8 +56,12 @@ def generation_create(request: HttpRequest, pk: int) -> HttpResponse:
         upload_set = upload_set_owned(upload_set_id=pk, owner_id=owner_id(request))
     except NotFound:
         raise Http404("No such upload set.") from None
+    form = GenerateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
+        return redirect("uploads:upload_set_detail", upload_set.pk)
     try:
-        generation = generation_start(upload_set_id=upload_set.pk, owner_id=owner_id(request))
+        generation = generation_start(upload_set_id=upload_set.pk, owner_id=owner_id(request), seconds=form.seconds())
     except DomainError as error:
         return error_redirect(request, error, "uploads:upload_set_detail", upload_set.pk)
     return redirect("generation:generation_detail", generation.pk)
@@ -122,17 +131,39 @@ class StageRow:
 
 
 def _stages(generation: Generation) -> list[StageRow]:
-    """The pipeline's stages in order, with what the persisted stage rows say about each."""
-    recorded = {row.name: row.status for row in generation.stages.all()}
-    return [
-        StageRow(label=str(label), status=recorded.get(name, "waiting")) for name, label in GenerationStage.Name.choices
-    ]
+    """The song's steps in order (shared stages, then each take's), with what their stage rows say."""
+    steps = song_steps(generation.pk)
+    recorded = {
+        (row.generation_id, row.name): row.status
+        for row in GenerationStage.objects.filter(generation_id__in={take_id for take_id, _ in steps})
+    }
+    numbers = dict(Generation.objects.filter(pk__in={take_id for take_id, _ in steps}).values_list("pk", "take_number"))
+    has_takes = len(numbers) > 1
+    rows = []
+    for take_id, name in steps:
+        label = str(GenerationStage.Name(name).label)
+        if has_takes and name not in SHARED_STAGES:
+            label = f"{label} (take {numbers[take_id]})"
+        rows.append(StageRow(label=label, status=recorded.get((take_id, name), "waiting")))
+    return rows
 
 
 def _stage_label(generation: Generation) -> str:
-    if generation.stage in GenerationStage.Name.values:
-        return str(GenerationStage.Name(generation.stage).label)
-    return generation.stage
+    """The running stage's name, with the take it works on when the song has several."""
+    if generation.stage not in GenerationStage.Name.values:
+        return generation.stage
+    label = str(GenerationStage.Name(generation.stage).label)
+    if generation.stage in SHARED_STAGES:
+        return label
+    take = (
+        Generation.objects.filter(Q(pk=generation.pk) | Q(take_of_id=generation.pk), status=Generation.Status.RUNNING)
+        .order_by("-take_number")
+        .values_list("take_number", flat=True)
+        .first()
+    )
+    if generation.other_takes.exists():
+        return f"{label} (take {take or 1})"
+    return label
 
 
 def _generation_context(generation: Generation) -> dict[str, Any]:
@@ -146,28 +177,77 @@ def _generation_context(generation: Generation) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class TakeView:
+    """One take as the song page shows it: its player, figures, originality and influence."""
+
+    generation: Generation
+    number: int
+    is_kept: bool
+    facts: dict[str, Any]
+    originality: Originality | None
+    influences: list[SourceLine]
+    influence_items: list[tuple[str, float]]
+    release: Any
+    audio_url: str
+    has_peaks: bool
+
+
+def _take_view(take: Generation, labels: dict[int, str]) -> TakeView:
+    report = GenerationReport.from_json(take.report)
+    influences = generation_source_lines(generation_id=take.pk)  # the shares that are paid
+    return TakeView(
+        generation=take,
+        number=take.take_number,
+        is_kept=take.is_kept,
+        facts=_report_facts(report),
+        originality=_originality(report, labels),
+        influences=influences,
+        influence_items=[(row.label, row.share) for row in influences],
+        release=getattr(take, "release", None),
+        audio_url=_audio_url(take),
+        has_peaks=bool(take.peaks),
+    )
+
+
 @login_required
 @require_GET
 def generation_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """While it runs, the live progress page; once finished, the song with its player and report."""
+    """While it runs, the live progress page; once finished, the song's takes with players and reports.
+
+    A further take's own address shows its song's page (at that take).
+    """
     generation = _owned_generation(request, pk)
+    if generation.take_of_id is not None:
+        return redirect(reverse("generation:generation_detail", args=[generation.take_of_id]) + f"#take-{pk}")
     context = _generation_context(generation)
     if generation.status != Generation.Status.SUCCEEDED:
         return render(request, "generation/generating.html", context)
-    report = GenerationReport.from_json(generation.report)
-    influences = generation_source_lines(generation_id=generation.pk)  # the shares that are paid
+    labels = _source_labels(generation)
+    takes = [_take_view(take, labels) for take in song_takes(song_id=generation.pk)]
+    kept = next((take for take in takes if take.is_kept), None)
     context.update(
         {
-            "facts": _report_facts(report),
-            "originality": _originality(report, _source_labels(generation)),
-            "influences": influences,
-            "influence_items": [(row.label, row.share) for row in influences],
-            "release": getattr(generation, "release", None) if hasattr(generation, "release") else None,
-            "audio_url": _audio_url(generation),
-            "has_peaks": bool(generation.peaks),
+            "takes": takes,
+            "kept": kept if len(takes) > 1 else takes[0],
+            "has_choice": len(takes) > 1,
+            "release": next((take.release for take in takes if take.release is not None), None),
         }
     )
     return render(request, "generation/song.html", context)
+
+
+@login_required
+@require_POST
+def generation_keep(request: HttpRequest, pk: int) -> HttpResponse:
+    """Keep this take of its song (the one that can be published)."""
+    take = _owned_generation(request, pk)
+    try:
+        kept = generation_take_keep(generation_id=take.pk, owner_id=owner_id(request))
+    except DomainError as error:
+        return error_redirect(request, error, "generation:generation_detail", take.song_id)
+    messages.success(request, f"You kept take {kept.take_number}; it is the one you can publish.")
+    return redirect("generation:generation_detail", kept.song_id)
 
 
 @login_required
@@ -175,6 +255,8 @@ def generation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def generation_progress(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The polled progress partial; reloads the page once the job has ended."""
     generation = _owned_generation(request, pk)
+    if generation.take_of_id is not None:  # a take's progress is its song's
+        generation = _owned_generation(request, generation.take_of_id)
     if request.htmx and generation.status not in ACTIVE_STATUSES:
         return HttpResponseClientRefresh()
     return render(request, "generation/_progress.html", _generation_context(generation))

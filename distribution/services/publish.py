@@ -23,7 +23,12 @@ from distribution.models import DeliveryEvent, Release
 from distribution.selectors import generation_split_inputs, training_public_domain_count
 from distribution.services.delivery import delivery_enqueue, event_log
 from distribution.services.isrc import isrc_allocate
-from generation.services.release import generation_for_release, generation_is_finished, generation_lock_for_release
+from generation.services.release import (
+    generation_for_release,
+    generation_is_finished,
+    generation_lock_for_release,
+    generation_publish_refusal,
+)
 from royalties.services import SplitSheetData, split_sheet_compute, split_sheet_create
 
 LANGUAGE_PATTERN = re.compile(r"^[a-z]{2,3}$")
@@ -67,7 +72,7 @@ def release_publish(
     artwork: UploadedFile | None,
     ai_disclosure: str,
 ) -> Release:
-    """Publish the owner's finished, original song; the same song again returns its release.
+    """Publish the owner's finished, original song (the take they kept); the same song again returns its release.
 
     Creates the release with the next ISRC, its artwork (checked, or generated)
     and the split sheet in one transaction, and queues delivery after commit.
@@ -94,6 +99,9 @@ def release_publish(
                 "published.",
                 extra={"status": generation.status},
             )
+        kept_refusal = generation_publish_refusal(generation)
+        if kept_refusal is not None:
+            raise GenerationNotPublishable(kept_refusal, extra={"generation_id": generation.pk, "is_kept": False})
         if generation.is_original is not True:
             state = "has not been run" if generation.is_original is None else "failed"
             raise GenerationNotPublishable(

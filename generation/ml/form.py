@@ -14,10 +14,18 @@ BAR_TICKS = 4 * TICKS_PER_BEAT
 FORM_UNITS = 7.0  # the form in full-section units: five full sections and two halves (intro, outro)
 
 
+MIN_SECTION_BARS, MAX_SECTION_BARS = 4, 16
+
+
 def section_bars(*, seconds: float, tempo_bpm: float, fixed: int | None = None) -> int:
-    """Bars per full section so the form lasts about ``seconds`` (even, 8 to 16); ``fixed`` wins."""
+    """Bars per full section so the form lasts about ``seconds`` (4 to 16); ``fixed`` wins.
+
+    The nearest whole number of bars: the generate form's "about 1, 2 or 3 minutes" must give three
+    different lengths at any tempo (rounded to even bars with at least 8, a 1-minute song at 100 BPM
+    lasted 2:14 and at 70 BPM one and two minutes were the same 3:12).
+    """
     if fixed:
         return fixed
     total_bars = seconds * tempo_bpm / 60.0 / 4.0
     per_unit = total_bars / FORM_UNITS
-    return int(min(16, max(8, round(per_unit / 2) * 2)))
+    return int(min(MAX_SECTION_BARS, max(MIN_SECTION_BARS, round(per_unit))))

@@ -1,5 +1,12 @@
 """The generation pipeline: start, cancel, and advance one persisted stage at a time.
 
+A generation makes ``TAKES_PER_GENERATION`` takes (two seeds). The song's row is take 1; each
+further take is a ``Generation`` row with ``take_of`` pointing at it. The expensive common stages
+(``stages.SHARED_STAGES``: analyse, transcribe, fine-tune) run once, on the song's row; the
+others (``stages.TAKE_STAGES``: compose, guard, synthesise, master, report) run per take, on the
+take's row, take 1 first. The song (its row's status, stage and progress) is the job: it has
+succeeded once every take has; each further take's row follows its own steps.
+
 Stages run in order (see ``stages.STAGES``). Each stage's output is stored in a GenerationStage
 row the moment it finishes, and a finished stage never runs again, so a worker killed anywhere
 resumes from the last finished stage. A stage is claimed with a conditional UPDATE (status not
@@ -26,7 +33,12 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from generation.errors import GenerationLimitError, GenerationStateError, UploadSetNotReadyError
+from generation.errors import (
+    GenerationLimitError,
+    GenerationRequestError,
+    GenerationStateError,
+    UploadSetNotReadyError,
+)
 from generation.models import Generation, GenerationStage
 from generation.services import stages
 from songforge import jobs
@@ -37,6 +49,37 @@ logger = logging.getLogger(__name__)
 
 STAGE_NAMES = tuple(name for name, _, _ in stages.STAGES)
 ACTIVE = (Generation.Status.QUEUED, Generation.Status.RUNNING)
+TAKES_PER_GENERATION = 2
+LENGTH_CHOICES_S = (60, 120, 180)  # the generate form's "about 1, 2 or 3 minutes"
+MIN_SECONDS, MAX_SECONDS = 10, 600
+
+Step = tuple[int, str]  # (the take's generation id, stage name)
+
+
+def _song_rows(song_id: int) -> Q:
+    """The rows of a song: its own (take 1) and its further takes'."""
+    return Q(pk=song_id) | Q(take_of_id=song_id)
+
+
+def song_id_of(generation_id: int) -> int | None:
+    """The song a generation row belongs to (itself for a first take), or None if there is no such row."""
+    row = Generation.objects.filter(pk=generation_id).values_list("pk", "take_of_id").first()
+    if row is None:
+        return None
+    return int(row[1] or row[0])
+
+
+def take_ids(song_id: int) -> list[int]:
+    """The song's takes' generation ids, take 1 (the song's own row) first."""
+    return list(Generation.objects.filter(_song_rows(song_id)).order_by("take_number").values_list("pk", flat=True))
+
+
+def song_steps(song_id: int) -> list[Step]:
+    """Every step of the song in the order it runs: the shared stages once, then each take's own."""
+    steps: list[Step] = [(song_id, name) for name in stages.SHARED_STAGES]
+    for take_id in take_ids(song_id):
+        steps += [(take_id, name) for name in stages.TAKE_STAGES]
+    return steps
 
 
 def _readiness_problems(upload_set_id: int) -> list[str]:
@@ -53,7 +96,8 @@ def generation_limits_check(*, upload_set_id: int, owner_id: int | None, now: da
     the artist asked; local commands and benchmarks pass no owner). The set's row lock serialises
     starts on one set; the owner's row lock serialises an artist's starts across sets.
     """
-    running = Generation.objects.filter(upload_set_id=upload_set_id, status__in=ACTIVE).order_by("pk").first()
+    songs = Generation.objects.filter(take_of__isnull=True)
+    running = songs.filter(upload_set_id=upload_set_id, status__in=ACTIVE).order_by("pk").first()
     if running is not None:
         raise GenerationLimitError(
             f"Generation #{running.pk} is still {running.get_status_display().lower()} for this set; wait for it "
@@ -67,7 +111,7 @@ def generation_limits_check(*, upload_set_id: int, owner_id: int | None, now: da
     now = now or timezone.now()
     get_user_model().objects.select_for_update().filter(pk=owner_id).first()
     recent = list(
-        Generation.objects.filter(upload_set__owner_id=owner_id, created_at__gt=now - timedelta(days=1))
+        songs.filter(upload_set__owner_id=owner_id, created_at__gt=now - timedelta(days=1))
         .order_by("created_at")
         .values_list("created_at", flat=True)
     )
@@ -81,23 +125,40 @@ def generation_limits_check(*, upload_set_id: int, owner_id: int | None, now: da
         )
 
 
+def take_seed(seed: int, take_number: int) -> int:
+    """The seed of take ``take_number`` (take 1 plays the generation's own seed)."""
+    return (seed + 1_000_003 * (take_number - 1)) % 2**62
+
+
 def generation_start(
     *,
     upload_set_id: int,
     owner_id: int | None = None,
     seed: int | None = None,
     seconds: int | None = None,
+    takes: int = TAKES_PER_GENERATION,
     enqueue: bool = True,
 ) -> Generation:
-    """Create a queued generation for a ready upload set and enqueue its pipeline after commit.
+    """Create a queued generation (the song, its take 1, and its further takes) and enqueue it after commit.
 
     Refuses (UploadSetNotReadyError) unless all ten uploads are matched, and (GenerationLimitError)
-    past :func:`generation_limits_check`. ``owner_id``, when given,
-    must own the set. ``enqueue=False`` leaves running it to the caller (``manage.py generate``
-    calls ``generation_run`` in its own process).
+    past :func:`generation_limits_check`. ``owner_id``, when given, must own the set. ``seconds``
+    is the requested length (``MIN_SECONDS``..``MAX_SECONDS``; default ``GENERATION_SECONDS``);
+    ``takes`` how many takes (1 or 2) are composed, each with its own seed. A song of one take has
+    it kept. ``enqueue=False`` leaves running it to the caller (``manage.py generate`` calls
+    ``generation_run`` in its own process). Returns the song's row (take 1).
     """
     from generation.tasks import generation_run_task
 
+    if seconds is not None and not MIN_SECONDS <= seconds <= MAX_SECONDS:
+        raise GenerationRequestError(
+            f"A song can be {MIN_SECONDS} to {MAX_SECONDS} seconds long; {seconds} seconds was asked for.",
+            extra={"seconds": seconds},
+        )
+    if not 1 <= takes <= TAKES_PER_GENERATION:
+        raise GenerationRequestError(
+            f"A generation makes 1 to {TAKES_PER_GENERATION} takes; {takes} were asked for.", extra={"takes": takes}
+        )
     with transaction.atomic():
         upload_set = upload_set_owned(upload_set_id=upload_set_id, owner_id=owner_id, lock=True)
         generation_limits_check(upload_set_id=upload_set_id, owner_id=owner_id)
@@ -107,23 +168,37 @@ def generation_start(
                 "All ten songs must be uploaded and matched before generating: " + " ".join(problems),
                 extra={"upload_set_id": upload_set_id, "problems": problems},
             )
+        chosen_seed = seed if seed is not None else random.SystemRandom().randrange(1, 2**31)
+        report = {"requested_seconds": seconds or settings.GENERATION_SECONDS, "takes": takes}
         generation = Generation.objects.create(
-            upload_set=upload_set,
-            seed=seed if seed is not None else random.SystemRandom().randrange(1, 2**31),
-            report={"requested_seconds": seconds or settings.GENERATION_SECONDS},
+            upload_set=upload_set, seed=chosen_seed, report=report, is_kept=takes == 1
         )
+        for number in range(2, takes + 1):
+            Generation.objects.create(
+                upload_set=upload_set,
+                take_of=generation,
+                take_number=number,
+                seed=take_seed(chosen_seed, number),
+                report=report,
+            )
         generation_id = generation.pk
         if enqueue:
             transaction.on_commit(lambda: generation_run_task.send(generation_id))
     return generation
 
 
+def _song_locked(generation_id: int) -> Generation | None:
+    """The song of ``generation_id`` (any of its takes' ids), its row locked."""
+    song_id = song_id_of(generation_id)
+    if song_id is None:
+        return None
+    return Generation.objects.select_for_update(of=("self",)).select_related("upload_set").filter(pk=song_id).first()
+
+
 def generation_cancel(*, generation_id: int, owner_id: int | None = None) -> Generation:
-    """Cancel a queued or running generation; the running stage's result is discarded."""
+    """Cancel a queued or running generation (every take of it); the running stage's result is discarded."""
     with transaction.atomic():
-        generation = (
-            Generation.objects.select_for_update().select_related("upload_set").filter(pk=generation_id).first()
-        )
+        generation = _song_locked(generation_id)
         if generation is None or (owner_id is not None and generation.upload_set.owner_id != owner_id):
             raise NotFound("That generation does not exist.", extra={"generation_id": generation_id})
         if generation.status not in ACTIVE:
@@ -131,37 +206,48 @@ def generation_cancel(*, generation_id: int, owner_id: int | None = None) -> Gen
                 f"A {generation.get_status_display().lower()} generation cannot be cancelled.",
                 extra={"generation_id": generation_id, "status": generation.status},
             )
-        generation.status = Generation.Status.CANCELLED
-        generation.finished_at = timezone.now()
-        generation.save(update_fields=["status", "finished_at", "updated_at"])
+        now = timezone.now()
+        Generation.objects.filter(_song_rows(generation.pk), status__in=ACTIVE).update(
+            status=Generation.Status.CANCELLED, finished_at=now, updated_at=now
+        )
+        generation.refresh_from_db()
     return generation
 
 
-def _outputs(generation_id: int) -> dict[str, dict[str, Any]]:
-    rows = GenerationStage.objects.filter(generation_id=generation_id, status=GenerationStage.Status.DONE)
+def _outputs(song_id: int, take_id: int) -> dict[str, dict[str, Any]]:
+    """The finished outputs a take's stage reads: the song's shared stages and the take's own."""
+    rows = GenerationStage.objects.filter(
+        Q(generation_id=song_id, name__in=stages.SHARED_STAGES) | Q(generation_id=take_id, name__in=stages.TAKE_STAGES),
+        status=GenerationStage.Status.DONE,
+    )
     return {row.name: row.output for row in rows}
 
 
-def next_stage(generation_id: int) -> str | None:
+def next_step(song_id: int) -> Step | None:
+    """The song's first unfinished step, or None when every take is finished."""
+    steps = song_steps(song_id)
     done = set(
-        GenerationStage.objects.filter(generation_id=generation_id, status=GenerationStage.Status.DONE).values_list(
-            "name", flat=True
-        )
+        GenerationStage.objects.filter(
+            generation_id__in={take_id for take_id, _ in steps}, status=GenerationStage.Status.DONE
+        ).values_list("generation_id", "name")
     )
-    return next((name for name in STAGE_NAMES if name not in done), None)
+    return next((step for step in steps if step not in done), None)
 
 
-def _percent_before(name: str) -> int:
-    total = sum(w for _, _, w in stages.STAGES)
-    before = 0
-    for stage_name, _, weight in stages.STAGES:
-        if stage_name == name:
-            break
-        before += weight
-    return int(100 * before / total)
+def next_stage(generation_id: int) -> str | None:
+    """The name of the next unfinished stage of the generation's song (any take), or None."""
+    song_id = song_id_of(generation_id)
+    step = next_step(song_id) if song_id is not None else None
+    return step[1] if step is not None else None
 
 
-def _claim(generation_id: int, name: str) -> GenerationStage | None:
+def _percent_before(steps: list[Step], index: int) -> int:
+    weights = {name: weight for name, _, weight in stages.STAGES}
+    total = sum(weights[name] for _, name in steps)
+    return int(100 * sum(weights[name] for _, name in steps[:index]) / total)
+
+
+def _claim(generation_id: int, name: str, song_id: int) -> GenerationStage | None:
     """Claim the stage with a conditional UPDATE: not done, no live claim, attempts left.
 
     A stage left running by a killed worker (its heartbeat stopped) is retaken, and the retake
@@ -189,14 +275,16 @@ def _claim(generation_id: int, name: str) -> GenerationStage | None:
         return row
     exhausted = claimable.filter(attempts__gte=jobs.max_attempts()).first()
     if exhausted is not None:
-        _fail(generation_id, _exhausted_message(exhausted))
+        _fail(song_id, _exhausted_message(exhausted))
     return None
 
 
 def _exhausted_message(row: GenerationStage) -> str:
     last = f" The last error was: {row.error}" if row.error else ""
+    take = Generation.objects.filter(pk=row.generation_id).values_list("take_number", flat=True).first() or 1
+    where = f" of take {take}" if row.name in stages.TAKE_STAGES else ""
     return (
-        f"The {row.get_name_display().lower()} stage stopped {row.attempts} times (its worker crashed, was "
+        f"The {row.get_name_display().lower()} stage{where} stopped {row.attempts} times (its worker crashed, was "
         f"killed or ran out of time), so the generation was stopped.{last} Press Retry to run it again from "
         "this stage; if it stops again, contact support."
     )
@@ -214,82 +302,119 @@ def _renew(stage_id: int) -> Callable[[datetime], datetime | None]:
 
 
 def _fail(generation_id: int, message: str) -> None:
-    Generation.objects.filter(pk=generation_id, status__in=ACTIVE).update(
+    """Fail the song of ``generation_id`` and every take of it still active (Retry resumes where it stopped)."""
+    song_id = song_id_of(generation_id)
+    if song_id is None:
+        return
+    Generation.objects.filter(_song_rows(song_id), status__in=ACTIVE).update(
         status=Generation.Status.FAILED, error=message[:2000], finished_at=timezone.now(), updated_at=timezone.now()
     )
 
 
 def generation_advance(*, generation_id: int) -> str | None:
-    """Run the next unfinished stage of an active generation; return its name, or None if idle.
+    """Run the next unfinished step of an active generation's song; return its stage name, or None if idle.
 
-    Nothing runs for a finished, failed or cancelled generation, or while another worker holds
-    the stage's claim. While the stage runs, a heartbeat renews its claim; the result is stored
-    only if the claim is still ours. Domain errors fail the generation (or, if retryable, are
+    ``generation_id`` may be any take's id: the song's steps run in order (shared stages, then take
+    1's, then take 2's). Nothing runs for a finished, failed or cancelled song, or while another
+    worker holds the step's claim. While the stage runs, a heartbeat renews its claim; the result
+    is stored only if the claim is still ours. Domain errors fail the song (or, if retryable, are
     re-raised); anything else (crashes, Dramatiq's time limit, worker shutdown, which are
-    BaseExceptions) releases the claim and is re-raised for the job's retries, and fails the
-    generation after ``SONGFORGE_JOB_MAX_ATTEMPTS`` attempts.
+    BaseExceptions) releases the claim and is re-raised for the job's retries, and fails the song
+    after ``SONGFORGE_JOB_MAX_ATTEMPTS`` attempts.
     """
-    generation = Generation.objects.filter(pk=generation_id).first()
+    song_id = song_id_of(generation_id)
+    if song_id is None:
+        return None
+    generation = Generation.objects.filter(pk=song_id).first()
     if generation is None or generation.status not in ACTIVE:
         return None
-    name = next_stage(generation_id)
-    if name is None:
+    steps = song_steps(song_id)
+    step = next_step(song_id)
+    if step is None:
         return None
-    row = _claim(generation_id, name)
+    take_id, name = step
+    row = _claim(take_id, name, song_id)
     if row is None:
         return None
+    index = steps.index(step)
     now = timezone.now()
-    Generation.objects.filter(pk=generation_id, status__in=ACTIVE).update(
+    Generation.objects.filter(pk=song_id, status__in=ACTIVE).update(
         status=Generation.Status.RUNNING,
         stage=name,
-        progress_percent=_percent_before(name),
+        progress_percent=_percent_before(steps, index),
         started_at=generation.started_at or now,
         updated_at=now,
     )
-    generation.refresh_from_db()
+    if take_id != song_id:
+        Generation.objects.filter(pk=take_id, status__in=ACTIVE).update(
+            status=Generation.Status.RUNNING, stage=name, updated_at=now
+        )
+        Generation.objects.filter(pk=take_id, started_at__isnull=True).update(started_at=now)
+    take = Generation.objects.get(pk=take_id)
     function = next(fn for stage_name, fn, _ in stages.STAGES if stage_name == name)
     assert row.claimed_until is not None
-    heartbeat = jobs.Heartbeat(token=row.claimed_until, renew=_renew(row.pk), what=f"generation {generation_id} {name}")
+    heartbeat = jobs.Heartbeat(token=row.claimed_until, renew=_renew(row.pk), what=f"generation {take_id} {name}")
     try:
         with heartbeat:
-            output = function(generation, _outputs(generation_id))
+            output = function(take, _outputs(song_id, take_id))
     except BaseException as error:
         message = error.message if isinstance(error, DomainError) else f"{type(error).__name__}: {error}".rstrip(": ")
         GenerationStage.objects.filter(pk=row.pk, claimed_until=heartbeat.token).update(
             status=GenerationStage.Status.FAILED, error=message[:2000], claimed_until=None, finished_at=timezone.now()
         )
         is_permanent = isinstance(error, DomainError) and error.permanent
+        has_takes = len(steps) > len(stages.SHARED_STAGES) + len(stages.TAKE_STAGES)
+        where = f"take {take.take_number} {name}" if name in stages.TAKE_STAGES and has_takes else name
         if is_permanent:
-            _fail(generation_id, f"{name}: {message}")
+            _fail(song_id, f"{where}: {message}")
         elif row.attempts >= jobs.max_attempts():
             row.error = message
-            _fail(generation_id, _exhausted_message(row))
-        logger.warning("generation %s stage %s failed (attempt %d): %s", generation_id, name, row.attempts, message)
+            _fail(song_id, _exhausted_message(row))
+        logger.warning("generation %s stage %s failed (attempt %d): %s", take_id, name, row.attempts, message)
         raise
     with transaction.atomic():
-        current = Generation.objects.select_for_update().get(pk=generation_id)
+        current = Generation.objects.select_for_update().get(pk=song_id)
         finished = GenerationStage.objects.filter(
             pk=row.pk, status=GenerationStage.Status.RUNNING, claimed_until=heartbeat.token
         ).update(status=GenerationStage.Status.DONE, output=output, claimed_until=None, finished_at=timezone.now())
         if not finished:
-            logger.warning("generation %s stage %s was taken over while it ran; result dropped", generation_id, name)
+            logger.warning("generation %s stage %s was taken over while it ran; result dropped", take_id, name)
             return None
         if current.status not in ACTIVE:
             return name  # cancelled meanwhile: the output is kept, nothing more runs
-        is_last = name == STAGE_NAMES[-1]
-        current.progress_percent = 100 if is_last else _percent_before(STAGE_NAMES[STAGE_NAMES.index(name) + 1])
-        fields = ["progress_percent", "updated_at"]
-        if name == "guard":
-            current.is_original = bool(output.get("is_original"))
-            fields.append("is_original")
-        if is_last:
-            current.report = {**current.report, **output}
-            current.status = Generation.Status.SUCCEEDED
-            current.stage = name
-            current.finished_at = timezone.now()
-            fields += ["report", "status", "stage", "finished_at"]
-        current.save(update_fields=fields)
+        _record_step(current, take_id, name, output, is_last=index == len(steps) - 1)
+        if index < len(steps) - 1:
+            current.progress_percent = _percent_before(steps, index + 1)
+            current.save(update_fields=["progress_percent", "updated_at"])
     return name
+
+
+def _record_step(song: Generation, take_id: int, name: str, output: dict[str, Any], *, is_last: bool) -> None:
+    """What a finished step changes on its take's row and the song's (the caller holds the song's lock)."""
+    take = song if take_id == song.pk else Generation.objects.select_for_update().get(pk=take_id)
+    fields: set[str] = {"updated_at"}
+    if name == "guard":
+        take.is_original = bool(output.get("is_original"))
+        fields.add("is_original")
+    if name == stages.TAKE_STAGES[-1]:  # the take is finished
+        take.report = {**take.report, **output}
+        fields.add("report")
+        if take is not song:
+            take.status = Generation.Status.SUCCEEDED
+            take.stage = name
+            take.progress_percent = 100
+            take.finished_at = timezone.now()
+            fields |= {"status", "stage", "progress_percent", "finished_at"}
+    if take is not song:
+        take.save(update_fields=sorted(fields))
+        fields = {"updated_at"}
+    if is_last:
+        song.status = Generation.Status.SUCCEEDED
+        song.stage = name
+        song.progress_percent = 100
+        song.finished_at = timezone.now()
+        fields |= {"status", "stage", "progress_percent", "finished_at"}
+    song.save(update_fields=sorted(fields))
 
 
 def generation_run(*, generation_id: int, stop_after: str | None = None) -> Generation:
@@ -306,23 +431,22 @@ def generation_retry(*, generation_id: int, owner_id: int | None = None) -> Gene
     from generation.tasks import generation_run_task
 
     with transaction.atomic():
-        generation = (
-            Generation.objects.select_for_update().select_related("upload_set").filter(pk=generation_id).first()
-        )
+        generation = _song_locked(generation_id)
         if generation is None or (owner_id is not None and generation.upload_set.owner_id != owner_id):
             raise NotFound("That generation does not exist.", extra={"generation_id": generation_id})
+        generation_id = generation.pk
         if generation.status != Generation.Status.FAILED:
             raise GenerationStateError(
                 f"Only a failed generation can be retried; this one is {generation.get_status_display().lower()}.",
                 extra={"generation_id": generation_id, "status": generation.status},
             )
-        GenerationStage.objects.filter(generation_id=generation_id).exclude(status=GenerationStage.Status.DONE).update(
-            status=GenerationStage.Status.FAILED, attempts=0, claimed_until=None
+        GenerationStage.objects.filter(generation_id__in=take_ids(generation_id)).exclude(
+            status=GenerationStage.Status.DONE
+        ).update(status=GenerationStage.Status.FAILED, attempts=0, claimed_until=None)
+        Generation.objects.filter(_song_rows(generation_id), status=Generation.Status.FAILED).update(
+            status=Generation.Status.QUEUED, error="", finished_at=None, updated_at=timezone.now()
         )
-        generation.status = Generation.Status.QUEUED
-        generation.error = ""
-        generation.finished_at = None
-        generation.save(update_fields=["status", "error", "finished_at", "updated_at"])
+        generation.refresh_from_db()
         transaction.on_commit(lambda: generation_run_task.send(generation_id))
     return generation
 
@@ -356,11 +480,15 @@ def generations_reap(*, now: datetime | None = None) -> list[int]:
             row.error = "Its worker stopped responding."
             _fail(row.generation_id, _exhausted_message(row))
         else:
-            ids.append(row.generation_id)
+            song_id = song_id_of(row.generation_id)
+            if song_id is not None and song_id not in ids:
+                ids.append(song_id)
     live = GenerationStage.objects.filter(status=GenerationStage.Status.RUNNING, claimed_until__gte=now)
+    live_songs = Generation.objects.filter(pk__in=live.values("generation_id")).values_list("pk", "take_of_id")
+    busy = {int(take_of or pk) for pk, take_of in live_songs}
     lost = (
-        Generation.objects.filter(status__in=ACTIVE, updated_at__lt=now - jobs.orphan_after())
-        .exclude(pk__in=live.values("generation_id"))
+        Generation.objects.filter(status__in=ACTIVE, take_of__isnull=True, updated_at__lt=now - jobs.orphan_after())
+        .exclude(pk__in=busy)
         .exclude(pk__in=ids)
         .order_by("pk")
         .values_list("pk", "updated_at")
@@ -376,11 +504,14 @@ def claim_wait_ms(generation_id: int) -> int | None:
 
     A worker killed mid-stage leaves its claim behind; the job re-checks once it lapses.
     """
-    if not Generation.objects.filter(pk=generation_id, status__in=ACTIVE).exists():
+    song_id = song_id_of(generation_id)
+    if song_id is None or not Generation.objects.filter(pk=song_id, status__in=ACTIVE).exists():
         return None
-    name = next_stage(generation_id)
+    step = next_step(song_id)
+    if step is None:
+        return None
     row = GenerationStage.objects.filter(
-        generation_id=generation_id, name=name, status=GenerationStage.Status.RUNNING
+        generation_id=step[0], name=step[1], status=GenerationStage.Status.RUNNING
     ).first()
     if row is None or row.claimed_until is None:
         return None
@@ -389,4 +520,6 @@ def claim_wait_ms(generation_id: int) -> int | None:
 
 
 def unfinished_generation_ids() -> list[int]:
-    return list(Generation.objects.filter(status__in=ACTIVE).order_by("pk").values_list("pk", flat=True))
+    """The songs still queued or running (each song once, by its first take's id)."""
+    songs = Generation.objects.filter(status__in=ACTIVE, take_of__isnull=True)
+    return list(songs.order_by("pk").values_list("pk", flat=True))

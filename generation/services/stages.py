@@ -364,6 +364,9 @@ def stage_report(generation: Generation, outputs: Outputs) -> dict[str, Any]:
     }
 
 
+SHARED_STAGES = ("analyse", "transcribe", "finetune")  # once per generation, on the song's row
+TAKE_STAGES = ("compose", "guard", "synthesise", "master", "report")  # once per take, on the take's row
+
 STAGES: tuple[tuple[str, StageFn, int], ...] = (
     ("analyse", stage_analyse, 10),
     ("transcribe", stage_transcribe, 15),

@@ -26,4 +26,8 @@ def test_generate_runs_a_set_headless_and_exports(
     result = json.loads(out.getvalue())
     assert result["status"] == "succeeded"
     assert result["seed"] == 5
-    assert sorted(p.name for p in folder.iterdir()) == ["composition.mid", "master.wav", "peaks.json", "report.json"]
+    exported = ["composition.mid", "master.wav", "peaks.json", "report.json"]
+    assert sorted(p.name for p in folder.iterdir()) == [*exported, "take-2"]  # take 1 in DIR, take 2 in DIR/take-2
+    assert sorted(p.name for p in (folder / "take-2").iterdir()) == exported
+    assert [(take["take"], take["status"]) for take in result["takes"]] == [(1, "succeeded"), (2, "succeeded")]
+    assert result["takes"][0]["generation_id"] == result["generation_id"]

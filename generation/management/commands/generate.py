@@ -1,7 +1,9 @@
 """Run the generation pipeline headless: for an upload set, or for audio files on disk.
 
-    python manage.py generate --set ID [--seed N] [--json]
-    python manage.py generate FILE... --out DIR [--seed N] [--seconds S] [--json]
+    python manage.py generate --set ID [--seed N] [--takes 1|2] [--json]
+    python manage.py generate FILE... --out DIR [--seed N] [--seconds S] [--takes 1|2] [--json]
+
+Two takes by default (one fine-tune, two seeds); the result lists each take's generation id.
 
 With files, an upload set owned by the `generate-cli` user is filled through the real upload
 services: every refusal applies (size, format, damaged audio, duplicates, a full set) and each file
@@ -28,6 +30,7 @@ from django.db import transaction
 from catalog.services import recording_upsert
 from generation.models import Generation
 from generation.services import generation_run, generation_start
+from generation.services.takes import song_takes
 from songforge.errors import DomainError
 from uploads import selectors, services
 
@@ -43,6 +46,7 @@ class Command(BaseCommand):
         parser.add_argument("--out", type=Path)
         parser.add_argument("--seed", type=int)
         parser.add_argument("--seconds", type=int)
+        parser.add_argument("--takes", type=int, default=2, help="takes to compose (1 or 2; default 2)")
         parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -59,14 +63,21 @@ class Command(BaseCommand):
         started = time.monotonic()
         try:
             generation = generation_start(
-                upload_set_id=upload_set_id, seed=options["seed"], seconds=options["seconds"], enqueue=False
+                upload_set_id=upload_set_id,
+                seed=options["seed"],
+                seconds=options["seconds"],
+                takes=options["takes"],
+                enqueue=False,
             )
             generation = generation_run(generation_id=generation.pk)
         except DomainError as error:
             raise CommandError(f"{error.code}: {error.message}") from error
         elapsed = time.monotonic() - started
         if options["out"]:
-            self._export(generation, options["out"])
+            for take in song_takes(song_id=generation.pk):  # take 1 into DIR, take N into DIR/take-N
+                self._export(
+                    take, options["out"] if take.take_number == 1 else options["out"] / f"take-{take.take_number}"
+                )
         result = {
             "generation_id": generation.pk,
             "status": generation.status,
@@ -74,6 +85,10 @@ class Command(BaseCommand):
             "seed": generation.seed,
             "wall_time_s": round(elapsed, 1),
             "report": generation.report,
+            "takes": [
+                {"generation_id": take.pk, "take": take.take_number, "status": take.status, "seed": take.seed}
+                for take in song_takes(song_id=generation.pk)
+            ],
             "recordings_without_rights": without_rights,
         }
         if options["json"]:

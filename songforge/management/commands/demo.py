@@ -169,7 +169,12 @@ class Command(BaseCommand):
         )
         self.say(json.dumps(summary, indent=2))
         self.say(f"original: {generation.is_original}; master: {generation.master_wav.name}")
-        return int(generation.pk)
+        from generation.services.takes import generation_take_keep, song_takes
+
+        takes = song_takes(song_id=generation.pk)
+        kept = generation_take_keep(generation_id=generation.pk, owner_id=owner_id)
+        self.say(f"{len(takes)} takes made; keeping take {kept.take_number} (the one published)")
+        return int(kept.pk)
 
     def step_publish(self, generation_id: int, owner_id: int) -> int:
         from distribution.models import Release
