@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from catalog.services import escrow_holder
 from royalties import carry, ledger
-from royalties.models import Account, Carry, Entry, LineGroup, SplitSheet, SplitSheetLine, Transaction
+from royalties.models import Account, Carry, CarryMove, Entry, LineGroup, SplitSheet, SplitSheetLine, Transaction
 from royalties.money import PPB
 
 VALUES_ROWS = 500
@@ -81,9 +81,9 @@ def allocate_statement(*, statement_id: int, currency: str) -> Transaction | Non
             "release_id bigint, line_group_id bigint)"
         )
     if connection.vendor == "postgresql":
-        _holder_entries_sql(statement_id=statement_id, currency=currency, work=work)
+        _holder_entries_sql(statement_id=statement_id, currency=currency, work=work, posting_key=key)
     else:
-        _holder_entries_python(groups=groups, currency=currency, work=work)
+        _holder_entries_python(groups=groups, currency=currency, work=work, posting_key=key, statement_id=statement_id)
     suspense_shares = [
         carry.Share(suspense.pk, (period, isrc, store, territory, pk), micro * PPB)
         for pk, period, isrc, store, territory, micro in groups.filter(state=LineGroup.State.SUSPENSE).values_list(
@@ -92,7 +92,9 @@ def allocate_statement(*, statement_id: int, currency: str) -> Transaction | Non
     ]
     rows: list[tuple[Any, ...]] = [
         (suspense.pk, -minor, share.key[0], None, share.key[4])
-        for share, minor in carry.post_amounts(currency=currency, shares=suspense_shares)
+        for share, minor in carry.post_amounts(
+            currency=currency, shares=suspense_shares, posting_key=key, statement_id=statement_id
+        )
         if minor != 0
     ]
     rows += [
@@ -125,7 +127,7 @@ def allocate_statement(*, statement_id: int, currency: str) -> Transaction | Non
     return posting
 
 
-def _holder_entries_python(*, groups: Any, currency: str, work: str) -> None:
+def _holder_entries_python(*, groups: Any, currency: str, work: str, posting_key: str, statement_id: int) -> None:
     by_release_period: dict[tuple[int, str], int] = defaultdict(int)
     for release_id, period, micro in (
         groups.filter(state=LineGroup.State.ALLOCATED)
@@ -156,13 +158,15 @@ def _holder_entries_python(*, groups: Any, currency: str, work: str) -> None:
         _WORK_COLUMNS,
         [
             (share.account_id, -minor, share.key[1], share.key[0], None)
-            for share, minor in carry.post_amounts(currency=currency, shares=shares)
+            for share, minor in carry.post_amounts(
+                currency=currency, shares=shares, posting_key=posting_key, statement_id=statement_id
+            )
             if minor != 0
         ],
     )
 
 
-def _holder_entries_sql(*, statement_id: int, currency: str, work: str) -> None:
+def _holder_entries_sql(*, statement_id: int, currency: str, work: str, posting_key: str) -> None:
     """The carry rule of ``carry.post_amounts`` for every holder at once, in ``numeric`` (PostgreSQL)."""
     suffix = uuid.uuid4().hex[:12]
     amounts, shares = f"royalties_amounts_{suffix}", f"royalties_shares_{suffix}"
@@ -221,6 +225,16 @@ def _holder_entries_sql(*, statement_id: int, currency: str, work: str) -> None:
                 remainder = EXCLUDED.remainder, updated_at = EXCLUDED.updated_at
             """  # noqa: S608
         )
+        cursor.execute(
+            f"""
+            INSERT INTO {CarryMove._meta.db_table}
+                (posting_key, account_id, statement_id, moved_minor, moved_remainder, created_at)
+            SELECT %s, account_id, %s, div(total, {divisor}), total - div(total, {divisor}) * {divisor}, now()
+            FROM (SELECT account_id, SUM(exact) AS total FROM {shares} GROUP BY account_id) t
+            WHERE total <> 0
+            """,  # noqa: S608
+            [posting_key, statement_id],
+        )
         cursor.execute(f"DROP TABLE {shares}")
         cursor.execute(f"DROP TABLE {amounts}")
 
@@ -274,7 +288,9 @@ def _reapply_group(*, group_id: int) -> bool:
     shares += [carry.Share(accounts[h], (h,), group.amount_micro * ppb) for h, ppb in sorted(shares_ppb.items())]
     entries = [
         ledger.EntrySpec(share.account_id, -minor, currency, group.period, release_id, group.pk)
-        for share, minor in carry.post_amounts(currency=currency, shares=shares)
+        for share, minor in carry.post_amounts(
+            currency=currency, shares=shares, posting_key=f"reapply:{group.pk}", statement_id=group.statement_id
+        )
         if minor != 0
     ]
     leg = -sum(e.amount_minor for e in entries)

@@ -16,8 +16,8 @@ transaction, all or nothing:
    are written to a temporary table, which the one ``INSERT … SELECT`` of the groups
    joins. That keeps the insert of 500,000 groups set-based (a selector call per
    group would cost minutes) without naming the distribution app's tables here.
-5. Overlap: if more than ``OVERLAP_HOLD_PERCENT`` % of the groups repeat the key of
-   a group of an earlier statement, the import is refused with ``StatementHeld``
+5. Overlap: if more than ``settings.STATEMENT_OVERLAP_HOLD_PERCENT`` % (default 10) of
+   the groups repeat the key of a group of an earlier statement, the import is refused with ``StatementHeld``
    showing the overlap (nothing written) unless staff pass ``accept_overlap=True``
    (the statement is then recorded as a correction, with the overlap).
 6. Posting per currency (``_post_import``): revenue per period under the carry rule
@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
 from royalties import allocation, carry, ledger
@@ -55,7 +56,6 @@ logger = logging.getLogger(__name__)
 
 COLUMNS = grammar.COLUMNS
 COPY_BUFFER = grammar.READ_BUFFER
-OVERLAP_HOLD_PERCENT = 10
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ def _import(path: Path, reference: str, sha256: str, by_id: int | None, accept_o
             cursor.execute(f"DROP TABLE {releases}")
         clock.lap("groups")
         overlap = statement_overlap(statement_id=statement.pk, group_count=group_count)
-        is_held = overlap is not None and overlap["percent"] > OVERLAP_HOLD_PERCENT
+        is_held = overlap is not None and _is_above_hold_threshold(overlap)
         if overlap is not None and is_held and not accept_overlap:
             raise _held(reference, overlap)
         clock.lap("overlap")
@@ -270,9 +270,12 @@ def _post_import(statement: Statement, currency: str) -> int:
     revenue = ledger.account_for(kind=Account.Kind.REVENUE, currency=currency)
     unallocated = ledger.account_for(kind=Account.Kind.UNALLOCATED, currency=currency)
     by_period = group_sums(statement_id=statement.pk, fields=("period",), currency=currency)
+    key = f"import:{statement.sha256}:{currency}"
     amounts = carry.post_amounts(
         currency=currency,
         shares=[carry.Share(revenue.pk, (period,), micro * PPB) for (period,), micro in by_period.items()],
+        posting_key=key,
+        statement_id=statement.pk,
     )
     entries = []
     for share, minor in amounts:
@@ -285,7 +288,7 @@ def _post_import(statement: Statement, currency: str) -> int:
     if entries:
         ledger.post(
             kind=Transaction.Kind.IMPORT,
-            idempotency_key=f"import:{statement.sha256}:{currency}",
+            idempotency_key=key,
             entries=entries,
             memo=f"Statement {statement.reference} ({currency})",
             statement_id=statement.pk,
@@ -338,6 +341,11 @@ def statement_overlap(*, statement_id: int, group_count: int) -> dict[str, Any] 
         "statements": statements,
         "examples": examples,
     }
+
+
+def _is_above_hold_threshold(overlap: dict[str, Any]) -> bool:
+    """More than ``STATEMENT_OVERLAP_HOLD_PERCENT`` % of the groups overlap (exactly, not the rounded percent)."""
+    return 100 * int(overlap["overlapping"]) > settings.STATEMENT_OVERLAP_HOLD_PERCENT * int(overlap["groups"])
 
 
 def _held(reference: str, overlap: dict[str, Any]) -> StatementHeld:
