@@ -45,11 +45,12 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Max
 
 from royalties import allocation, carry, ledger
 from royalties.errors import StatementConflict, StatementHeld
 from royalties.imports import grammar, postgresql, sqlite
-from royalties.models import Account, LineGroup, SplitSheet, Statement, Transaction
+from royalties.models import Account, CarryMove, LineGroup, SplitSheet, Statement, Transaction
 from royalties.money import PPB, micro_per_minor
 
 logger = logging.getLogger(__name__)
@@ -356,6 +357,51 @@ def _held(reference: str, overlap: dict[str, Any]) -> StatementHeld:
         "Nothing was imported. If this statement corrects them, import it as a correction; otherwise reject it.",
         extra={"reference": reference, **overlap},
     )
+
+
+@transaction.atomic
+def statement_reverse(*, statement_id: int) -> list[Transaction]:
+    """Take back everything a statement posted; returns the reversal transactions (oldest first).
+
+    Its transactions (import, allocation, suspense re-applied) are reversed newest first with
+    ``ledger.reverse`` (mirror entries, carries taken back exactly); postings that moved carries
+    by less than a minor unit and wrote no transaction get their carries taken back with
+    ``ledger.reverse_moves``. Afterwards every account's carry and balance is what it would be had
+    the statement never been imported. Idempotent: a second call posts nothing and returns the same
+    reversals. The statement and its line groups stay (the file stays known, so the same file is
+    not imported again); a corrected statement is imported under a new reference.
+    """
+    statement = Statement.objects.select_for_update().get(pk=statement_id)
+    reversals: list[Transaction] = []
+    originals = Transaction.objects.filter(statement_id=statement.pk).exclude(kind=Transaction.Kind.REVERSAL)
+    for original in originals.order_by("-id"):
+        reversals.append(
+            ledger.reverse(
+                transaction_id=original.pk,
+                idempotency_key=f"reversal:{original.idempotency_key}",
+                memo=f"Statement {statement.reference} reversed",
+            )
+        )
+    posted = set(originals.values_list("idempotency_key", flat=True))
+    unposted = (
+        CarryMove.objects.filter(statement_id=statement.pk)
+        .exclude(posting_key__in=posted)
+        .exclude(posting_key__startswith="reversal:")
+        .values_list("posting_key", flat=True)
+        .distinct()
+        .order_by("posting_key")
+    )
+    last_period = LineGroup.objects.filter(statement_id=statement.pk).aggregate(last=Max("period"))["last"] or ""
+    for posting_key in list(unposted):
+        reversal = ledger.reverse_moves(
+            posting_key=posting_key,
+            idempotency_key=f"reversal:{posting_key}",
+            statement_id=statement.pk,
+            period=last_period,
+        )
+        if reversal is not None:
+            reversals.append(reversal)
+    return sorted(reversals, key=lambda txn: txn.pk)
 
 
 def statement_import_upload(
