@@ -264,8 +264,8 @@ def main() -> None:
         with connection.cursor() as cursor:
             cursor.execute(
                 "TRUNCATE royalties_statementupload, royalties_payout, royalties_payoutrun, royalties_entry, "
-                "royalties_transaction, royalties_linegroup, royalties_statement, royalties_carry, royalties_account"
-                + (", royalties_carrymove" if "royalties_carrymove" in connection.introspection.table_names() else "")
+                "royalties_transaction, royalties_linegroup, royalties_statement, royalties_carry, royalties_account "
+                "CASCADE"  # with the escrow claims and carry moves that refer to them
             )
         isrcs = list(Release.objects.order_by("pk").values_list("isrc", flat=True))
     else:

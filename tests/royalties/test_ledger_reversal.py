@@ -58,6 +58,7 @@ def test_reversing_the_latest_statement_mirrors_it_and_restores_every_carry(worl
     assert [r.kind for r in reversals] == [Transaction.Kind.REVERSAL] * 2
     for reversal in reversals:  # nothing came after November: each reversal is the exact mirror image
         original = reversal.reverses
+        assert original is not None
         mirrored = sorted((e.account_id, -e.amount_minor, e.period, e.release_id) for e in original.entries.all())
         assert sorted((e.account_id, e.amount_minor, e.period, e.release_id) for e in reversal.entries.all()) == (
             mirrored
