@@ -109,6 +109,13 @@ def _existing(idempotency_key: str, digest: str) -> Transaction | None:
     return existing
 
 
+def _entry_order(row: list[Any]) -> tuple[Any, ...]:
+    """Sort key of an entry's fields: the fields' own order, with None (no release, no line group) first."""
+    return tuple(
+        (value is not None, value) if value is None or isinstance(value, int) else (True, value) for value in row
+    )
+
+
 @transaction.atomic
 def post(
     *,
@@ -130,7 +137,8 @@ def post(
             "statement": statement_id,
             "reverses": reverses_id,
             "entries": sorted(
-                [e.account_id, e.amount_minor, e.currency, e.period, e.release_id, e.line_group_id] for e in entries
+                ([e.account_id, e.amount_minor, e.currency, e.period, e.release_id, e.line_group_id] for e in entries),
+                key=_entry_order,
             ),
         }
     )

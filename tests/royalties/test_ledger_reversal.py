@@ -196,3 +196,30 @@ def test_any_reversed_statement_leaves_every_carry_and_balance_as_if_never_impor
 
         assert run(reverse=True) == run(reverse=False)
         transaction.set_rollback(True)
+
+
+def test_the_worked_example_of_the_docs(db, tmp_path):
+    """docs/royalties.md: A 50%, B 30%, C 20%; October 0.035, November 0.045, October reversed."""
+    a, b, c = (RightsHolderFactory.create(name=name) for name in "ABC")
+    release = ReleaseFactory.create(isrc="QZS8F2600042")
+    make_sheet(release, [(a, 500_000_000), (b, 300_000_000), (c, 200_000_000)])
+    october = statement_import(
+        path=write(tmp_path, [line(isrc=release.isrc, revenue="0.035", period="2026-10")])
+    ).statement
+    statement_import(path=write(tmp_path, [line(isrc=release.isrc, revenue="0.045", period="2026-11")]))
+    assert [holder_balance(holder_id=h.pk, currency="USD") for h in (a, b, c)] == [4, 2, 1]
+
+    statement_reverse(statement_id=october.pk)
+
+    assert [holder_balance(holder_id=h.pk, currency="USD") for h in (a, b, c)] == [2, 1, 0]
+    cent = 10**13
+    assert [
+        (carry.posted_minor, carry.remainder) for carry in (Carry.objects.get(account__holder=h) for h in (a, b, c))
+    ] == [
+        (2, cent // 4),
+        (1, 35 * cent // 100),
+        (0, 90 * cent // 100),
+    ]
+    revenue = Carry.objects.get(account__kind=Account.Kind.REVENUE)
+    assert (revenue.posted_minor, revenue.remainder) == (4, cent // 2)
+    assert ledger.check().is_balanced
