@@ -266,8 +266,8 @@ def reverse(*, transaction_id: int, idempotency_key: str, memo: str = "") -> Tra
     (``carry.reverse_moves``) are taken back exactly, so every account's carry is what it
     would be had the original never been posted. If later postings moved the same
     accounts, the carry rule can need up to a minor unit more or less than the mirror on
-    an account: that difference is one more entry on the account (the period of its last
-    mirrored entry, no release), balanced by the currency's ``carry`` account.
+    an account: that difference is one more entry on the account (the period and release
+    of its last mirrored entry), balanced by the currency's ``carry`` account.
     A transaction is reversed once: the same key again returns the reversal, another key
     raises ``LedgerError``.
     """
@@ -346,17 +346,17 @@ def _carry_corrections(
     for currency in carry.move_currencies(posting_key=posting_key):
         carry.lock_currency(currency=currency)
     mirrored_sum: dict[int, int] = defaultdict(int)
-    last_period: dict[int, str] = {}
+    last: dict[int, tuple[str, int]] = {}  # the account's last mirrored (period, release): where a correction goes
     for entry in mirrored:
         mirrored_sum[entry.account_id] += entry.amount_minor
-        last_period[entry.account_id] = max(last_period.get(entry.account_id, ""), entry.period)
+        last[entry.account_id] = max(last.get(entry.account_id, ("", 0)), (entry.period, entry.release_id or 0))
     corrections: list[EntrySpec] = []
     legs: dict[str, int] = defaultdict(int)
     for part in carry.reverse_moves(posting_key=posting_key, reversal_key=reversal_key, statement_id=statement_id):
         difference = part.entry_minor - mirrored_sum.get(part.account_id, 0)
         if difference != 0:
-            period = last_period.get(part.account_id, fallback_period)
-            corrections.append(EntrySpec(part.account_id, difference, part.currency, period))
+            period, release_id = last.get(part.account_id, (fallback_period, 0))
+            corrections.append(EntrySpec(part.account_id, difference, part.currency, period, release_id or None))
             legs[part.currency] -= difference
     for currency, leg in sorted(legs.items()):
         if leg != 0:
