@@ -8,7 +8,9 @@ split sheets over a catalog of 2,000 recordings, streams a statement of
 ``statement_import`` (COPY, validation, grouping, posting and allocation, all in
 one database transaction) and a second, idempotent import of the same file.
 
-Prints a table and writes benchmarks/results/royalties[-sqlite].json. Peak memory is the
+Prints a table (wall, CPU of this process and of the PostgreSQL backend, per import phase,
+and the load average) and stores it under ``--label`` (default ``after``) in
+benchmarks/results/royalties[-sqlite].json, keeping the runs of other labels (``before``). Peak memory is the
 Python process's max RSS and the PostgreSQL backend's VmHWM (read from /proc).
 
 Usage: nice -n 10 .venv/bin/python benchmarks/royalties.py [--lines N] [--keep-file] [--sqlite]
@@ -91,18 +93,24 @@ def _process_cpu_s(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _instrument_phases(backend: int, phase_cpu: dict[str, float]) -> None:
-    """Record the PostgreSQL backend's CPU seconds per import phase (wraps the import's phase clock)."""
+def _instrument_phases(backend: int, phases: dict[str, dict[str, float]]) -> None:
+    """Record wall seconds, the PostgreSQL backend's CPU seconds and this process's CPU seconds per import phase.
+
+    Wraps the import's phase clock (``royalties.imports._Clock.lap``); on SQLite all the work is this process's.
+    """
     from royalties import imports
 
     original = imports._Clock.lap
-    last = [_process_cpu_s(backend) or 0.0]
+    last = {"wall": time.perf_counter(), "backend": _process_cpu_s(backend) or 0.0, "python": time.process_time()}
 
     def lap(self: imports._Clock, phase: str) -> None:
         original(self, phase)
-        now = _process_cpu_s(backend) or 0.0
-        phase_cpu[phase] = phase_cpu.get(phase, 0.0) + now - last[0]
-        last[0] = now
+        now = {"wall": time.perf_counter(), "backend": _process_cpu_s(backend) or 0.0, "python": time.process_time()}
+        figures = phases.setdefault(phase, {"wall_s": 0.0, "backend_cpu_s": 0.0, "python_cpu_s": 0.0})
+        figures["wall_s"] += now["wall"] - last["wall"]
+        figures["backend_cpu_s"] += now["backend"] - last["backend"]
+        figures["python_cpu_s"] += now["python"] - last["python"]
+        last.update(now)
 
     imports._Clock.lap = lap  # type: ignore[method-assign]
 
@@ -218,6 +226,11 @@ def main() -> None:
     parser.add_argument(
         "--reuse", action="store_true", help="Keep the catalog of a previous run; only empty the royalties tables"
     )
+    parser.add_argument(
+        "--label",
+        default="after",
+        help="Store this run under LABEL in the results JSON (e.g. before/after), keeping the other labels' runs",
+    )
     args = parser.parse_args()
 
     if args.sqlite:
@@ -251,7 +264,8 @@ def main() -> None:
         with connection.cursor() as cursor:
             cursor.execute(
                 "TRUNCATE royalties_statementupload, royalties_payout, royalties_payoutrun, royalties_entry, "
-                "royalties_transaction, royalties_linegroup, royalties_statement, royalties_carry, royalties_account"
+                "royalties_transaction, royalties_linegroup, royalties_statement, royalties_carry, royalties_account "
+                "CASCADE"  # with the escrow claims and carry moves that refer to them
             )
         isrcs = list(Release.objects.order_by("pk").values_list("isrc", flat=True))
     else:
@@ -275,8 +289,8 @@ def main() -> None:
 
     rss_before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     backend = _backend_pid()
-    phase_cpu: dict[str, float] = {}
-    _instrument_phases(backend, phase_cpu)
+    phases: dict[str, dict[str, float]] = {}
+    _instrument_phases(backend, phases)
     load_before = os.getloadavg()[0]
     backend_cpu_before = _process_cpu_s(backend)
     python_cpu_before = time.process_time()
@@ -318,7 +332,7 @@ def main() -> None:
             if backend_cpu_s and not args.sqlite
             else round(args.lines / python_cpu_s)
         ),
-        "backend_cpu_s_by_phase": {k: round(v, 2) for k, v in phase_cpu.items()},
+        "phases": {phase: {k: round(v, 2) for k, v in figures.items()} for phase, figures in phases.items()},
         "reimport_s": round(reimport_s, 2),
         "reimport_is_noop": not again.is_created and again.statement.pk == result.statement.pk,
         "python_peak_rss_mb": round(python_peak_kb / 1024, 1),
@@ -339,9 +353,12 @@ def main() -> None:
         print(f"{key:<{width}}  {value}")
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / ("royalties-sqlite.json" if args.sqlite else "royalties.json")).write_text(
-        json.dumps(figures, indent=2) + "\n"
-    )
+    results = out / ("royalties-sqlite.json" if args.sqlite else "royalties.json")
+    runs = json.loads(results.read_text()) if results.exists() else {}
+    if "database" in runs:  # a single run written by an earlier version of this script
+        runs = {"earlier": runs}
+    runs[args.label] = figures
+    results.write_text(json.dumps(runs, indent=2) + "\n")
     if not args.keep_file:
         args.file.unlink(missing_ok=True)
     connection.close()

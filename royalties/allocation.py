@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from catalog.services import escrow_holder
 from royalties import carry, ledger
-from royalties.models import Account, Carry, Entry, LineGroup, SplitSheet, SplitSheetLine, Transaction
+from royalties.models import Account, Carry, CarryMove, Entry, LineGroup, SplitSheet, SplitSheetLine, Transaction
 from royalties.money import PPB
 
 VALUES_ROWS = 500
@@ -66,24 +66,17 @@ def allocate_statement(*, statement_id: int, currency: str) -> Transaction | Non
     suspense = ledger.account_for(kind=Account.Kind.SUSPENSE, currency=currency)
     carry_account = ledger.account_for(kind=Account.Kind.CARRY, currency=currency)
     groups = LineGroup.objects.filter(statement_id=statement_id, currency=currency, reapplied_at__isnull=True)
-    holder_ids = set(
-        SplitSheetLine.objects.filter(
-            sheet__release_id__in=groups.filter(state=LineGroup.State.ALLOCATED).values("release_id")
-        )
-        .values_list("holder_id", flat=True)
-        .distinct()
-    )
-    ledger.holder_accounts(currency=currency, holder_ids=holder_ids, escrow_holder_id=escrow_holder().pk)
     work = f"royalties_alloc_{uuid.uuid4().hex[:12]}"
     with connection.cursor() as cursor:
         cursor.execute(
             f"CREATE TEMP TABLE {work} (account_id bigint, amount_minor bigint, period varchar(7), "
             "release_id bigint, line_group_id bigint)"
         )
+    holders: _HolderEntries | None = None
     if connection.vendor == "postgresql":
-        _holder_entries_sql(statement_id=statement_id, currency=currency, work=work)
+        holders = _holder_entries_sql(statement_id=statement_id, currency=currency, posting_key=key)
     else:
-        _holder_entries_python(groups=groups, currency=currency, work=work)
+        _holder_entries_python(groups=groups, currency=currency, work=work, posting_key=key, statement_id=statement_id)
     suspense_shares = [
         carry.Share(suspense.pk, (period, isrc, store, territory, pk), micro * PPB)
         for pk, period, isrc, store, territory, micro in groups.filter(state=LineGroup.State.SUSPENSE).values_list(
@@ -92,7 +85,9 @@ def allocate_statement(*, statement_id: int, currency: str) -> Transaction | Non
     ]
     rows: list[tuple[Any, ...]] = [
         (suspense.pk, -minor, share.key[0], None, share.key[4])
-        for share, minor in carry.post_amounts(currency=currency, shares=suspense_shares)
+        for share, minor in carry.post_amounts(
+            currency=currency, shares=suspense_shares, posting_key=key, statement_id=statement_id
+        )
         if minor != 0
     ]
     rows += [
@@ -105,27 +100,37 @@ def allocate_statement(*, statement_id: int, currency: str) -> Transaction | Non
         .order_by("period")
     ]
     insert_values(work, _WORK_COLUMNS, rows)
+    # The carry leg balances everything else: the rows of the work table and (PostgreSQL) the holders' entries,
+    # whose sum is known from the per-account totals without evaluating them.
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {work} ({', '.join(_WORK_COLUMNS)}) "  # noqa: S608
-            f"SELECT %s, -SUM(amount_minor), '', NULL, NULL FROM {work} HAVING SUM(amount_minor) <> 0",
-            [carry_account.pk],
+            f"SELECT %s, -(COALESCE(SUM(amount_minor), 0) + %s), '', NULL, NULL FROM {work} "
+            "HAVING COALESCE(SUM(amount_minor), 0) + %s <> 0",
+            [carry_account.pk, holders.entry_sum if holders else 0, holders.entry_sum if holders else 0],
         )
+    select_sql = f"SELECT account_id, amount_minor, %s AS currency, period, release_id, line_group_id FROM {work}"  # noqa: S608
+    params: list[Any] = [currency]
+    if holders is not None:
+        select_sql += f" UNION ALL {holders.select_sql}"
+        params.append(currency)
     posting = ledger.post_sql(
         kind=Transaction.Kind.ALLOCATION,
         idempotency_key=key,
         request={"statement": statement_id, "currency": currency},
         memo=f"Allocation of statement {statement_id} ({currency})",
         statement_id=statement_id,
-        select_sql=f"SELECT account_id, amount_minor, %s AS currency, period, release_id, line_group_id FROM {work}",  # noqa: S608
-        params=[currency],
+        select_sql=select_sql,
+        params=params,
     )
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE {work}")
+        for table in holders.tables if holders else ():
+            cursor.execute(f"DROP TABLE {table}")
     return posting
 
 
-def _holder_entries_python(*, groups: Any, currency: str, work: str) -> None:
+def _holder_entries_python(*, groups: Any, currency: str, work: str, posting_key: str, statement_id: int) -> None:
     by_release_period: dict[tuple[int, str], int] = defaultdict(int)
     for release_id, period, micro in (
         groups.filter(state=LineGroup.State.ALLOCATED)
@@ -138,12 +143,10 @@ def _holder_entries_python(*, groups: Any, currency: str, work: str) -> None:
         sheet__release_id__in=groups.filter(state=LineGroup.State.ALLOCATED).values("release_id"), ppb__gt=0
     ).values_list("sheet__release_id", "holder_id", "ppb"):
         lines[release_id].append((holder_id, ppb))
-    accounts = dict(
-        Account.objects.filter(
-            currency=currency,
-            kind__in=[Account.Kind.HOLDER, Account.Kind.ESCROW],
-            holder_id__in={h for holder_lines in lines.values() for h, _ in holder_lines},
-        ).values_list("holder_id", "pk")
+    accounts = ledger.holder_accounts(
+        currency=currency,
+        holder_ids={h for holder_lines in lines.values() for h, _ in holder_lines},
+        escrow_holder_id=escrow_holder().pk,
     )
     shares = [
         carry.Share(accounts[holder_id], (release_id, period), micro * ppb)
@@ -156,19 +159,36 @@ def _holder_entries_python(*, groups: Any, currency: str, work: str) -> None:
         _WORK_COLUMNS,
         [
             (share.account_id, -minor, share.key[1], share.key[0], None)
-            for share, minor in carry.post_amounts(currency=currency, shares=shares)
+            for share, minor in carry.post_amounts(
+                currency=currency, shares=shares, posting_key=posting_key, statement_id=statement_id
+            )
             if minor != 0
         ],
     )
 
 
-def _holder_entries_sql(*, statement_id: int, currency: str, work: str) -> None:
-    """The carry rule of ``carry.post_amounts`` for every holder at once, in ``numeric`` (PostgreSQL)."""
+@dataclass(frozen=True)
+class _HolderEntries:
+    """The holders' entries of an allocation as a SELECT (for ``ledger.post_sql``), their sum, the work tables."""
+
+    select_sql: str
+    entry_sum: int
+    tables: tuple[str, ...]
+
+
+def _holder_entries_sql(*, statement_id: int, currency: str, posting_key: str) -> _HolderEntries:
+    """The carry rule of ``carry.post_amounts`` for every holder at once, in ``numeric`` (PostgreSQL).
+
+    Exact shares (micro-units × ppb) per (account, release, period) go to a work table; per
+    account, the carry before and the total arriving give the new carry, the ``CarryMove`` and
+    the account's change (``trunc(after) − trunc(before)``), so the carry leg is known before the
+    entries are produced. The entries themselves (the change of the running total, in (release,
+    period) order) are a window query that ``ledger.post_sql`` inserts directly.
+    """
     suffix = uuid.uuid4().hex[:12]
-    amounts, shares = f"royalties_amounts_{suffix}", f"royalties_shares_{suffix}"
+    amounts, shares, totals = (f"royalties_{name}_{suffix}" for name in ("amounts", "shares", "totals"))
     divisor = carry.units_per_minor(currency)
     carries = Carry._meta.db_table
-    running = f"COALESCE(c.posted_minor * CAST({divisor} AS numeric) + c.remainder, 0)"
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -177,12 +197,21 @@ def _holder_entries_sql(*, statement_id: int, currency: str, work: str) -> None:
             FROM {LineGroup._meta.db_table} g
             WHERE g.statement_id = %s AND g.currency = %s AND g.state = 'allocated' AND g.reapplied_at IS NULL
             GROUP BY g.release_id, g.period
+            HAVING SUM(g.amount_micro) <> 0
             """,  # noqa: S608 - table names from model meta
             [statement_id, currency],
         )
         # Statistics for the planner: the groups and the holder accounts were written in this transaction, and
         # without them it nests loops over 400,000 shares.
         cursor.execute(f"ANALYZE {amounts}")
+        cursor.execute(
+            f"SELECT DISTINCT l.holder_id FROM {amounts} a "  # noqa: S608
+            f"JOIN {SplitSheet._meta.db_table} s ON s.release_id = a.release_id "
+            f"JOIN {SplitSheetLine._meta.db_table} l ON l.sheet_id = s.id WHERE l.ppb <> 0"
+        )
+        holder_ids = [row[0] for row in cursor.fetchall()]
+    ledger.holder_accounts(currency=currency, holder_ids=holder_ids, escrow_holder_id=escrow_holder().pk)
+    with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {Account._meta.db_table}")
         cursor.execute(
             f"""
@@ -193,36 +222,55 @@ def _holder_entries_sql(*, statement_id: int, currency: str, work: str) -> None:
             JOIN {SplitSheetLine._meta.db_table} l ON l.sheet_id = s.id
             JOIN {Account._meta.db_table} acc
               ON acc.holder_id = l.holder_id AND acc.currency = %s AND acc.kind IN ('holder', 'escrow')
-            WHERE a.micro <> 0 AND l.ppb <> 0
+            WHERE l.ppb <> 0
             """,  # noqa: S608 - table names from model meta
             [currency],
         )
-        cursor.execute(f"ANALYZE {shares}")
         cursor.execute(
             f"""
-            INSERT INTO {work} ({", ".join(_WORK_COLUMNS)})
-            SELECT account_id, div(after - exact, {divisor}) - div(after, {divisor}), period, release_id, NULL
-            FROM (SELECT s.account_id, s.release_id, s.period, s.exact,
-                         {running} + SUM(s.exact) OVER (
-                             PARTITION BY s.account_id ORDER BY s.release_id, s.period ROWS UNBOUNDED PRECEDING
-                         ) AS after
-                  FROM {shares} s LEFT JOIN {carries} c ON c.account_id = s.account_id) r
-            WHERE div(after, {divisor}) <> div(after - exact, {divisor})
+            CREATE TEMP TABLE {totals} AS
+            SELECT s.account_id, COALESCE(MAX(c.posted_minor * CAST({divisor} AS numeric) + c.remainder), 0) AS before,
+                   SUM(s.exact) AS moved
+            FROM {shares} s LEFT JOIN {carries} c ON c.account_id = s.account_id
+            GROUP BY s.account_id
             """  # noqa: S608
         )
+        cursor.execute(f"ANALYZE {totals}")
         cursor.execute(
             f"""
             INSERT INTO {carries} (account_id, posted_minor, remainder, updated_at)
-            SELECT account_id, div(total, {divisor}), total - div(total, {divisor}) * {divisor}, now()
-            FROM (SELECT s.account_id, MAX({running}) + SUM(s.exact) AS total
-                  FROM {shares} s LEFT JOIN {carries} c ON c.account_id = s.account_id
-                  GROUP BY s.account_id) t
+            SELECT account_id, div(before + moved, {divisor}),
+                   before + moved - div(before + moved, {divisor}) * {divisor}, now()
+            FROM {totals}
             ON CONFLICT (account_id) DO UPDATE SET posted_minor = EXCLUDED.posted_minor,
                 remainder = EXCLUDED.remainder, updated_at = EXCLUDED.updated_at
             """  # noqa: S608
         )
-        cursor.execute(f"DROP TABLE {shares}")
-        cursor.execute(f"DROP TABLE {amounts}")
+        cursor.execute(
+            f"""
+            INSERT INTO {CarryMove._meta.db_table}
+                (posting_key, account_id, statement_id, moved_minor, moved_remainder, created_at)
+            SELECT %s, account_id, %s, div(moved, {divisor}), moved - div(moved, {divisor}) * {divisor}, now()
+            FROM {totals} WHERE moved <> 0
+            """,  # noqa: S608
+            [posting_key, statement_id],
+        )
+        # Holders are credited: the ledger amount is minus the change of the account's truncated total.
+        cursor.execute(
+            f"SELECT COALESCE(SUM(div(before, {divisor}) - div(before + moved, {divisor})), 0) FROM {totals}"  # noqa: S608
+        )
+        (entry_sum,) = cursor.fetchone()
+    select_sql = f"""
+        SELECT account_id, div(after - exact, {divisor}) - div(after, {divisor}) AS amount_minor, %s AS currency,
+               period, release_id, NULL::bigint AS line_group_id
+        FROM (SELECT s.account_id, s.release_id, s.period, s.exact,
+                     t.before + SUM(s.exact) OVER (
+                         PARTITION BY s.account_id ORDER BY s.release_id, s.period ROWS UNBOUNDED PRECEDING
+                     ) AS after
+              FROM {shares} s JOIN {totals} t ON t.account_id = s.account_id) r
+        WHERE div(after, {divisor}) <> div(after - exact, {divisor})
+    """  # noqa: S608
+    return _HolderEntries(select_sql=select_sql, entry_sum=int(entry_sum), tables=(shares, totals, amounts))
 
 
 @dataclass(frozen=True)
@@ -274,7 +322,9 @@ def _reapply_group(*, group_id: int) -> bool:
     shares += [carry.Share(accounts[h], (h,), group.amount_micro * ppb) for h, ppb in sorted(shares_ppb.items())]
     entries = [
         ledger.EntrySpec(share.account_id, -minor, currency, group.period, release_id, group.pk)
-        for share, minor in carry.post_amounts(currency=currency, shares=shares)
+        for share, minor in carry.post_amounts(
+            currency=currency, shares=shares, posting_key=f"reapply:{group.pk}", statement_id=group.statement_id
+        )
         if minor != 0
     ]
     leg = -sum(e.amount_minor for e in entries)

@@ -33,6 +33,13 @@ the entries add up to the account's change exactly.
 
 Callers hold the currency's lock (``lock_currency``) while they read and write
 carries, so concurrent imports and re-applications of one currency serialise.
+
+**Reversal.** Every posting records, per account, the exact amount it moved
+(``CarryMove``, keyed by the posting's idempotency key, even when it moved less than a
+minor unit and wrote no ledger transaction). ``reverse_moves`` applies the negated
+amounts under the same rule, so after a reversal every account's exact total is the sum
+of the postings that remain: each carry (posted minor units and remainder) is exactly
+what it would be had the reversed posting never happened, whatever came after it.
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from royalties.models import Account, Carry
+from royalties.models import Account, Carry, CarryMove
 from royalties.money import PPB, micro_per_minor
 
 
@@ -83,12 +90,29 @@ class Share:
     exact: int
 
 
-def post_amounts(*, currency: str, shares: Iterable[Share]) -> list[tuple[Share, int]]:
+def entry_sign(kind: str) -> int:
+    """Ledger sign of an amount in the account's natural sign: revenue is a debit, the others credits."""
+    return 1 if kind == Account.Kind.REVENUE else -1
+
+
+def split_exact(exact: int, currency: str) -> tuple[int, int]:
+    """(whole minor units truncated toward zero, remainder of the same sign)."""
+    divisor = units_per_minor(currency)
+    minor = trunc_div(exact, divisor)
+    return minor, exact - minor * divisor
+
+
+def post_amounts(
+    *, currency: str, shares: Iterable[Share], posting_key: str, statement_id: int | None = None
+) -> list[tuple[Share, int]]:
     """Apply the carry rule to ``shares``; returns (share, minor units to post) and saves the carries.
 
+    Each account's exact total of ``shares`` is recorded as a ``CarryMove`` of
+    ``posting_key`` (the idempotency key of the posting the caller makes), for reversal.
     Precondition: the caller holds ``lock_currency(currency)`` and posts the returned
-    amounts in the same database transaction. Amounts are in the account's natural
-    sign (positive = the account receives); zero amounts are returned too.
+    amounts in the same database transaction; ``posting_key`` has not moved these
+    accounts before. Amounts are in the account's natural sign (positive = the account
+    receives); zero amounts are returned too.
     """
     divisor = units_per_minor(currency)
     by_account: dict[int, list[Share]] = defaultdict(list)
@@ -98,10 +122,23 @@ def post_amounts(*, currency: str, shares: Iterable[Share]) -> list[tuple[Share,
     result: list[tuple[Share, int]] = []
     changed: list[Carry] = []
     created: list[Carry] = []
+    moves: list[CarryMove] = []
     now = timezone.now()
     for account_id in sorted(by_account):
         carry = carries.get(account_id)
         running = exact_of(carry, currency)
+        moved = sum(share.exact for share in by_account[account_id])
+        if moved != 0:
+            moved_minor, moved_remainder = split_exact(moved, currency)
+            moves.append(
+                CarryMove(
+                    posting_key=posting_key,
+                    account_id=account_id,
+                    statement_id=statement_id,
+                    moved_minor=moved_minor,
+                    moved_remainder=moved_remainder,
+                )
+            )
         for share in sorted(by_account[account_id], key=lambda s: s.key):
             after = running + share.exact
             result.append((share, trunc_div(after, divisor) - trunc_div(running, divisor)))
@@ -114,4 +151,48 @@ def post_amounts(*, currency: str, shares: Iterable[Share]) -> list[tuple[Share,
             changed.append(carry)
     Carry.objects.bulk_create(created)
     Carry.objects.bulk_update(changed, ["posted_minor", "remainder", "updated_at"])
+    CarryMove.objects.bulk_create(moves)
+    return result
+
+
+@dataclass(frozen=True)
+class Reversed:
+    """One account's part of a reversal: the minor units to post, in the ledger's sign (debit positive)."""
+
+    account_id: int
+    currency: str
+    kind: str
+    entry_minor: int
+
+
+def move_currencies(*, posting_key: str) -> list[str]:
+    """The currencies whose carries ``posting_key`` moved (lock them, sorted, before ``reverse_moves``)."""
+    return sorted(set(CarryMove.objects.filter(posting_key=posting_key).values_list("account__currency", flat=True)))
+
+
+def reverse_moves(*, posting_key: str, reversal_key: str, statement_id: int | None) -> list[Reversed]:
+    """Take back exactly what ``posting_key`` moved on every account's carry, under the carry rule.
+
+    The negated amounts are recorded as the moves of ``reversal_key`` (so a reversal can be
+    reversed). Returns, per account, what the ledger must post so it holds ``trunc(E / D)``
+    again: the mirror image of the original posting when nothing came after it, otherwise
+    up to a minor unit more or less (the remainders of later postings).
+    Precondition: the caller holds ``lock_currency`` of every ``move_currencies(posting_key)``
+    and posts the result in the same database transaction; ``reversal_key`` is new.
+    """
+    moves = list(CarryMove.objects.filter(posting_key=posting_key).select_related("account").order_by("account_id"))
+    result: list[Reversed] = []
+    for currency in sorted({move.account.currency for move in moves}):
+        divisor = units_per_minor(currency)
+        kinds = {move.account_id: move.account.kind for move in moves if move.account.currency == currency}
+        shares = [
+            Share(move.account_id, (0,), -(move.moved_minor * divisor + move.moved_remainder))
+            for move in moves
+            if move.account.currency == currency
+        ]
+        for share, minor in post_amounts(
+            currency=currency, shares=shares, posting_key=reversal_key, statement_id=statement_id
+        ):
+            sign = entry_sign(kinds[share.account_id])
+            result.append(Reversed(share.account_id, currency, kinds[share.account_id], sign * minor))
     return result

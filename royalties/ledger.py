@@ -36,8 +36,9 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Count, F, Sum
 
+from royalties import carry
 from royalties.errors import IdempotencyConflict, LedgerError
-from royalties.models import Account, Carry, Entry, Transaction
+from royalties.models import Account, Carry, CarryMove, Entry, Transaction
 from royalties.money import refuse_float
 
 
@@ -108,6 +109,13 @@ def _existing(idempotency_key: str, digest: str) -> Transaction | None:
     return existing
 
 
+def _entry_order(row: list[Any]) -> tuple[Any, ...]:
+    """Sort key of an entry's fields: the fields' own order, with None (no release, no line group) first."""
+    return tuple(
+        (value is not None, value) if value is None or isinstance(value, int) else (True, value) for value in row
+    )
+
+
 @transaction.atomic
 def post(
     *,
@@ -129,7 +137,8 @@ def post(
             "statement": statement_id,
             "reverses": reverses_id,
             "entries": sorted(
-                [e.account_id, e.amount_minor, e.currency, e.period, e.release_id, e.line_group_id] for e in entries
+                ([e.account_id, e.amount_minor, e.currency, e.period, e.release_id, e.line_group_id] for e in entries),
+                key=_entry_order,
             ),
         }
     )
@@ -250,12 +259,40 @@ def _verify(transaction_id: int) -> None:
 
 @transaction.atomic
 def reverse(*, transaction_id: int, idempotency_key: str, memo: str = "") -> Transaction:
-    """Cancel a transaction by posting its mirror image (append-only correction)."""
+    """Cancel a transaction: post its mirror image and take back the carries it moved (append-only correction).
+
+    Every entry is mirrored (same account, period, release and line group), so each
+    release's and period's figures net to zero. The carries the original posting moved
+    (``carry.reverse_moves``) are taken back exactly, so every account's carry is what it
+    would be had the original never been posted. If later postings moved the same
+    accounts, the carry rule can need up to a minor unit more or less than the mirror on
+    an account: that difference is one more entry on the account (the period and release
+    of its last mirrored entry), balanced by the currency's ``carry`` account.
+    A transaction is reversed once: the same key again returns the reversal, another key
+    raises ``LedgerError``.
+    """
     original = Transaction.objects.get(pk=transaction_id)
+    existing = Transaction.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None and existing.reverses_id == original.pk:
+        return existing
+    earlier = Transaction.objects.filter(reverses_id=original.pk).first()
+    if earlier is not None:
+        raise LedgerError(
+            f"Transaction #{original.pk} was already reversed by #{earlier.pk} ({earlier.idempotency_key!r}); "
+            "a transaction is reversed once.",
+            extra={"transaction_id": original.pk, "reversal_id": earlier.pk},
+        )
+    originals = list(original.entries.order_by("id"))
     entries = [
-        EntrySpec(e.account_id, -e.amount_minor, e.currency, e.period, e.release_id, e.line_group_id)
-        for e in original.entries.all()
+        EntrySpec(e.account_id, -e.amount_minor, e.currency, e.period, e.release_id, e.line_group_id) for e in originals
     ]
+    entries += _carry_corrections(
+        posting_key=original.idempotency_key,
+        reversal_key=idempotency_key,
+        statement_id=original.statement_id,
+        mirrored=entries,
+        fallback_period=max((e.period for e in originals), default=""),
+    )
     return post(
         kind=Transaction.Kind.REVERSAL,
         idempotency_key=idempotency_key,
@@ -264,6 +301,68 @@ def reverse(*, transaction_id: int, idempotency_key: str, memo: str = "") -> Tra
         statement_id=original.statement_id,
         reverses_id=original.pk,
     )
+
+
+@transaction.atomic
+def reverse_moves(
+    *, posting_key: str, idempotency_key: str, statement_id: int | None, period: str
+) -> Transaction | None:
+    """Take back the carries of a posting that wrote no transaction (it moved less than a minor unit per account).
+
+    Posts what the carry rule needs (nothing, unless later postings moved the same
+    accounts) on the accounts, dated ``period``, with the ``carry`` account's leg.
+    Returns None when nothing is posted. Idempotent per ``idempotency_key``.
+    """
+    existing = Transaction.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None or CarryMove.objects.filter(posting_key=idempotency_key).exists():
+        return existing
+    entries = _carry_corrections(
+        posting_key=posting_key,
+        reversal_key=idempotency_key,
+        statement_id=statement_id,
+        mirrored=[],
+        fallback_period=period,
+    )
+    if not entries:
+        return None
+    return post(
+        kind=Transaction.Kind.REVERSAL,
+        idempotency_key=idempotency_key,
+        entries=entries,
+        memo=f"Reversal of the carries of {posting_key}",
+        statement_id=statement_id,
+    )
+
+
+def _carry_corrections(
+    *,
+    posting_key: str,
+    reversal_key: str,
+    statement_id: int | None,
+    mirrored: Sequence[EntrySpec],
+    fallback_period: str,
+) -> list[EntrySpec]:
+    """Entries that bring the mirrored entries to what ``carry.reverse_moves`` requires, plus the carry legs."""
+    for currency in carry.move_currencies(posting_key=posting_key):
+        carry.lock_currency(currency=currency)
+    mirrored_sum: dict[int, int] = defaultdict(int)
+    last: dict[int, tuple[str, int]] = {}  # the account's last mirrored (period, release): where a correction goes
+    for entry in mirrored:
+        mirrored_sum[entry.account_id] += entry.amount_minor
+        last[entry.account_id] = max(last.get(entry.account_id, ("", 0)), (entry.period, entry.release_id or 0))
+    corrections: list[EntrySpec] = []
+    legs: dict[str, int] = defaultdict(int)
+    for part in carry.reverse_moves(posting_key=posting_key, reversal_key=reversal_key, statement_id=statement_id):
+        difference = part.entry_minor - mirrored_sum.get(part.account_id, 0)
+        if difference != 0:
+            period, release_id = last.get(part.account_id, (fallback_period, 0))
+            corrections.append(EntrySpec(part.account_id, difference, part.currency, period, release_id or None))
+            legs[part.currency] -= difference
+    for currency, leg in sorted(legs.items()):
+        if leg != 0:
+            carry_account = account_for(kind=Account.Kind.CARRY, currency=currency)
+            corrections.append(EntrySpec(carry_account.pk, leg, currency, ""))
+    return corrections
 
 
 @dataclass
@@ -325,11 +424,11 @@ def _non_integer_entries() -> list[int]:
 def _carry_mismatches() -> list[dict[str, Any]]:
     """Revenue and suspense accounts whose carry disagrees with the ledger (every entry on them follows the rule)."""
     mismatches = []
-    for carry in Carry.objects.select_related("account").filter(
+    for row in Carry.objects.select_related("account").filter(
         account__kind__in=[Account.Kind.REVENUE, Account.Kind.SUSPENSE]
     ):
-        balance = int(Entry.objects.filter(account_id=carry.account_id).aggregate(t=Sum("amount_minor"))["t"] or 0)
-        natural = balance if carry.account.kind == Account.Kind.REVENUE else -balance
-        if natural != carry.posted_minor:
-            mismatches.append({"account_id": carry.account_id, "ledger": natural, "carry": carry.posted_minor})
+        balance = int(Entry.objects.filter(account_id=row.account_id).aggregate(t=Sum("amount_minor"))["t"] or 0)
+        natural = balance if row.account.kind == Account.Kind.REVENUE else -balance
+        if natural != row.posted_minor:
+            mismatches.append({"account_id": row.account_id, "ledger": natural, "carry": row.posted_minor})
     return mismatches

@@ -291,6 +291,41 @@ class Carry(models.Model):
         return f"carry of account {self.account_id}: {self.posted_minor} + {self.remainder}"
 
 
+class CarryMove(models.Model):
+    """What one posting moved on one account's carry, so that a reversal can take exactly that back.
+
+    The exact amount (10⁻¹⁵ of the major unit, the account's natural sign, see ``Carry``) is
+    ``moved_minor × units_per_minor(currency) + moved_remainder``, split like ``Carry`` (truncated
+    toward zero, the remainder of the same sign). Keyed by the posting's idempotency key, which
+    exists even when the posting moved less than a minor unit and wrote no ledger transaction.
+    Written only by ``royalties.carry``.
+    """
+
+    posting_key = models.CharField(max_length=200)
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="carry_moves", db_index=False)
+    statement = models.ForeignKey(
+        Statement, null=True, blank=True, on_delete=models.PROTECT, related_name="carry_moves"
+    )
+    moved_minor = models.BigIntegerField()
+    moved_remainder = models.BigIntegerField(help_text="Below one minor unit, in 10⁻¹⁵ of the major unit.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["posting_key", "account"], name="carry_move_one_per_account"),
+            models.CheckConstraint(
+                condition=models.Q(moved_remainder=0)
+                | models.Q(moved_remainder__gt=0, moved_remainder__lt=10**15, moved_minor__gte=0)
+                | models.Q(moved_remainder__lt=0, moved_remainder__gt=-(10**15), moved_minor__lte=0),
+                name="carry_move_remainder_below_one_minor_same_sign",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.posting_key} moved account {self.account_id}: {self.moved_minor} + {self.moved_remainder}"
+
+
 class Transaction(models.Model):
     class Kind(models.TextChoices):
         IMPORT = "import", "Statement import"

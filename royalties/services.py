@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from royalties.allocation import ReapplyResult, allocate_statement, suspense_reapply
-from royalties.imports import ImportResult, statement_import, statement_import_upload
+from royalties.imports import ImportResult, statement_import, statement_import_upload, statement_reverse
 from royalties.money import BPS, PPB, largest_remainder
 from royalties.payouts import payout_run_approve, payout_run_create, payout_run_pay
 from royalties.splits import SplitSheetData, split_sheet_compute, split_sheet_create, split_sources
@@ -25,6 +25,7 @@ __all__ = [
     "split_sources",
     "statement_import",
     "statement_import_upload",
+    "statement_reverse",
     "statement_upload_create",
     "statement_upload_decide",
     "statement_upload_process",

@@ -43,7 +43,7 @@ def env_bool(name: str, default: bool = False) -> bool:
     raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean; use 1/0, true/false, yes/no or on/off.")
 
 
-def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
@@ -53,6 +53,8 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
         raise ImproperlyConfigured(f"{name}={raw!r} is not an integer.") from None
     if minimum is not None and value < minimum:
         raise ImproperlyConfigured(f"{name}={value} must be at least {minimum}.")
+    if maximum is not None and value > maximum:
+        raise ImproperlyConfigured(f"{name}={value} must be at most {maximum}.")
     return value
 
 
@@ -363,6 +365,9 @@ GENERATION_CANDIDATES = env_int("SONGFORGE_SECTION_CANDIDATES", 3, minimum=1)  #
 GENERATION_MAX_SHARED_NOTES = env_int("SONGFORGE_MAX_SHARED_NOTES", 8, minimum=3)
 GENERATION_TORCH_THREADS = env_int("SONGFORGE_TORCH_THREADS", 1, minimum=1)
 PAYOUT_MINIMUM_MINOR = env_int("SONGFORGE_PAYOUT_MINIMUM_MINOR", 1000, minimum=0)
+# A statement repeating more than this percentage of its (period, store, territory, ISRC, currency) keys from
+# earlier statements is held for a staff decision (0: any repeated key holds it; 100: never held).
+STATEMENT_OVERLAP_HOLD_PERCENT = env_int("SONGFORGE_STATEMENT_OVERLAP_HOLD_PERCENT", 10, minimum=0, maximum=100)
 SYNTHESIS_MAX_SECONDS = env_int("SONGFORGE_SYNTHESIS_MAX_SECONDS", 600, minimum=1)  # longest piece rendered
 
 # --- i18n -----------------------------------------------------------------

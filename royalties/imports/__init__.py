@@ -16,8 +16,8 @@ transaction, all or nothing:
    are written to a temporary table, which the one ``INSERT … SELECT`` of the groups
    joins. That keeps the insert of 500,000 groups set-based (a selector call per
    group would cost minutes) without naming the distribution app's tables here.
-5. Overlap: if more than ``OVERLAP_HOLD_PERCENT`` % of the groups repeat the key of
-   a group of an earlier statement, the import is refused with ``StatementHeld``
+5. Overlap: if more than ``settings.STATEMENT_OVERLAP_HOLD_PERCENT`` % (default 10) of
+   the groups repeat the key of a group of an earlier statement, the import is refused with ``StatementHeld``
    showing the overlap (nothing written) unless staff pass ``accept_overlap=True``
    (the statement is then recorded as a correction, with the overlap).
 6. Posting per currency (``_post_import``): revenue per period under the carry rule
@@ -43,19 +43,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Max
 
 from royalties import allocation, carry, ledger
 from royalties.errors import StatementConflict, StatementHeld
 from royalties.imports import grammar, postgresql, sqlite
-from royalties.models import Account, LineGroup, SplitSheet, Statement, Transaction
+from royalties.models import Account, CarryMove, LineGroup, SplitSheet, Statement, Transaction
 from royalties.money import PPB, micro_per_minor
 
 logger = logging.getLogger(__name__)
 
 COLUMNS = grammar.COLUMNS
 COPY_BUFFER = grammar.READ_BUFFER
-OVERLAP_HOLD_PERCENT = 10
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ def _import(path: Path, reference: str, sha256: str, by_id: int | None, accept_o
             cursor.execute(f"DROP TABLE {releases}")
         clock.lap("groups")
         overlap = statement_overlap(statement_id=statement.pk, group_count=group_count)
-        is_held = overlap is not None and overlap["percent"] > OVERLAP_HOLD_PERCENT
+        is_held = overlap is not None and _is_above_hold_threshold(overlap)
         if overlap is not None and is_held and not accept_overlap:
             raise _held(reference, overlap)
         clock.lap("overlap")
@@ -270,9 +271,12 @@ def _post_import(statement: Statement, currency: str) -> int:
     revenue = ledger.account_for(kind=Account.Kind.REVENUE, currency=currency)
     unallocated = ledger.account_for(kind=Account.Kind.UNALLOCATED, currency=currency)
     by_period = group_sums(statement_id=statement.pk, fields=("period",), currency=currency)
+    key = f"import:{statement.sha256}:{currency}"
     amounts = carry.post_amounts(
         currency=currency,
         shares=[carry.Share(revenue.pk, (period,), micro * PPB) for (period,), micro in by_period.items()],
+        posting_key=key,
+        statement_id=statement.pk,
     )
     entries = []
     for share, minor in amounts:
@@ -285,7 +289,7 @@ def _post_import(statement: Statement, currency: str) -> int:
     if entries:
         ledger.post(
             kind=Transaction.Kind.IMPORT,
-            idempotency_key=f"import:{statement.sha256}:{currency}",
+            idempotency_key=key,
             entries=entries,
             memo=f"Statement {statement.reference} ({currency})",
             statement_id=statement.pk,
@@ -340,6 +344,11 @@ def statement_overlap(*, statement_id: int, group_count: int) -> dict[str, Any] 
     }
 
 
+def _is_above_hold_threshold(overlap: dict[str, Any]) -> bool:
+    """More than ``STATEMENT_OVERLAP_HOLD_PERCENT`` % of the groups overlap (exactly, not the rounded percent)."""
+    return 100 * int(overlap["overlapping"]) > settings.STATEMENT_OVERLAP_HOLD_PERCENT * int(overlap["groups"])
+
+
 def _held(reference: str, overlap: dict[str, Any]) -> StatementHeld:
     earlier = ", ".join(repr(s["reference"]) for s in overlap["statements"][:3])
     return StatementHeld(
@@ -348,6 +357,51 @@ def _held(reference: str, overlap: dict[str, Any]) -> StatementHeld:
         "Nothing was imported. If this statement corrects them, import it as a correction; otherwise reject it.",
         extra={"reference": reference, **overlap},
     )
+
+
+@transaction.atomic
+def statement_reverse(*, statement_id: int) -> list[Transaction]:
+    """Take back everything a statement posted; returns the reversal transactions (oldest first).
+
+    Its transactions (import, allocation, suspense re-applied) are reversed newest first with
+    ``ledger.reverse`` (mirror entries, carries taken back exactly); postings that moved carries
+    by less than a minor unit and wrote no transaction get their carries taken back with
+    ``ledger.reverse_moves``. Afterwards every account's carry and balance is what it would be had
+    the statement never been imported. Idempotent: a second call posts nothing and returns the same
+    reversals. The statement and its line groups stay (the file stays known, so the same file is
+    not imported again); a corrected statement is imported under a new reference.
+    """
+    statement = Statement.objects.select_for_update().get(pk=statement_id)
+    reversals: list[Transaction] = []
+    originals = Transaction.objects.filter(statement_id=statement.pk).exclude(kind=Transaction.Kind.REVERSAL)
+    for original in originals.order_by("-id"):
+        reversals.append(
+            ledger.reverse(
+                transaction_id=original.pk,
+                idempotency_key=f"reversal:{original.idempotency_key}",
+                memo=f"Statement {statement.reference} reversed",
+            )
+        )
+    posted = set(originals.values_list("idempotency_key", flat=True))
+    unposted = (
+        CarryMove.objects.filter(statement_id=statement.pk)
+        .exclude(posting_key__in=posted)
+        .exclude(posting_key__startswith="reversal:")
+        .values_list("posting_key", flat=True)
+        .distinct()
+        .order_by("posting_key")
+    )
+    last_period = LineGroup.objects.filter(statement_id=statement.pk).aggregate(last=Max("period"))["last"] or ""
+    for posting_key in list(unposted):
+        reversal = ledger.reverse_moves(
+            posting_key=posting_key,
+            idempotency_key=f"reversal:{posting_key}",
+            statement_id=statement.pk,
+            period=last_period,
+        )
+        if reversal is not None:
+            reversals.append(reversal)
+    return sorted(reversals, key=lambda txn: txn.pk)
 
 
 def statement_import_upload(

@@ -37,8 +37,13 @@ def _lines(path: Path) -> Iterator[str]:
         yield rest
 
 
-def load(*, path: Path, header: grammar.Header, groups: str, lap: Callable[[str], None]) -> tuple[int, str]:
-    """Fill ``groups`` like the PostgreSQL loader; returns (number of lines, content hash)."""
+def parse(*, path: Path, header: grammar.Header) -> tuple[int, dict[Key, list[int]]]:
+    """Check every line against the grammar and sum the groups exactly, without a database.
+
+    Returns (number of lines, {key: [units, micro, lines, first line, last line]}); raises
+    ``StatementInvalid`` with the refusal both loaders give (the grammar tests compare it with
+    the database's on every run, so CI on PostgreSQL checks this parser too).
+    """
     index = [header.names.index(column) for column in grammar.COLUMNS]
     width = len(header.names)
     sums: dict[Key, list[int]] = {}
@@ -93,10 +98,16 @@ def load(*, path: Path, header: grammar.Header, groups: str, lap: Callable[[str]
         raise structure_error
     if value_error is not None:
         raise value_error
-    lap("parse")
     too_large = [g[3] for g in sums.values() if abs(g[1]) > grammar.MAX_GROUP or g[0] > grammar.MAX_GROUP]
     if too_large:
         raise group_too_large(min(too_large))
+    return line_count, sums
+
+
+def load(*, path: Path, header: grammar.Header, groups: str, lap: Callable[[str], None]) -> tuple[int, str]:
+    """Fill ``groups`` like the PostgreSQL loader; returns (number of lines, content hash)."""
+    line_count, sums = parse(path=path, header=header)
+    lap("parse")
     content = grammar.ContentHash()
     with connection.cursor() as cursor:
         cursor.execute(

@@ -1,7 +1,9 @@
 """One grammar, one answer: every hostile file gets the same refusal (line, column) on SQLite and PostgreSQL.
 
 CI runs this file with DATABASE_URL on PostgreSQL, laptops on SQLite; the expected
-answers below are the same for both, so a backend that parses differently fails.
+answers below are the same for both, so a backend that parses differently fails. Every
+case also runs the SQLite loader's parser (``sqlite.parse``, no database) and compares
+its answer with the database's, so the PostgreSQL run checks both loaders.
 """
 
 import pytest
@@ -9,7 +11,7 @@ from django.db import connection
 
 from royalties import ledger
 from royalties.errors import StatementInvalid
-from royalties.imports import grammar, statement_import
+from royalties.imports import grammar, sqlite, statement_import
 from royalties.models import Entry, LineGroup, Statement, Transaction
 
 HEADER = b"period,store,territory,isrc,units,net_revenue,currency\n"
@@ -84,6 +86,11 @@ def test_hostile_files_are_refused_with_their_line_and_nothing_is_written(world,
     assert error.value.extra.get("column", error.value.extra.get("phase")) == where, error.value.message
     assert error.value.message.startswith(f"Line {line}")
     assert nothing_written()
+    # The other loader's grammar, without a database: the same refusal, so a run on either database checks both.
+    with pytest.raises(StatementInvalid) as python_error:
+        sqlite.parse(path=path, header=grammar.read_header(path))
+    python_extra = python_error.value.extra
+    assert (python_extra["line"], python_extra.get("column", python_extra.get("phase"))) == (line, where)
 
 
 ACCEPTED = [
@@ -105,6 +112,8 @@ def test_well_formed_variants_are_accepted_alike(world, tmp_path, content, minor
     statement = statement_import(path=path).statement
     assert statement.line_count == 1
     assert statement.totals["USD"]["minor"] == minor
+    line_count, sums = sqlite.parse(path=path, header=grammar.read_header(path))
+    assert (line_count, next(iter(sums.values()))[1]) == (1, statement.totals["USD"]["micro"])
     group = LineGroup.objects.get()
     assert (group.store, group.currency, group.units) == ("Spotify", "USD", 1)
     assert ledger.check().is_balanced

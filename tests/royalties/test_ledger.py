@@ -180,3 +180,33 @@ def test_postgres_refuses_entries_on_a_missing_account_or_another_currency(postg
     with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
         Account.objects.filter(pk=euro.pk).delete()
     assert Entry.objects.count() == 2
+
+
+def test_ledger_check_names_a_fractional_amount_written_behind_its_back(accounts):
+    """SQLite stores whatever number it is given; ledger_check finds a fraction and refuses to call it balanced."""
+    if connection.vendor == "postgresql":
+        pytest.skip("PostgreSQL's bigint column cannot hold a fraction (see the next test)")
+    revenue, unallocated, _ = accounts
+    txn = Transaction.objects.create(kind="import", idempotency_key="raw", request_hash="x")
+    with connection.cursor() as cursor:
+        for account, amount in ((revenue, "3398154500000.0005"), (unallocated, "-3398154500000.0005")):
+            cursor.execute(
+                f"INSERT INTO {Entry._meta.db_table} (transaction_id, account_id, amount_minor, currency, period) "  # noqa: S608
+                f"VALUES (%s, %s, {amount}, 'USD', '')",
+                [txn.pk, account.pk],
+            )
+    check = ledger.check()
+    assert check.non_integer == sorted(Entry.objects.values_list("pk", flat=True))
+    assert not check.is_balanced
+    with pytest.raises(CommandError):
+        call_command("ledger_check")
+
+
+@pytest.mark.postgres
+def test_postgres_ledger_amounts_are_bigint_so_never_a_fraction(postgres_db):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT data_type FROM information_schema.columns WHERE table_name = %s AND column_name = 'amount_minor'",
+            [Entry._meta.db_table],
+        )
+        assert cursor.fetchone() == ("bigint",)
