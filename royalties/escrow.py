@@ -356,15 +356,16 @@ class EscrowAging:
     @property
     def reason(self) -> str:
         """Why the money is held, in words for staff."""
-        pools = " and ".join({"source": "source songs (67%)", "training": "training data (33%)"}[p] for p in self.pools)
-        where = f" through the {pools}" if pools else ""
+        names = {"source": "source song (67% pool)", "training": "training data (33% pool)"}
+        where = " and ".join(names[p] for p in self.pools)
+        prefix = f"{where}: " if where else ""
         if self.recording_id is None and self.side == PUBLIC_DOMAIN:
             return "public-domain training items (policy escrow: SONGFORGE_TRAINING_PUBLIC_DOMAIN)"
         if self.recording_id is None:
-            return f"no catalog recording, holders not known{where}"
+            return f"{prefix}no catalog recording, holders not known"
         if self.approved_claim_id is not None:
-            return f"claim {self.approved_claim_id} approved; arrived since on an older split sheet{where}: settle it"
-        return f"the catalog had no (or not all) {self.side} holders when the split sheet was made{where}"
+            return f"{prefix}claim {self.approved_claim_id} approved; arrived since on the older split sheet: settle it"
+        return f"{prefix}no {self.side} holders (or not all) in the catalog when the split sheet was made"
 
 
 @dataclass
