@@ -274,3 +274,49 @@ def test_a_release_published_after_the_approval_pays_the_holder_without_escrow(s
     assert holder_balance(holder_id=label.pk, currency="USD") == 670
     assert escrow_aging() == []
     assert escrow_claim_settle(claim_id=claim.pk, by_user_id=bob.pk) == {}  # nothing to settle for new releases
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_a_holder_claim_walks_from_escrow_to_a_paid_payout(postgres_db, story, statement_file):
+    """Each step commits, so PostgreSQL's deferred balance trigger and the append-only triggers check it."""
+    from rest_framework.test import APIClient
+
+    from catalog.services import rights_holder_user_link
+    from royalties.payouts import payout_run_approve, payout_run_pay
+
+    label, writer, source, _, alice, bob = story
+    writer_user = type(alice).objects.create(username="writer")
+    rights_holder_user_link(holder_id=writer.pk, user_id=writer_user.pk, by_id=alice.pk)
+    statement_import(path=statement_file([line(revenue="20.00")], name="oct.csv"))
+    assert escrow_balance() == 1330
+
+    client = APIClient()
+    client.force_authenticate(writer_user)
+    response = client.post(
+        "/api/royalties/escrow-claims/",
+        {"recording_id": source.pk, "side": "publishing", "evidence": EVIDENCE, "holder_id": label.pk},
+        format="json",
+    )
+    assert response.status_code == 201
+    claim_id = response.json()["id"]
+    assert EscrowClaim.objects.get(pk=claim_id).holder_id == writer.pk  # the token's holder, not the one asked for
+    with pytest.raises(EscrowClaimInvalid, match="Only staff decide"):
+        escrow_claim_approve(claim_id=claim_id, by_user_id=writer_user.pk)
+    escrow_claim_approve(claim_id=claim_id, by_user_id=bob.pk)
+    statement_import(path=statement_file([line(revenue="10.00", period="2026-11")], name="nov.csv"))
+    with pytest.raises(EscrowClaimInvalid, match="Only staff settle"):
+        escrow_claim_settle(claim_id=claim_id, by_user_id=writer_user.pk)
+    assert escrow_claim_settle(claim_id=claim_id, by_user_id=alice.pk) == {"USD": 335}
+
+    run = payout_run_create(period="2026-11", by_id=alice.pk)
+    assert {p.holder_id: p.amount_minor for p in Payout.objects.filter(run=run)} == {
+        label.pk: 670 + 335,
+        writer.pk: 670 + 335,
+    }
+    payout_run_approve(run_id=run.pk, by_id=bob.pk)
+    payout_run_pay(run_id=run.pk, by_id=alice.pk, payment_reference="BANK-2026-11-001")
+    assert holder_balance(holder_id=writer.pk, currency="USD") == 0
+    assert -balances_by_kind()[("paid", "USD")] == 2010
+    assert escrow_balance() == 660 + 330  # the training pool without tokens: no recording to claim
+    assert ledger.check().is_balanced
