@@ -148,6 +148,8 @@ class Command(BaseCommand):
             return []
         self.say("claims (each approved by a staff member other than the one who filed it):")
         claims = []
+        quiet: list[int] = []
+        shown = max(2, sum(1 for r in claimable if "source" in r.pools) + 1)
         for index, row in enumerate(claimable):
             assert row.recording_id is not None
             holder = self._rightful_holder(row.recording_id)
@@ -189,11 +191,19 @@ class Command(BaseCommand):
                 decider = ben
             approved = escrow_claim_approve(claim_id=claim.pk, by_user_id=decider.pk, note="agreement checked")
             moved = approved.moved.get(self.currency, 0)
-            self.say(
-                f"  claim {claim.pk} approved by {decider.username}: {row.side} of recording {row.recording_id} "
-                f"→ {holder.name}, moved {_money(moved, self.currency)}"
-            )
+            if index < shown:
+                self.say(
+                    f"  claim {claim.pk} approved by {decider.username}: {row.side} of recording "
+                    f"{row.recording_id} → {holder.name}, moved {_money(moved, self.currency)}"
+                )
+            else:
+                quiet.append(moved)
             claims.append(approved)
+        if quiet:
+            self.say(
+                f"  … and {len(quiet)} more claims on training recordings' sides, filed by {ana.username} and "
+                f"approved by {ben.username}, moving {_money(sum(quiet), self.currency)} in all"
+            )
         return claims
 
     def later_statement(self, claims: list[EscrowClaim]) -> None:
