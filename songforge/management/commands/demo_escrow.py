@@ -140,34 +140,41 @@ class Command(BaseCommand):
     def walk_claims(self, held: list[EscrowAging]) -> list[EscrowClaim]:
         """A holder files the first claim from their own account; the desk files the rest; a second person decides."""
         ana, ben = self.staff
-        claimable = [r for r in held if r.recording_id is not None and r.side in ("master", "publishing")]
-        unclaimable = [r for r in held if r not in claimable]
-        for row in unclaimable:
-            self.say(f"cannot be claimed: {row.reason} ({_money(row.amount_minor, self.currency)})")
+        for row in held:
+            if row.recording_id is None:
+                self.say(f"cannot be claimed: {row.reason} ({_money(row.amount_minor, self.currency)})")
+        # every escrowed side of the sheet, also those whose part rounded to 0 cents so far
+        shares: dict[tuple[int, str], Fraction] = defaultdict(Fraction)
+        in_source: set[tuple[int, str]] = set()
+        line = self.sheet.lines.filter(holder__kind=RightsHolder.Kind.ESCROW).first()
+        for path in (line.provenance if line else None) or []:
+            if path.get("recording_id") is not None and path.get("side") in ("master", "publishing"):
+                key = (int(path["recording_id"]), str(path["side"]))
+                shares[key] += Fraction(str(path["share"]))
+                if path["pool"] == "source":
+                    in_source.add(key)
+        claimable = sorted(shares, key=lambda k: (k not in in_source, -shares[k], k))
         if not claimable:
             return []
         self.say("claims (each approved by a staff member other than the one who filed it):")
         claims = []
         quiet: list[int] = []
-        shown = max(2, sum(1 for r in claimable if "source" in r.pools) + 1)
-        for index, row in enumerate(claimable):
-            assert row.recording_id is not None
-            holder = self._rightful_holder(row.recording_id)
-            evidence = (
-                f"Demo publishing agreement DEMO-{row.side.upper()}-{row.recording_id:05d} signed by {holder.name}"
-            )
+        shown = max(2, len(in_source) + 1)
+        for index, (recording_id, side) in enumerate(claimable):
+            holder = self._rightful_holder(recording_id)
+            evidence = f"Demo publishing agreement DEMO-{side.upper()}-{recording_id:05d} signed by {holder.name}"
             if index == 0:
                 claimant = self._holder_account(holder, by_staff_id=ana.pk)
                 claim = escrow_claim_create(
-                    recording_id=row.recording_id,
-                    side=row.side,
+                    recording_id=recording_id,
+                    side=side,
                     holder_id=holder.pk,
                     evidence=evidence,
                     by_user_id=claimant,
                 )
                 self.say(
                     f"  {holder.name} files claim {claim.pk} from their own account (as POST "
-                    f"/api/royalties/escrow-claims/): {row.side} of recording {row.recording_id}, "
+                    f"/api/royalties/escrow-claims/): {side} of recording {recording_id}, "
                     f"{claim.share_bps} bps"
                 )
                 self.refused(
@@ -176,8 +183,8 @@ class Command(BaseCommand):
                 decider = ana
             else:
                 claim = escrow_claim_create(
-                    recording_id=row.recording_id,
-                    side=row.side,
+                    recording_id=recording_id,
+                    side=side,
                     holder_id=holder.pk,
                     evidence=evidence,
                     by_user_id=ana.pk,
@@ -193,8 +200,8 @@ class Command(BaseCommand):
             moved = approved.moved.get(self.currency, 0)
             if index < shown:
                 self.say(
-                    f"  claim {claim.pk} approved by {decider.username}: {row.side} of recording "
-                    f"{row.recording_id} → {holder.name}, moved {_money(moved, self.currency)}"
+                    f"  claim {claim.pk} approved by {decider.username}: {side} of recording "
+                    f"{recording_id} → {holder.name}, moved {_money(moved, self.currency)}"
                 )
             else:
                 quiet.append(moved)
