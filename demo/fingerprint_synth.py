@@ -48,11 +48,20 @@ def _tone(
     release = min(length, int(0.03 * sample_rate))
     envelope[length - release :] *= np.linspace(1.0, 0.0, release)
     # Phase of a tone with a 5.5 Hz vibrato of relative depth ``vibrato``.
-    phase = 2 * np.pi * hz * (t + vibrato / (2 * np.pi * 5.5) * (1 - np.cos(2 * np.pi * 5.5 * t)))
+    if vibrato:
+        phase = 2 * np.pi * hz * (t + vibrato / (2 * np.pi * 5.5) * (1 - np.cos(2 * np.pi * 5.5 * t)))
+    else:
+        phase = 2 * np.pi * hz * t
+    # sin(k·phase) by the Chebyshev recurrence sin(kx) = 2·cos(x)·sin((k−1)x) − sin((k−2)x): one sine and
+    # one cosine per tone instead of one sine per partial (synthesis dominated the 10,000-song benchmark).
     wave = np.zeros(length)
+    twice_cos = 2.0 * np.cos(phase)
+    previous, current = np.zeros(length), np.sin(phase)
     for k, amplitude in enumerate(partials, start=1):
-        if hz * k < sample_rate / 2 - 200:
-            wave += amplitude * np.sin(k * phase)
+        if hz * k >= sample_rate / 2 - 200:
+            break
+        wave += amplitude * current
+        previous, current = current, twice_cos * current - previous
     out[start : start + length] += level * envelope * wave
 
 

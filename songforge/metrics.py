@@ -64,6 +64,25 @@ JOB_SECONDS = Histogram(
     buckets=(0.05, 0.25, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
 )
 
+IDENTIFICATIONS = Counter(
+    "songforge_identifications",
+    "Identification runs that settled an upload, by outcome (matched, unmatched, failed) and method "
+    "(isrc, fingerprint, shazam; none).",
+    ["outcome", "method"],
+)
+IDENTIFICATION_SECONDS = Histogram(
+    "songforge_identification_seconds",
+    "From enqueueing an upload's identification to its outcome (queue wait, retries and work), by outcome.",
+    ["outcome"],
+    buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600, 6 * 3600),
+)
+IDENTIFY_ACTOR = "upload_identify_task"  # uploads.tasks: its first argument is the upload id
+
+# The full ledger check (ledger_check: per-transaction balance, single legs, carries) scans every entry;
+# each process runs it at most this often and reports the last result in between.
+LEDGER_CHECK_EVERY_SECONDS = 300.0
+_ledger_check: dict[str, Any] = {}  # "at": monotonic time, "problems": {name: count}, "seconds": cost
+
 # Where each business gauge's rows live. Upload moves from generation to its own app; both are tried.
 UPLOAD_MODELS = ("uploads.Upload", "generation.Upload")
 
@@ -119,14 +138,24 @@ class StateCollector(Collector):
         generation = _model("generation.Generation")
         stage = _model("generation.GenerationStage")
         funnel = GaugeMetricFamily("songforge_generations", "Generations by status.", labels=["status"])
+        # Every status is reported, 0 included, so rates and ratios have both sides from the first scrape.
+        by_status = dict.fromkeys(_choices(generation, "status"), 0)
         for row in generation.objects.values("status").annotate(n=Count("id")).order_by():
-            funnel.add_metric([row["status"]], row["n"])
+            by_status[row["status"]] = row["n"]
+        for status, n in sorted(by_status.items()):
+            funnel.add_metric([status], n)
         yield funnel
         stages = GaugeMetricFamily(
-            "songforge_generation_stages", "Generation stages by name and status.", labels=["stage", "status"]
+            "songforge_generation_stages",
+            "Generation stages by name and status (every status of each stage name seen, 0 included).",
+            labels=["stage", "status"],
         )
+        counts: dict[tuple[str, str], int] = {}
         for row in stage.objects.values("name", "status").annotate(n=Count("id")).order_by():
-            stages.add_metric([row["name"], row["status"]], row["n"])
+            counts[(row["name"], row["status"])] = row["n"]
+        for name in sorted({name for name, _ in counts}):
+            for status in _choices(stage, "status"):
+                stages.add_metric([name, status], counts.get((name, status), 0))
         yield stages
         durations = SummaryMetricFamily(
             "songforge_generation_stage_duration_seconds",
@@ -195,6 +224,25 @@ class StateCollector(Collector):
             "1 when every currency's entries sum to zero (the ledger_check trial balance), else 0.",
             value=1 if all(total == 0 for total in totals.values()) else 0,
         )
+        problems = GaugeMetricFamily(
+            "songforge_ledger_check_problems",
+            "What the last full ledger_check found, by problem (0 everywhere when clean; counts stop at 100).",
+            labels=["problem"],
+        )
+        result = _full_ledger_check()
+        for problem, count in sorted(result["problems"].items()):
+            problems.add_metric([problem], count)
+        yield problems
+        yield GaugeMetricFamily(
+            "songforge_ledger_check_age_seconds",
+            "Seconds since this process last ran the full ledger check.",
+            value=time.monotonic() - result["at"],
+        )
+        yield GaugeMetricFamily(
+            "songforge_ledger_check_duration_seconds",
+            "How long the last full ledger check took in this process.",
+            value=result["seconds"],
+        )
         drafts = _model("royalties.PayoutRun").objects.filter(status="draft").count()
         yield GaugeMetricFamily(
             "songforge_payout_runs_awaiting_approval", "Payout runs drafted and not approved yet.", value=drafts
@@ -214,6 +262,32 @@ class StateCollector(Collector):
             seconds.add_metric([check.name], check.milliseconds / 1000)
         yield up
         yield seconds
+
+
+def _full_ledger_check() -> dict[str, Any]:
+    """``royalties.ledger.check()`` (what ``manage.py ledger_check`` runs), at most every LEDGER_CHECK_EVERY_SECONDS."""
+    if _ledger_check and time.monotonic() - _ledger_check["at"] < LEDGER_CHECK_EVERY_SECONDS:
+        return _ledger_check
+    from royalties import ledger
+
+    started = time.monotonic()
+    result = ledger.check()
+    _ledger_check.update(
+        at=time.monotonic(),
+        seconds=time.monotonic() - started,
+        problems={
+            "unbalanced_transactions": len(result.unbalanced),
+            "single_leg_transactions": len(result.single_leg),
+            "non_integer_entries": len(result.non_integer),
+            "carry_mismatches": len(result.carry_mismatch),
+            "nonzero_currency_totals": sum(1 for total in result.totals.values() if total != 0),
+        },
+    )
+    return _ledger_check
+
+
+def _choices(model: Any, field: str) -> list[str]:
+    return [str(value) for value, _ in model._meta.get_field(field).choices or []]
 
 
 def _aware(epoch: float) -> Any:
@@ -244,9 +318,12 @@ class JobMetricsMiddleware(dramatiq.Middleware):
 
     def __init__(self) -> None:
         self._started: dict[str, float] = {}  # message id -> start; dict updates are atomic under the GIL
+        self._identifying: set[str] = set()  # identify messages whose upload was waiting for an outcome
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         self._started[message.message_id] = time.perf_counter()
+        if message.actor_name == IDENTIFY_ACTOR and _upload_outcome(message) is None:
+            self._identifying.add(message.message_id)
 
     def after_process_message(
         self,
@@ -260,6 +337,14 @@ class JobMetricsMiddleware(dramatiq.Middleware):
         JOBS.labels(message.queue_name, message.actor_name, "failed" if exception else "done").inc()
         if started is not None:
             JOB_SECONDS.labels(message.queue_name, message.actor_name).observe(time.perf_counter() - started)
+        if message.message_id in self._identifying:
+            self._identifying.discard(message.message_id)
+            outcome = _upload_outcome(message)
+            if outcome is not None:  # this run settled it (a duplicate or a lost claim settles nothing)
+                status, method = outcome
+                IDENTIFICATIONS.labels(status, method).inc()
+                waited = max(time.time() - message.message_timestamp / 1000, 0.0)
+                IDENTIFICATION_SECONDS.labels(status).observe(waited)
 
     def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         JOBS.labels(message.queue_name, message.actor_name, "skipped").inc()
@@ -268,6 +353,23 @@ class JobMetricsMiddleware(dramatiq.Middleware):
         port = settings.METRICS_WORKER_PORT
         if port and settings.DRAMATIQ_BROKER_KIND != "embedded":
             serve_worker_metrics(settings.METRICS_WORKER_ADDR, port)
+
+
+def _upload_outcome(message: MessageProxy) -> tuple[str, str] | None:
+    """(status, match method) of the upload an identify message names, or None while it is identifying.
+
+    Read around the actor (one indexed query each side), so the identification code has no metric
+    code in it. A failure here is logged and never fails the job.
+    """
+    try:
+        upload_id = int(message.args[0])
+        row = _model(*UPLOAD_MODELS).objects.filter(pk=upload_id).values_list("status", "match_method").first()
+    except Exception:
+        logger.exception("identification metrics: could not read the upload of message %s", message.message_id)
+        return None
+    if row is None or row[0] == "identifying":
+        return None
+    return str(row[0]), str(row[1] or "none")
 
 
 def registry() -> CollectorRegistry:

@@ -217,7 +217,8 @@ if _broker_scheme in {"redis", "rediss"}:
     DRAMATIQ_BROKER_KIND = "redis"
     DRAMATIQ_BROKER: dict[str, Any] = {
         "BROKER": "dramatiq.brokers.redis.RedisBroker",
-        "OPTIONS": {"url": DRAMATIQ_BROKER_URL},
+        # The key prefix: deployments (or test runs) sharing one Redis database keep apart by it.
+        "OPTIONS": {"url": DRAMATIQ_BROKER_URL, "namespace": env_str("SONGFORGE_DRAMATIQ_NAMESPACE", "dramatiq")},
         "MIDDLEWARE": _DRAMATIQ_MIDDLEWARE,
     }
 elif _broker_scheme in {"amqp", "amqps"}:

@@ -48,6 +48,7 @@ import numpy as np
 import numpy.typing as npt
 
 from catalog.fingerprint import landmarks, triplets
+from catalog.fingerprint.arrays import unique_sorted
 from catalog.fingerprint.triplets import ScalePrint
 
 INDEX_VERSION = 1
@@ -157,6 +158,7 @@ class FingerprintIndex:
         self._reload_lock = threading.Lock()
         self._deleted: npt.NDArray[np.bool_] = np.zeros(0, dtype=np.bool_)
         self._doc_recording: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        self._has_peaks: npt.NDArray[np.bool_] = np.zeros(0, dtype=np.bool_)
 
     # --- reading -----------------------------------------------------------
     @property
@@ -218,12 +220,24 @@ class FingerprintIndex:
         doc_recording = np.full(n_docs, -1, dtype=np.int64)
         for doc, (recording_id, _seconds) in meta["docs"].items():
             doc_recording[int(doc)] = int(recording_id)
+        has_peaks = np.zeros(n_docs, dtype=np.bool_)
+        for seg in segments:
+            seg_docs = unique_sorted(np.asarray(seg.parts["pk_docs"]))  # sorted by document already
+            has_peaks[seg_docs[seg_docs < n_docs].astype(np.int64)] = True
         self._meta, self._segments, self._deleted, self._doc_recording = meta, segments, deleted, doc_recording
+        self._has_peaks = has_peaks
 
     def recording_of(self, docs: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.int64]:
         """Recording ids of document ids (−1 for unknown)."""
         found: npt.NDArray[np.int64] = self._doc_recording[docs]
         return found
+
+    def is_scale_invariant(self) -> bool:
+        """True when every live document has its scale-invariant fingerprint (triplets and peaks): then the
+        triplet path covers speed changes and the rescaled-landmark speed search has nothing left to find."""
+        self.refresh()
+        live = np.flatnonzero((self._doc_recording >= 0) & ~self._deleted)
+        return bool(live.size) and bool(self._has_peaks[live].all())
 
     def recording_ids(self) -> set[int]:
         """Recordings that currently have a live document."""

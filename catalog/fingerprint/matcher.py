@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from catalog.fingerprint import landmarks, scale
+from catalog.fingerprint.arrays import unique_sorted
 from catalog.fingerprint.index import FingerprintIndex
 from catalog.fingerprint.scale import ScaleThresholds
 
@@ -61,6 +62,11 @@ class Thresholds:
     # look-alikes (same kit, key, tempo within 2 %) reached 0.26 with 22 aligned anchors, never 30 anchors.
     landmark_min_explained: float = 0.22
     landmark_strong_min_explained: float = 0.15
+    # Relative to the background (the best share another recording's fitted triplet alignment explains):
+    # calibrated on 400 look-alikes and 1,160 positives against 1,000 songs (docs/identification.md).
+    landmark_over_background: float = 2.2
+    landmark_clear_explained: float = 0.22  # a strong match explaining this much needs no background
+    landmark_strong_over_background: float = 1.5
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,7 @@ class Candidate:
     explained: float | None = None  # share of query peaks on reference peaks (None: not checked)
     explained_peaks: int = 0
     engine: str = "landmarks"  # or "triplets"
+    background: float = 0.0  # best share another recording's fitted triplet alignment explains
 
     @property
     def offset_s(self) -> float:
@@ -132,7 +139,7 @@ class Matcher:
             # Count distinct query anchor times per cell, not hashes: a chord onset fires many peaks at one
             # instant, and a song in the same key at the same tempo shares those bursts of hashes by chance;
             # a true match instead aligns anchors spread over the whole clip. One sort of (cell, anchor).
-            cell_anchor = np.unique((keys << 16) | (anchor_times & 0xFFFF))
+            cell_anchor = unique_sorted((keys << 16) | (anchor_times & 0xFFFF))
             keys = cell_anchor >> 16
         else:
             keys = np.sort(keys)
@@ -178,6 +185,7 @@ class Matcher:
                 and candidate.explained is not None
                 and candidate.explained >= share
                 and candidate.explained_peaks >= s.min_explained_peaks
+                and candidate.explained >= s.min_explained_over_background * candidate.background
             )
         t = self.thresholds
         floor = t.min_aligned if candidate.speed == 1.0 else t.off_speed_min_aligned
@@ -185,12 +193,25 @@ class Matcher:
             candidate.aligned >= floor
             and candidate.aligned >= t.min_ratio * candidate.query_hashes
             and candidate.aligned >= t.min_margin * candidate.runner_up
-            and (candidate.explained is None or candidate.explained >= self._landmark_share(candidate))
+            and (candidate.explained is None or self._explains_enough(candidate))
         )
 
-    def _landmark_share(self, candidate: Candidate) -> float:
+    def _explains_enough(self, candidate: Candidate) -> bool:
+        """The constellation rule of an exact landmark candidate (calibration: docs/identification.md).
+
+        Weak (< ``strong_aligned`` anchors): a share of ``landmark_min_explained`` and ``landmark_over_background``
+        times the background. Strong: ``landmark_strong_min_explained``, and either a clear share or
+        ``landmark_strong_over_background`` times the background: look-alikes with the catalog song's kit at its
+        tempo reached 30–33 aligned anchors on drum hits, with shares of 0.16–0.19 and backgrounds as high.
+        """
         t = self.thresholds
-        return t.landmark_strong_min_explained if candidate.aligned >= t.strong_aligned else t.landmark_min_explained
+        explained = candidate.explained or 0.0
+        if candidate.aligned >= t.strong_aligned:
+            return explained >= t.landmark_strong_min_explained and (
+                explained >= t.landmark_clear_explained
+                or explained >= t.landmark_strong_over_background * candidate.background
+            )
+        return explained >= t.landmark_min_explained and explained >= t.landmark_over_background * candidate.background
 
     def with_explained(self, peaks: landmarks.Peaks, candidate: Candidate) -> Candidate:
         """``candidate`` with its constellation share, when the index holds the recording's peaks."""
@@ -208,8 +229,8 @@ class Matcher:
             candidate if share is None else replace(candidate, explained=round(share[0], 3), explained_peaks=share[1])
         )
 
-    def _triplet_candidate(self, peaks: landmarks.Peaks) -> Candidate | None:
-        alignments = scale.align(self.index, peaks, self.scale_thresholds)
+    @staticmethod
+    def _triplet_candidate(alignments: list[scale.Alignment]) -> Candidate | None:
         if not alignments:
             return None
         best = alignments[0]
@@ -225,18 +246,31 @@ class Matcher:
             explained=round(best.explained, 3),
             explained_peaks=best.explained_peaks,
             engine="triplets",
+            background=round(best.background, 3),
+        )
+
+    def _is_clear(self, candidate: Candidate) -> bool:
+        """A strong verified exact match that needs no background: taken before the triplet stage runs."""
+        return (
+            self.is_verified(candidate)
+            and candidate.aligned >= self.thresholds.strong_aligned
+            and (candidate.explained is None or candidate.explained >= self.thresholds.landmark_clear_explained)
         )
 
     def match_peaks(self, peaks: landmarks.Peaks) -> Candidate | None:
         """The best candidate (verified ones first), or None.
 
         Without ``scale_invariant``: every speed in order, stopping at a strong verified one (the old
-        matcher). With it: a strong verified exact match at speed 1.0 is taken; else a verified triplet
-        alignment (over a weak exact match when it explains at least as much of the clip); else a weak
-        exact match; else the rescaled-landmark speeds, each also checked against the constellation.
+        matcher). With it: a strong exact match at speed 1.0 that explains the clip clearly is taken; else
+        the triplet stage runs, which also gives the exact candidate its background; then a verified triplet
+        alignment (over a verified exact match when it explains at least as much of the clip), else a
+        verified exact match; on an index with recordings lacking triplets, the rescaled-landmark speeds.
         """
         best: Candidate | None = None
-        for speed in self.speeds:
+        speeds = self.speeds
+        if self.scale_invariant and self.verify and self.index.is_scale_invariant():
+            speeds = speeds[:1]  # the triplets cover speed changes; six more lookups would only add chances
+        for speed in speeds:
             scaled = peaks if speed == 1.0 else peaks.rescaled(speed)
             hashes, times = landmarks.landmarks(scaled)
             candidate = self.best_candidate(hashes, times, speed)
@@ -247,11 +281,18 @@ class Matcher:
                 or (self.is_verified(candidate), candidate.aligned) > (self.is_verified(best), best.aligned)
             ):
                 best = candidate
-            if best is not None and self.is_verified(best) and best.aligned >= self.thresholds.strong_aligned:
+            if best is not None and self._is_clear(best):
                 break
             if speed == 1.0 and self.scale_invariant:
+                alignments = scale.align(self.index, peaks, self.scale_thresholds)
+                if best is not None and best.explained is not None:
+                    # The exact candidate's background: what other recordings' fitted alignments explain.
+                    background = max(
+                        (a.explained for a in alignments if a.recording_id != best.recording_id), default=0.0
+                    )
+                    best = replace(best, background=round(background, 3))
                 exact_verified = best is not None and self.is_verified(best)
-                triplet = self._triplet_candidate(peaks)
+                triplet = self._triplet_candidate(alignments)
                 if triplet is not None and self.is_verified(triplet):
                     # A weak exact match of a stretched clip aligns only part of it; the fitted one explains more.
                     if best is None or not exact_verified or (triplet.explained or 0) >= (best.explained or 0):

@@ -24,13 +24,14 @@ calibrated in docs/identification.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
 from catalog.fingerprint import triplets
+from catalog.fingerprint.arrays import count_distinct, unique_sorted
 from catalog.fingerprint.index import FingerprintIndex
 from catalog.fingerprint.landmarks import Peaks
 
@@ -46,11 +47,13 @@ MIN_SUSTAINED = 20  # sustained query peaks needed to judge a constellation on t
 class ScaleThresholds:
     """When a scale-invariant alignment may name a recording (calibration: docs/identification.md)."""
 
-    min_aligned: int = 12  # distinct query anchor times on the fitted alignment
-    min_explained: float = 0.22  # share of the query's sustained peaks that land on a reference peak
+    min_aligned: int = 10  # distinct query anchor times on the fitted alignment
+    min_explained: float = 0.18  # share of the query's sustained peaks that land on a reference peak
     strong_aligned: int = 20  # look-alikes stayed under this; above it a lower share suffices
     strong_min_explained: float = 0.16
     min_explained_peaks: int = 10
+    # The share must stand this many times above the background (another fitted recording's best share).
+    min_explained_over_background: float = 1.7
     candidates: int = 6  # recordings fitted per query
 
 
@@ -64,6 +67,7 @@ class Alignment:
     explained: float
     explained_peaks: int
     query_hashes: int
+    background: float = 0.0  # best share explained by another fitted recording
 
 
 def _counts_with_tolerance(keys: npt.NDArray[np.int64], tolerance: int) -> tuple[npt.NDArray[np.int64], ...]:
@@ -111,7 +115,8 @@ def explain(
 
 
 def align(index: FingerprintIndex, peaks: Peaks, thresholds: ScaleThresholds | None = None) -> list[Alignment]:
-    """Fitted alignments of the best candidate recordings, most explained first (not yet verified)."""
+    """Fitted alignments of the best candidate recordings (not yet verified): those with enough aligned anchors
+    first, most explained first; each carries its background (``Alignment.background``)."""
     thresholds = thresholds or ScaleThresholds()
     tri = triplets.triplets(peaks)
     if tri.size == 0:
@@ -144,7 +149,7 @@ def align(index: FingerprintIndex, peaks: Peaks, thresholds: ScaleThresholds | N
     # a 10-s clip, while chance hits spread over every offset of the recording.
     o_bin = np.clip((hits.times.astype(np.int64) - tq) // OFFSET_BIN + 512, 0, 1023)
     keys = (recordings << 18) | (b_bin << 10) | o_bin
-    cells = np.unique((keys[ok] << 16) | (tq[ok] & 0xFFFF)) >> 16
+    cells = unique_sorted((keys[ok] << 16) | (tq[ok] & 0xFFFF)) >> 16
     unique, scores = _counts_with_tolerance(cells, 1)
     best: dict[int, tuple[int, int]] = {}
     for position in np.argsort(-scores, kind="stable")[: 8 * thresholds.candidates].tolist():
@@ -162,13 +167,21 @@ def align(index: FingerprintIndex, peaks: Peaks, thresholds: ScaleThresholds | N
         if fitted is None:
             continue
         offset, scale_time, scale_freq, aligned = fitted
-        if aligned < min(thresholds.min_aligned, thresholds.strong_aligned):
-            continue
+        # Every fitted candidate is explained, weak ones too: they are the query's background (below).
         share, count = explain(index, peaks, recording, offset, scale_time, scale_freq) or (0.0, 0)
         alignments.append(
             Alignment(recording, offset, scale_time, scale_freq, aligned, share, count, int(probe_hashes.size))
         )
-    alignments.sort(key=lambda a: (-a.explained, -a.aligned, a.recording_id))
+    # Background: how much of this query *other* recordings explain under their own best fits. A clip with
+    # many sustained peaks in a common key explains a share of any song in that key; a look-alike's best
+    # share stands barely above it, a true match's far above.
+    backgrounds = [
+        max((other.explained for other in alignments if other.recording_id != a.recording_id), default=0.0)
+        for a in alignments
+    ]
+    alignments = [replace(a, background=b) for a, b in zip(alignments, backgrounds, strict=True)]
+    floor = min(thresholds.min_aligned, thresholds.strong_aligned)
+    alignments.sort(key=lambda a: (a.aligned < floor, -a.explained, -a.aligned, a.recording_id))
     return alignments
 
 
@@ -190,7 +203,7 @@ def _fit(
     anchors = np.broadcast_to(tq[None, :], offsets.shape)[valid]
     if keys.size == 0:
         return None
-    cells = np.unique((keys << 16) | (anchors & 0xFFFF)) >> 16
+    cells = unique_sorted((keys << 16) | (anchors & 0xFFFF)) >> 16
     unique, scores = _counts_with_tolerance(cells, 1)
     top = int(np.argmax(scores))
     g = int(unique[top] >> 20)
@@ -201,7 +214,7 @@ def _fit(
         inliers = (np.abs(residual) <= OFFSET_TOLERANCE + 1) & (
             np.abs(log_a - np.log(scale_time)) <= span_tolerance + 0.01
         )
-        if np.unique(tq[inliers]).size < 3 or np.ptp(tq[inliers]) == 0:
+        if count_distinct(tq[inliers]) < 3 or np.ptp(tq[inliers]) == 0:
             break
         slope, intercept = np.polyfit(tq[inliers].astype(np.float64), tr[inliers], 1)
         if slope <= 0:
@@ -214,5 +227,5 @@ def _fit(
         return None
     log_scale_freq = float(np.median(log_b[inliers]))
     inliers &= np.abs(log_b - log_scale_freq) <= FREQ_TOLERANCE
-    aligned = int(np.unique(tq[inliers]).size)
+    aligned = count_distinct(tq[inliers])
     return offset, scale_time, float(np.exp(log_scale_freq)), aligned

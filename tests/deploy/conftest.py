@@ -62,7 +62,9 @@ def wait_http(
         if process is not None and process.poll() is not None:
             raise AssertionError(f"{url}: the process exited with {process.returncode} before answering")
         try:
-            with urllib.request.urlopen(url, timeout=5):
+            # A loaded machine answers slowly (a /healthz probe of S3, the database and Redis took 30 s
+            # at a load average of 27 on 2 cores): wait for the answer rather than giving up on it.
+            with urllib.request.urlopen(url, timeout=max(5.0, min(60.0, deadline - time.monotonic()))):
                 return
         except urllib.error.HTTPError:
             if not want_ok:

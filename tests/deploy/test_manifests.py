@@ -115,12 +115,30 @@ def test_k8s_workloads_are_locked_down_and_probed(overlay: str) -> None:
     for name in ("worker", "worker-ml"):
         container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
         assert container["livenessProbe"]["httpGet"]["port"] == "metrics"
-    assert set(_by_kind(docs, "CronJob")) == {"payout-run", "index-compact", "ledger-check"}
+    assert set(_by_kind(docs, "CronJob")) == {"payout-run", "index-compact", "ledger-check", "jobs-reap"}
     assert set(_by_kind(docs, "Service")) == {"web"}
     assert set(_by_kind(docs, "Ingress")) == {"web"}
     assert set(_by_kind(docs, "HorizontalPodAutoscaler")) == {"web"}
     assert set(_by_kind(docs, "PodDisruptionBudget")) == {"web"}
     assert set(_by_kind(docs, "NetworkPolicy")) == {"songforge-web", "songforge-workers"}
+
+
+def test_k8s_reaps_stale_jobs_every_few_minutes_outside_the_workers() -> None:
+    """The backstop for the reaper thread of every worker: a CronJob running ``manage jobs_reap``."""
+    from django.core.management import get_commands
+
+    reap = _by_kind(_render("prod"), "CronJob")["jobs-reap"]
+    assert reap["spec"]["schedule"] == "*/5 * * * *"
+    assert reap["spec"]["concurrencyPolicy"] == "Forbid"
+    (container,) = reap["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["manage", "jobs_reap"]
+    assert get_commands()["jobs_reap"] == "songforge"
+
+
+def test_k8s_ingress_carries_no_configuration_snippet() -> None:
+    """Snippet annotations run arbitrary nginx configuration (CVE-2021-25742; checkov CKV_K8S_153)."""
+    (ingress,) = _by_kind(_render("prod"), "Ingress").values()
+    assert not [key for key in ingress["metadata"].get("annotations", {}) if "snippet" in key]
 
 
 def test_k8s_prod_references_its_secret_and_puts_ml_on_gpus() -> None:

@@ -1,7 +1,8 @@
 """A real scrape: Debian's prometheus against the gunicorn web process and a rundramatiq worker, on loopback.
 
-Prometheus scrapes every second; the test asserts through its HTTP API that the HTTP, job and
-business series exist, and that they move after requests, a job and new uploads.
+The stack (tests/deploy/stack.py) runs on PostgreSQL, Redis and S3. Prometheus scrapes every 5 s;
+the test asserts through its HTTP API that the HTTP, job and business series exist, and that they
+move after requests, ten uploads identified by the worker, and a generation it runs.
 """
 
 from __future__ import annotations
@@ -16,18 +17,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from tests.conftest import free_port, skip_or_fail
-from tests.deploy.conftest import REPO, app_env, entrypoint, wait_http
+from tests.deploy import stack as deploy_stack
+from tests.deploy.conftest import wait_http
 
-pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.xdist_group("deploy-serve"), pytest.mark.timeout(1800)]
-
-TOKEN = "scrape-test-token"
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.redis,
+    pytest.mark.postgres,
+    pytest.mark.s3,
+    pytest.mark.xdist_group("deploy-serve"),
+    pytest.mark.timeout(3600),
+]
 
 
 def _query(prometheus: str, expr: str) -> list[dict[str, Any]]:
     url = f"{prometheus}/api/v1/query?{urllib.parse.urlencode({'query': expr})}"
-    with urllib.request.urlopen(url, timeout=10) as response:
+    with urllib.request.urlopen(url, timeout=60) as response:
         body = json.loads(response.read())
     assert body["status"] == "success", body
     return list(body["data"]["result"])
@@ -38,7 +46,7 @@ def _value(prometheus: str, expr: str) -> float | None:
     return float(result[0]["value"][1]) if result else None
 
 
-def _eventually(prometheus: str, expr: str, check: Any, timeout: float = 90) -> float:
+def _eventually(prometheus: str, expr: str, check: Any, timeout: float = 300) -> float:
     deadline = time.monotonic() + timeout
     value = None
     while time.monotonic() < deadline:
@@ -49,49 +57,28 @@ def _eventually(prometheus: str, expr: str, check: Any, timeout: float = 90) -> 
     raise AssertionError(f"{expr} = {value} after {timeout} s")
 
 
-def test_prometheus_scrapes_web_and_worker_series_that_move(tmp_path: Path, started: list[Any], redis_url: str) -> None:
+def test_prometheus_sees_uploads_identified_and_a_generation_run_by_the_worker(
+    tmp_path: Path, started: list[Any], redis_url: str, s3_endpoint: str
+) -> None:
     prometheus_bin = shutil.which("prometheus")
     if prometheus_bin is None:
         skip_or_fail("needs Debian's prometheus (apt-get install prometheus)")
     assert prometheus_bin is not None
-    web_port, worker_port, prom_port = free_port(), free_port(), free_port()
-    env = app_env(
-        tmp_path,
-        DRAMATIQ_BROKER_URL=redis_url,
-        SONGFORGE_METRICS_TOKEN=TOKEN,
-        SONGFORGE_WEB_BIND=f"127.0.0.1:{web_port}",
-        SONGFORGE_WEB_WORKERS="2",
-        SONGFORGE_WORKER_METRICS_PORT=str(worker_port),
-    )
-    migrated = entrypoint("migrate", env=env)
-    assert migrated.returncode == 0, migrated.stderr[-2000:]
-
-    def start(name: str, *args: str) -> subprocess.Popen[bytes]:
-        log = (tmp_path / f"{name}.log").open("wb")
-        process = subprocess.Popen(
-            [str(REPO / "deploy" / "entrypoint.sh"), *args], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
-        )
-        started.append(process)
-        return process
-
-    web = start("web", "web")
-    worker = start("worker", "worker", "default")
-    wait_http(f"http://127.0.0.1:{web_port}/healthz", process=web, timeout=180)
-    wait_http(f"http://127.0.0.1:{worker_port}/metrics", process=worker, timeout=900)
-
-    (tmp_path / "token").write_text(TOKEN)
+    stack = deploy_stack.start(tmp_path, started, redis_url=redis_url, s3_endpoint=s3_endpoint, name="scrape")
+    web, worker = (urllib.parse.urlparse(url).netloc for url in (stack.web_url, stack.worker_metrics_url))
+    (tmp_path / "token").write_text(deploy_stack.METRICS_TOKEN)
     (tmp_path / "prometheus.yml").write_text(
         f"""
-global: {{scrape_interval: 1s, evaluation_interval: 1s}}
+global: {{scrape_interval: 5s, scrape_timeout: 5s, evaluation_interval: 5s}}
 scrape_configs:
   - job_name: songforge-web
     authorization: {{type: Bearer, credentials_file: {tmp_path / "token"}}}
-    static_configs: [{{targets: ["127.0.0.1:{web_port}"]}}]
+    static_configs: [{{targets: ["{web}"]}}]
   - job_name: songforge-workers
-    static_configs: [{{targets: ["127.0.0.1:{worker_port}"]}}]
+    static_configs: [{{targets: ["{worker}"]}}]
 """
     )
-    prom_log = (tmp_path / "prometheus.log").open("wb")
+    prom_port = free_port()
     prom = subprocess.Popen(
         [
             prometheus_bin,
@@ -99,75 +86,63 @@ scrape_configs:
             f"--storage.tsdb.path={tmp_path / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{prom_port}",
         ],
-        stdout=prom_log,
+        stdout=(tmp_path / "prometheus.log").open("wb"),
         stderr=subprocess.STDOUT,
     )
     started.append(prom)
     prometheus = f"http://127.0.0.1:{prom_port}"
     wait_http(f"{prometheus}/-/ready", process=prom, want_ok=True)
 
-    # Both targets up, with the token on the web one.
+    # Both targets up (the web one with the token), every metric family computed.
     _eventually(prometheus, 'sum(up{job=~"songforge-.*"})', lambda v: v == 2)
     for series in (
         "songforge_ledger_balanced",
-        "songforge_manual_match_queue",
-        'songforge_dependency_up{dependency="database"}',
+        'songforge_dependency_up{dependency="storage",kind="s3"}',
         'songforge_dependency_up{dependency="broker"}',
-        'songforge_queue_messages{queue="default"}',
-        'songforge_metrics_family_up{family="uploads"}',
+        'songforge_queue_messages{queue="identify"}',
+        'songforge_queue_oldest_message_age_seconds{queue="ml"}',
+        'songforge_generations{status="succeeded"}',
     ):
         assert _query(prometheus, series), f"no {series}"
     assert _value(prometheus, "min(songforge_metrics_family_up)") == 1.0
+    assert _value(prometheus, "min(songforge_dependency_up)") == 1.0
+    before = _value(prometheus, "sum(django_http_requests_total_by_method_total)") or 0.0
 
-    # Requests move the HTTP counters (summed over both gunicorn workers).
-    def requests_now() -> float:
-        return _value(prometheus, "sum(django_http_requests_total_by_method_total)") or 0.0
+    # Ten uploads through the API: the worker identifies them; the outcome counter and latency move.
+    stack.wait_indexed()
+    api = requests.Session()
+    api.headers["Authorization"] = f"Token {stack.token}"
+    created = api.post(f"{stack.web_url}/api/upload-sets/", json={"title": "scraped"}, timeout=60)
+    assert created.status_code == 201, created.text
+    set_id = int(created.json()["id"])
+    for path in stack.excerpts:
+        with path.open("rb") as handle:
+            added = api.post(
+                f"{stack.web_url}/api/upload-sets/{set_id}/uploads/", files={"file": (path.name, handle)}, timeout=120
+            )
+        assert added.status_code == 201, added.text
+    _eventually(prometheus, "sum(django_http_requests_total_by_method_total)", lambda v: v >= before + 11)
+    settled = _eventually(prometheus, "sum(songforge_identifications_total)", lambda v: v >= 10, timeout=1200)
+    assert settled == 10
+    matched = _value(prometheus, 'sum(songforge_identifications_total{outcome="matched",method="fingerprint"})') or 0
+    assert matched >= 1
+    assert _value(prometheus, "sum(songforge_identification_seconds_count)") == 10
+    assert _value(prometheus, 'sum(songforge_uploads{status="matched"})') == matched
+    assert _value(prometheus, 'sum(songforge_jobs_total{queue="identify",outcome="done"})') >= 10  # type: ignore[operator]
+    assert _value(prometheus, 'songforge_queue_messages{queue="identify"}') == 0
 
-    before = requests_now()
-    for _ in range(5):
-        urllib.request.urlopen(f"http://127.0.0.1:{web_port}/healthz").close()
-    _eventually(prometheus, "sum(django_http_requests_total_by_method_total)", lambda v: v >= before + 5)
-
-    # A job through Redis moves the worker's job counter.
-    from dramatiq.brokers.redis import RedisBroker
-    from dramatiq.message import Message
-
-    broker = RedisBroker(url=redis_url)
-    target = tmp_path / "echo.txt"
-    echo: Message[Any] = Message(
-        queue_name="default", actor_name="echo_task", args=(str(target), "hi"), kwargs={}, options={}
+    # A generation the worker runs on the ml queue: the funnel, stage durations and failures move.
+    out = stack.manage(
+        "shell", "-c", f"from tests.deploy.stack import settle_and_generate; settle_and_generate({set_id})"
     )
-    broker.enqueue(echo)
-    _eventually(prometheus, 'sum(songforge_jobs_total{actor="echo_task",outcome="done"})', lambda v: v >= 1)
-    assert target.read_text() == "hi"
-    assert _query(prometheus, 'songforge_job_duration_seconds_count{actor="echo_task"}')
-
-    # New uploads move the business gauges computed at scrape time.
-    unmatched = _value(prometheus, 'sum(songforge_uploads{status="unmatched"})') or 0.0
-    inserted = entrypoint("manage", "shell", "-c", INSERT_UPLOADS, env=env)
-    assert inserted.returncode == 0, inserted.stderr[-2000:]
-    _eventually(prometheus, 'sum(songforge_uploads{status="unmatched"})', lambda v: v == unmatched + 3)
-    _eventually(prometheus, "songforge_manual_match_queue", lambda v: v == unmatched + 3)
-    broker.close()
-
-
-INSERT_UPLOADS = """
-from django.apps import apps
-from django.contrib.auth import get_user_model
-
-def model(name):
-    for app in ("uploads", "generation"):
-        try:
-            return apps.get_model(app, name)
-        except LookupError:
-            pass
-    raise LookupError(name)
-
-owner = get_user_model().objects.create_user(username="scrape", email="scrape@example.com", password=None)
-upload_set = model("UploadSet").objects.create(owner=owner)
-for i in range(3):
-    model("Upload").objects.create(
-        upload_set=upload_set, original_name=f"song{i}.wav", audio=f"uploads/song{i}.wav", audio_format="wav",
-        size_bytes=1, sha256=f"{i:064d}", status="unmatched",
-    )
-"""
+    print(out)
+    _eventually(prometheus, 'songforge_generations{status="succeeded"}', lambda v: v == 1, timeout=1800)
+    stages = _query(prometheus, "songforge_generation_stage_duration_seconds_count")
+    assert {row["metric"]["stage"] for row in stages} >= {"finetune", "compose", "synthesise", "master"}, stages
+    assert all(float(row["value"][1]) == 1 for row in stages)
+    assert (_value(prometheus, 'sum(songforge_generation_stage_duration_seconds_sum{stage="finetune"})') or 0) > 0
+    assert _value(prometheus, 'sum(songforge_generation_stages{status="failed"})') == 0  # the series exists, at 0
+    assert _value(prometheus, 'sum(songforge_generation_stages{status="done"})') == len(stages)
+    assert (_value(prometheus, 'sum(songforge_jobs_total{queue="ml",outcome="done"})') or 0) >= len(stages)
+    assert _value(prometheus, 'songforge_queue_messages{queue="ml"}') == 0
+    assert _value(prometheus, "songforge_generation_stages_stale") == 0

@@ -1,12 +1,11 @@
-"""The backup and restore drill of docs/operations.md, on this machine's PostgreSQL.
+"""The backup and restore drill of docs/operations.md, on this machine's PostgreSQL and an S3 server.
 
 A database holding a finished flow (``manage.py demo``: catalog, uploads, a generation, a release,
-a statement, a payout run) is dumped with ``pg_dump``, restored with ``pg_restore`` into a fresh
-database, and checked as an operator would: ``ledger_check`` clean, the same payouts, and a
-fingerprint index rebuilt from the stored audio into an empty data folder answering the same
-identifications. The media folder stands in for the object store (its backup is restored beside
-the database): ``manage.py demo`` cuts its uploads from ``recording.audio.path``, which S3 storage
-does not offer, so the demo runs on local storage.
+a statement, a payout run) with its audio in an S3 bucket (moto's server, started by the tests) is
+dumped with ``pg_dump``, restored with ``pg_restore`` into a fresh database, and checked as an
+operator would: ``ledger_check`` clean, the same payouts, and a fingerprint index rebuilt from the
+bucket's audio into an empty data folder answering the same identifications. The bucket outlives
+the lost host (versioned or replicated in production); only the database comes from the dump.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ import pytest
 from tests.conftest import skip_or_fail
 from tests.deploy.conftest import app_env, entrypoint
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(3600)]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.s3, pytest.mark.timeout(3600)]
 PAYOUTS = """
 import json
 from django.apps import apps
@@ -55,6 +54,45 @@ def _database_url(name: str) -> str:
 
 def _psql_admin(sql: str) -> None:
     subprocess.run(["psql", _database_url("postgres"), "-v", "ON_ERROR_STOP=1", "-c", sql], check=True, timeout=60)
+
+
+@pytest.fixture
+def bucket_env(s3_endpoint: str) -> dict[str, str]:
+    """A fresh bucket on the moto S3 server, as the production processes' settings name it."""
+    import uuid
+
+    import boto3
+
+    bucket = f"songforge-drill-{uuid.uuid4().hex[:12]}"
+    boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    ).create_bucket(Bucket=bucket)
+    return {
+        "SONGFORGE_STORAGE": "s3",
+        "SONGFORGE_S3_BUCKET": bucket,
+        "SONGFORGE_S3_ENDPOINT_URL": s3_endpoint,
+        "SONGFORGE_S3_ACCESS_KEY_ID": "testing",
+        "SONGFORGE_S3_SECRET_ACCESS_KEY": "testing",
+        "SONGFORGE_S3_REGION": "us-east-1",
+    }
+
+
+def _bucket_keys(env: dict[str, str]) -> set[str]:
+    import boto3
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=env["SONGFORGE_S3_ENDPOINT_URL"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=env["SONGFORGE_S3_BUCKET"])
+    return {item["Key"] for page in pages for item in page.get("Contents", [])}
 
 
 @pytest.fixture
@@ -89,10 +127,16 @@ def _identify(env: dict[str, str], files: list[str]) -> list[object]:
 
 
 def test_a_dump_restored_into_a_fresh_database_balances_pays_the_same_and_identifies_the_same(
-    tmp_path: Path, databases: tuple[str, str]
+    tmp_path: Path, databases: tuple[str, str], bucket_env: dict[str, str]
 ) -> None:
     source_name, restored_name = databases
-    quick = {"SONGFORGE_FINETUNE_STEPS": "4"}
+    # Small sizes, the real code: a few fine-tuning steps, 2-bar sections, one candidate per section.
+    quick = {
+        "SONGFORGE_FINETUNE_STEPS": "4",
+        "SONGFORGE_SECTION_BARS": "2",
+        "SONGFORGE_SECTION_CANDIDATES": "1",
+        **bucket_env,
+    }
     source = app_env(tmp_path / "source", DATABASE_URL=_database_url(source_name), **quick)
     # A finished flow, through the same services as the site (embedded broker: jobs run in the command).
     migrated = entrypoint("migrate", env=source)
@@ -115,6 +159,10 @@ def test_a_dump_restored_into_a_fresh_database_balances_pays_the_same_and_identi
     (tmp_path / "demo.err").write_text(demo.stderr)
     errors = [line for line in demo.stderr.splitlines() if "Error" in line or "refused" in line][-5:]
     assert demo.returncode == 0, demo.stdout[-2000:] + "\n".join(errors)
+    stored = _bucket_keys(bucket_env)
+    assert any(key.startswith("catalog/audio/") for key in stored), sorted(stored)[:20]
+    assert any(key.startswith("uploads/") for key in stored), sorted(stored)[:20]
+    assert not (tmp_path / "source" / "media").exists()  # every file went to the bucket
     before_payouts = _marked(entrypoint("manage", "shell", "-c", PAYOUTS, env=source).stdout, "PAYOUTS")
     assert before_payouts, "the demo made no payouts"
     queries = tmp_path / "queries"
@@ -135,8 +183,8 @@ def test_a_dump_restored_into_a_fresh_database_balances_pays_the_same_and_identi
         ["pg_restore", "--no-owner", f"--dbname={_database_url(restored_name)}", str(dump)], check=True, timeout=600
     )
 
-    # The restored database and media, with no fingerprint index: what a lost host leaves.
-    shutil.copytree(tmp_path / "source" / "media", tmp_path / "restored" / "media")
+    # The restored database beside the same bucket, with no data folder (no fingerprint index):
+    # what a lost host leaves.
     restored = app_env(tmp_path / "restored", DATABASE_URL=_database_url(restored_name), **quick)
     assert not (tmp_path / "restored" / "fingerprints").exists()
     migrate_again = entrypoint("migrate", env=restored)

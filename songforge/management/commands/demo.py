@@ -91,6 +91,7 @@ class Command(BaseCommand):
     def step_uploads(self, owner_id: int) -> int:
         from catalog.models import Recording
         from catalog.selectors import recording_search
+        from songforge.storage import local_copy
         from uploads import selectors, services
         from uploads.models import Upload
 
@@ -102,14 +103,16 @@ class Command(BaseCommand):
         for index, recording in enumerate(recordings):
             if index == 9:
                 self.refusals(upload_set.pk, owner_id, "refused, leaving the set unchanged:", corrupt_files())
-            data = excerpt_as_mp3(recording.audio.path, start_s=5.0 + index, seconds=15.0)
+            with local_copy(recording.audio) as audio_path:  # S3 storage has no path: a streamed copy
+                data = excerpt_as_mp3(str(audio_path), start_s=5.0 + index, seconds=15.0)
             upload = services.upload_add(
                 upload_set_id=upload_set.pk,
                 owner_id=owner_id,
                 file=ContentFile(data, name=f"my-rip-{index + 1:02d}.mp3"),
             )
             self.say(f"uploaded {upload.original_name} ({len(data) // 1024} KB mp3, cut from '{recording.title}')")
-        eleventh = excerpt_as_mp3(recordings[0].audio.path, start_s=1.0, seconds=8.0)
+        with local_copy(recordings[0].audio) as audio_path:
+            eleventh = excerpt_as_mp3(str(audio_path), start_s=1.0, seconds=8.0)
         self.refusals(
             upload_set.pk, owner_id, "and once the set is full:", [("an 11th song", "eleventh.mp3", eleventh)]
         )
