@@ -16,7 +16,7 @@ from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from royalties.dashboard import Dashboard, DashboardFilters, dashboard
+from royalties.dashboard import PANEL_FILTERS, Dashboard, DashboardFilters, dashboard, ignored_filters
 from royalties.money import format_for_people
 from songforge.codes import PERIOD_RE
 from songforge.csv import escape_cell
@@ -96,13 +96,43 @@ def _tables(data: Dashboard) -> dict[str, tuple[list[str], list[list[Any]]]]:
             [[s.reason, s.currency, s.groups, s.amount_minor, s.oldest_period] for s in data.suspense],
         ),
         "escrow": (
-            ["recording_id", "side", "currency", "amount_minor", "oldest_period", "age_days", "open_claims"],
             [
-                [e.recording_id, e.side, e.currency, e.amount_minor, e.oldest_period, e.age_days, e.open_claims]
+                "recording_id",
+                "side",
+                "currency",
+                "amount_minor",
+                "oldest_period",
+                "age_days",
+                "open_claims",
+                "approved_claim_id",
+                "reason",
+            ],
+            [
+                [
+                    e.recording_id,
+                    e.side,
+                    e.currency,
+                    e.amount_minor,
+                    e.oldest_period,
+                    e.age_days,
+                    e.open_claims,
+                    e.approved_claim_id,
+                    e.reason,
+                ]
                 for e in data.escrow
             ],
         ),
     }
+
+
+def _notes(filters: DashboardFilters) -> dict[str, str]:
+    """Per panel, the sentence saying which filters in use it cannot apply and why (empty: all apply)."""
+    notes = {}
+    for panel, (_, why) in PANEL_FILTERS.items():
+        ignored = ignored_filters(filters=filters, panel=panel)
+        if ignored:
+            notes[panel] = f"Not filtered by {', '.join(ignored)}: {why}."
+    return notes
 
 
 def _chart(items: list[Any]) -> list[tuple[str, float]]:
@@ -131,6 +161,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         **admin.site.each_context(request),
         "title": "Royalties desk",
         "filters": filters,
+        "notes": _notes(filters),
         "data": data,
         "charts": {
             "by_period": _chart(data.by_period),
@@ -184,6 +215,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
             (key, title, *tables[key])
             for key, title in (
                 ("uploads", "Uploads per day and identification outcome"),
+                ("match_reviews", "Manual matches waiting for review"),
                 ("generations", "Generations per day"),
                 ("stages", "Pipeline stages: runs, failures, mean seconds"),
                 ("deliveries", "Releases by delivery status"),

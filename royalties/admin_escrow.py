@@ -15,6 +15,7 @@ from django.http import HttpRequest
 
 from royalties.escrow import escrow_claim_approve, escrow_claim_create, escrow_claim_reject, escrow_claim_settle
 from royalties.models import EscrowClaim
+from royalties.money import format_for_people
 from songforge.errors import DomainError
 from songforge.permissions import acting_user_id, model_permission
 
@@ -126,12 +127,15 @@ class EscrowClaimAdmin(admin.ModelAdmin[EscrowClaim]):
     def reject(self, request: HttpRequest, queryset: QuerySet[EscrowClaim]) -> None:
         self._decide(request, queryset, "reject")
 
-    @admin.action(description="Move escrow that arrived since approval", permissions=["decide"])
+    @admin.action(description="Move escrow that arrived since approval (not your own claims)", permissions=["decide"])
     def settle(self, request: HttpRequest, queryset: QuerySet[EscrowClaim]) -> None:
-        for claim in queryset.filter(status=EscrowClaim.Status.APPROVED).order_by("pk"):
+        for claim in queryset.order_by("pk"):
             try:
-                moved = escrow_claim_settle(claim_id=claim.pk)
+                moved = escrow_claim_settle(claim_id=claim.pk, by_user_id=acting_user_id(request))
             except DomainError as error:
                 self.message_user(request, f"Claim {claim.pk}: {error.message}", messages.ERROR)
             else:
-                self.message_user(request, f"Claim {claim.pk}: moved {moved or 'nothing new'}.", messages.INFO)
+                text = ", ".join(format_for_people(amount, currency) for currency, amount in sorted(moved.items()))
+                self.message_user(
+                    request, f"Claim {claim.pk}: moved {text or 'nothing new (already settled)'}.", messages.INFO
+                )

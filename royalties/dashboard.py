@@ -1,13 +1,22 @@
 """Reads behind the staff dashboard: plays and revenue, liabilities, suspense and escrow.
 
-Statement figures (plays, net revenue) come from the imported ``LineGroup`` rows and accept the
-dashboard's filters (period range, store, territory, release, currency). Money figures come from
-the ledger, so ``ledger_totals`` equals the account balances ``ledger_check`` sums, to the minor unit.
+Statement figures (plays, net revenue) come from the imported ``LineGroup`` rows; money figures
+come from the ledger, so ``ledger_totals`` equals the account balances ``ledger_check`` sums, to
+the minor unit. The filters (period range, store, territory, release, currency) apply to every
+figure whose rows carry that dimension, and ``PANEL_FILTERS`` says which apply to which panel and
+why the others cannot:
+
+* ledger entries carry a currency and, for allocations, escrow and claims, a release and a period
+  of use; they carry no store or territory (allocation posts per release and period, the carry rule
+  works on the sum of a release's lines), except suspense entries, which keep their line group;
+* balances (revenue, owed, payable, paid) span every release and period: payouts are per holder and
+  run, revenue is posted per period without a release;
+* payouts carry the run's period; operations (uploads, generations, deliveries) are not royalties.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 from django.conf import settings
@@ -16,6 +25,7 @@ from django.db.models import Count, Min, Q, QuerySet, Sum
 from royalties.escrow import EscrowAging, escrow_aging
 from royalties.models import Account, Entry, LineGroup, Payout, SplitSheetLine
 from royalties.money import largest_remainder
+from uploads.selectors import match_claims_pending, uploads_per_day
 
 
 @dataclass(frozen=True)
@@ -26,6 +36,60 @@ class DashboardFilters:
     territory: str = ""
     release_id: int | None = None
     currency: str = ""
+
+    def active(self) -> tuple[str, ...]:
+        """Names of the filters in use, in ``FILTERS`` order."""
+        used = {
+            "period": bool(self.period_from or self.period_to),
+            "store": bool(self.store),
+            "territory": bool(self.territory),
+            "release": self.release_id is not None,
+            "currency": bool(self.currency),
+        }
+        return tuple(name for name in FILTERS if used[name])
+
+
+FILTERS = ("period", "store", "territory", "release", "currency")
+_ALL = frozenset(FILTERS)
+_NONE: frozenset[str] = frozenset()
+
+# panel → (filters it applies, why the others cannot apply)
+PANEL_FILTERS: dict[str, tuple[frozenset[str], str]] = {
+    "series": (_ALL, ""),
+    "ledger": (
+        frozenset({"currency"}),
+        "balances span every period and release: revenue is posted per period without a release, payouts per "
+        "holder and run, and no ledger entry carries a store or territory",
+    ),
+    "pools": (
+        frozenset({"period", "release", "currency"}),
+        "allocation posts per release and period of use (the carry rule works on the sum of a release's lines), "
+        "not per store or territory",
+    ),
+    "owed": (
+        frozenset({"currency"}),
+        "a holder's balance spans every period and release (payouts are per holder, not per release)",
+    ),
+    "payouts": (
+        frozenset({"period", "currency"}),
+        "payouts are per holder and run (period = the run's period), not per store, territory or release",
+    ),
+    "suspense": (
+        frozenset({"period", "store", "territory", "currency"}),
+        "suspense lines have no release yet (that is why they wait)",
+    ),
+    "escrow": (
+        frozenset({"period", "release", "currency"}),
+        "escrow is credited and claimed per release and period of use, not per store or territory",
+    ),
+    "operations": (_NONE, "uploads, generations and deliveries are not royalties figures"),
+}
+
+
+def ignored_filters(*, filters: DashboardFilters, panel: str) -> tuple[str, ...]:
+    """The filters in use that this panel cannot apply (the page says so next to the panel)."""
+    applies, _ = PANEL_FILTERS[panel]
+    return tuple(name for name in filters.active() if name not in applies)
 
 
 @dataclass(frozen=True)
@@ -111,9 +175,10 @@ class LedgerTotals:
         )
 
 
-def ledger_totals() -> list[LedgerTotals]:
+def ledger_totals(*, currency: str = "") -> list[LedgerTotals]:
     """Account balances per kind and currency, signs turned so that every figure is what it means."""
-    rows = Entry.objects.values("account__kind", "currency").annotate(total=Sum("amount_minor"))
+    entries = Entry.objects.filter(currency=currency) if currency else Entry.objects.all()
+    rows = entries.values("account__kind", "currency").annotate(total=Sum("amount_minor"))
     totals: dict[str, LedgerTotals] = {}
     attribute = {
         Account.Kind.REVENUE: "revenue",
@@ -142,10 +207,11 @@ class Liability:
     is_below_minimum: bool  # carried forward at the next payout run
 
 
-def liabilities() -> list[Liability]:
+def liabilities(*, currency: str = "") -> list[Liability]:
     """What is owed to each holder (credit balance of its holder account), largest first."""
+    entries = Entry.objects.filter(account__kind=Account.Kind.HOLDER)
     rows = (
-        Entry.objects.filter(account__kind=Account.Kind.HOLDER)
+        (entries.filter(currency=currency) if currency else entries)
         .values("account__holder_id", "account__holder__name", "currency")
         .annotate(total=Sum("amount_minor"))
         .order_by("total", "account__holder_id")
@@ -168,10 +234,18 @@ class PayoutStatusRow:
     amount_minor: int
 
 
-def payouts_by_status() -> list[PayoutStatusRow]:
-    """Payouts awaiting approval and paid, per currency."""
+def payouts_by_status(*, filters: DashboardFilters | None = None) -> list[PayoutStatusRow]:
+    """Payouts awaiting approval and paid, per currency (filters: the run's period, the currency)."""
+    filters = filters or DashboardFilters()
+    payouts = Payout.objects.all()
+    if filters.period_from:
+        payouts = payouts.filter(run__period__gte=filters.period_from)
+    if filters.period_to:
+        payouts = payouts.filter(run__period__lte=filters.period_to)
+    if filters.currency:
+        payouts = payouts.filter(currency=filters.currency)
     rows = (
-        Payout.objects.annotate(is_paid=Q(paid_at__isnull=False))
+        payouts.annotate(is_paid=Q(paid_at__isnull=False))
         .values("is_paid", "currency")
         .annotate(count=Count("id"), amount=Sum("amount_minor"))
         .order_by("is_paid", "currency")
@@ -191,16 +265,24 @@ class SuspenseRow:
     oldest_period: str
 
 
-def suspense_by_reason() -> list[SuspenseRow]:
-    """Statement lines waiting in suspense, by reason and currency, oldest first."""
+def suspense_by_reason(*, filters: DashboardFilters | None = None) -> list[SuspenseRow]:
+    """Statement lines waiting in suspense, by reason and currency, oldest first.
+
+    The amounts are the suspense account's entries of those lines (each keeps its line group), so
+    they add up to the ledger; every filter but the release applies (suspense lines have none).
+    """
+    filters = filters or DashboardFilters()
+    groups = _groups(replace(filters, release_id=None)).filter(state=LineGroup.State.SUSPENSE)
     rows = (
-        LineGroup.objects.filter(state=LineGroup.State.SUSPENSE)
-        .values("suspense_reason", "currency")
-        .annotate(groups=Count("id"), amount=Sum("amount_minor"), oldest=Min("period"))
-        .order_by("oldest", "suspense_reason")
+        Entry.objects.filter(account__kind=Account.Kind.SUSPENSE, line_group__in=groups.values("pk"))
+        .values("line_group__suspense_reason", "currency")
+        .annotate(groups=Count("line_group", distinct=True), amount=Sum("amount_minor"), oldest=Min("period"))
+        .order_by("oldest", "line_group__suspense_reason", "currency")
     )
     return [
-        SuspenseRow(str(r["suspense_reason"]), r["currency"], r["groups"], int(r["amount"]), str(r["oldest"]))
+        SuspenseRow(
+            str(r["line_group__suspense_reason"]), r["currency"], r["groups"], -int(r["amount"]), str(r["oldest"])
+        )
         for r in rows
     ]
 
@@ -295,14 +377,26 @@ class Dashboard:
     by_training_holder: list[PoolRevenueRow] = field(default_factory=list)
 
 
+def match_reviews_waiting() -> list[dict[str, object]]:
+    """Artists' manual matches waiting for a staff review: how many, and since when (one row)."""
+    queue = match_claims_pending()
+    oldest = queue.first()
+    return [
+        {
+            "waiting": queue.count(),
+            "oldest_since": oldest.created_at.strftime("%Y-%m-%d %H:%M") if oldest is not None else None,
+        }
+    ]
+
+
 def operations() -> dict[str, list[dict[str, object]]]:
-    """Uploads per day and outcome, generations per day, stage durations, deliveries (other apps' selectors)."""
+    """Uploads per day and outcome, manual matches to review, generations per day, stage durations, deliveries."""
     from distribution.selectors import releases_by_status
     from generation.selectors import generation_stage_durations, generations_per_day
-    from uploads.selectors import uploads_per_day
 
     return {
         "uploads": uploads_per_day(),
+        "match_reviews": match_reviews_waiting(),
         "generations": generations_per_day(),
         "stages": generation_stage_durations(),
         "deliveries": releases_by_status(),
@@ -318,11 +412,16 @@ def dashboard(*, filters: DashboardFilters) -> Dashboard:
         by_territory=plays_and_revenue(filters=filters, by="territory"),
         by_release=plays_and_revenue(filters=filters, by="release"),
         top=top_releases(filters=filters),
-        totals=ledger_totals(),
-        owed=liabilities(),
-        payouts=payouts_by_status(),
-        suspense=suspense_by_reason(),
-        escrow=escrow_aging(),
+        totals=ledger_totals(currency=filters.currency),
+        owed=liabilities(currency=filters.currency),
+        payouts=payouts_by_status(filters=filters),
+        suspense=suspense_by_reason(filters=filters),
+        escrow=escrow_aging(
+            period_from=filters.period_from,
+            period_to=filters.period_to,
+            release_id=filters.release_id,
+            currency=filters.currency,
+        ),
         operations=operations(),
         by_source_song=revenue_by_source_song(filters=filters),
         by_training_holder=revenue_by_training_holder(filters=filters),

@@ -16,7 +16,12 @@ Attribution: an escrow credit of a release and period (allocation, re-applicatio
 split across the sheet's escrow paths by their exact shares with the largest-remainder method
 (ties to the lowest key), so the parts of all paths add up to the credit exactly. Stored sheets
 never change, so statements that arrive later for an old release still credit escrow along the
-claimed path: ``escrow_claim_settle`` moves what arrived since (admin action; idempotent).
+claimed path: ``escrow_claim_settle`` moves what arrived since (admin action; idempotent; staff other
+than the claimant, like the decisions). Sheets computed after an approval (new releases) pay the holder
+directly: only releases published before it need settling.
+
+Every decision and every settlement that moves money is recorded in the staff audit trail
+(``staff.services.audit_record``) with who did it, and each ledger transaction's memo names them.
 """
 
 from __future__ import annotations
@@ -38,7 +43,9 @@ from royalties import ledger
 from royalties.errors import EscrowClaimInvalid, EscrowClaimTransitionInvalid
 from royalties.models import Account, Entry, EscrowClaim, SplitSheetLine, Transaction
 from royalties.money import BPS, largest_remainder
+from royalties.splits import PUBLIC_DOMAIN
 from songforge.errors import NotFound
+from staff.services import audit_record
 
 SIDES = ("master", "publishing")
 ESCROW_CREDIT_KINDS = (Transaction.Kind.ALLOCATION, Transaction.Kind.REAPPLY, Transaction.Kind.REVERSAL)
@@ -171,25 +178,47 @@ def escrow_claim_create(*, recording_id: int, side: str, holder_id: int, evidenc
     )
 
 
-def _lock_pending(claim_id: int, by_user_id: int, target: str) -> EscrowClaim:
+def _lock(claim_id: int) -> EscrowClaim:
     claim = EscrowClaim.objects.select_for_update().filter(pk=claim_id).first()
     if claim is None:
         raise NotFound(f"Escrow claim {claim_id} does not exist.", extra={"claim_id": claim_id})
+    return claim
+
+
+def _check_second_person(claim: EscrowClaim, by_user_id: int, verb: str) -> None:
+    """Four eyes: only active staff act on a claim, never the person who filed it."""
+    if not _user_is_staff(by_user_id):
+        raise EscrowClaimInvalid(f"Only staff {verb} escrow claims.", extra={"claim_id": claim.pk})
+    if by_user_id == claim.claimed_by_id:
+        raise EscrowClaimInvalid(
+            f"The person who filed a claim cannot {verb} it; ask another staff member.",
+            extra={"claim_id": claim.pk},
+        )
+
+
+def _lock_pending(claim_id: int, by_user_id: int, target: str) -> EscrowClaim:
+    claim = _lock(claim_id)
     if target not in EscrowClaim.ALLOWED[EscrowClaim.Status(claim.status)]:
         raise EscrowClaimTransitionInvalid(
             f"Claim {claim_id} is {claim.status}; it cannot become {target}.",
             extra={"from": claim.status, "to": target},
         )
-    if not _user_is_staff(by_user_id):
-        raise EscrowClaimInvalid("Only staff decide escrow claims.", extra={"claim_id": claim_id})
-    if by_user_id == claim.claimed_by_id:
-        raise EscrowClaimInvalid(
-            "The person who filed a claim cannot decide it; ask another staff member.", extra={"claim_id": claim_id}
-        )
+    _check_second_person(claim, by_user_id, "decide")
     return claim
 
 
-def _move(claim: EscrowClaim) -> dict[str, int]:
+def _claim_values(claim: EscrowClaim) -> dict[str, object]:
+    return {
+        "status": str(claim.status),
+        "recording_id": claim.recording_id,
+        "side": claim.side,
+        "holder_id": claim.holder_id,
+        "share_bps": claim.share_bps,
+        "moved": dict(claim.moved),
+    }
+
+
+def _move(claim: EscrowClaim, *, by_user_id: int) -> dict[str, int]:
     """Post what escrow still holds for the claim's recording and side to the holder (one transaction per currency)."""
     owed = escrowed_for(recording_id=claim.recording_id, side=claim.side)
     moved = _moved_by_claims(
@@ -216,7 +245,10 @@ def _move(claim: EscrowClaim) -> dict[str, int]:
             kind=Transaction.Kind.ESCROW_CLAIM,
             idempotency_key=f"escrow-claim:{claim.pk}:{currency}:{sequence}",
             entries=entries,
-            memo=f"Escrow claim {claim.pk}: {claim.side} of recording {claim.recording_id} to holder {claim.holder_id}",
+            memo=(
+                f"Escrow claim {claim.pk}: {claim.side} of recording {claim.recording_id} to holder "
+                f"{claim.holder_id}, by user {by_user_id}"
+            ),
         )
         claim.transactions.add(txn)
         totals[currency] = sum(amount for _, _, amount in rows)
@@ -230,6 +262,7 @@ def escrow_claim_approve(*, claim_id: int, by_user_id: int, note: str = "") -> E
     Locks the claim row. Refused if the side's unclaimed part changed since the claim was filed.
     """
     claim = _lock_pending(claim_id, by_user_id, EscrowClaim.Status.APPROVED)
+    old = _claim_values(claim)
     bps = unclaimed_bps(recording_id=claim.recording_id, side=claim.side)
     if bps != claim.share_bps:
         raise EscrowClaimInvalid(
@@ -252,28 +285,33 @@ def escrow_claim_approve(*, claim_id: int, by_user_id: int, note: str = "") -> E
     claim.decided_at = timezone.now()
     claim.decision_note = note
     claim.save(update_fields=["status", "decided_by", "decided_at", "decision_note", "updated_at"])
-    claim.moved = _move(claim)
+    claim.moved = _move(claim, by_user_id=by_user_id)
     claim.save(update_fields=["moved", "updated_at"])
+    audit_record(actor_id=by_user_id, action="escrow_claim.approve", target=claim, old=old, new=_claim_values(claim))
     return claim
 
 
 @transaction.atomic
-def escrow_claim_settle(*, claim_id: int) -> dict[str, int]:
+def escrow_claim_settle(*, claim_id: int, by_user_id: int) -> dict[str, int]:
     """Move escrow credited along an approved claim's path since it was approved (later statements).
 
-    Idempotent: with nothing new in escrow it posts nothing. Returns currency → minor units moved now.
+    Money moves, so four eyes hold as for the decisions: active staff only, never the claimant.
+    Locks the claim row, so two settlements of one claim run one after the other. Idempotent: with
+    nothing new in escrow it posts nothing. Returns currency → minor units moved now (one ledger
+    transaction per currency); a pending or rejected claim is refused and nothing moves.
     """
-    claim = EscrowClaim.objects.select_for_update().filter(pk=claim_id).first()
-    if claim is None:
-        raise NotFound(f"Escrow claim {claim_id} does not exist.", extra={"claim_id": claim_id})
+    claim = _lock(claim_id)
     if claim.status != EscrowClaim.Status.APPROVED:
         raise EscrowClaimTransitionInvalid(
             f"Claim {claim_id} is {claim.status}; only approved claims are settled.", extra={"from": claim.status}
         )
-    totals = _move(claim)
+    _check_second_person(claim, by_user_id, "settle")
+    old = _claim_values(claim)
+    totals = _move(claim, by_user_id=by_user_id)
     if totals:
-        claim.moved = {c: claim.moved.get(c, 0) + totals.get(c, 0) for c in {*claim.moved, *totals}}
+        claim.moved = {c: claim.moved.get(c, 0) + totals.get(c, 0) for c in sorted({*claim.moved, *totals})}
         claim.save(update_fields=["moved", "updated_at"])
+        audit_record(actor_id=by_user_id, action="escrow_claim.settle", target=claim, old=old, new=_claim_values(claim))
     return totals
 
 
@@ -281,11 +319,13 @@ def escrow_claim_settle(*, claim_id: int) -> dict[str, int]:
 def escrow_claim_reject(*, claim_id: int, by_user_id: int, note: str = "") -> EscrowClaim:
     """Reject a pending claim (four eyes). Shares and money stay as they are."""
     claim = _lock_pending(claim_id, by_user_id, EscrowClaim.Status.REJECTED)
+    old = _claim_values(claim)
     claim.status = EscrowClaim.Status.REJECTED
     claim.decided_by_id = by_user_id
     claim.decided_at = timezone.now()
     claim.decision_note = note
     claim.save(update_fields=["status", "decided_by", "decided_at", "decision_note", "updated_at"])
+    audit_record(actor_id=by_user_id, action="escrow_claim.reject", target=claim, old=old, new=_claim_values(claim))
     return claim
 
 
@@ -310,6 +350,22 @@ class EscrowAging:
     first_credited: datetime.datetime | None
     age_days: int
     open_claims: int
+    pools: tuple[str, ...] = ()  # "source" and/or "training": which part of the sheets sent it here
+    approved_claim_id: int | None = None  # set: a claim was approved; what is held arrived since (settle it)
+
+    @property
+    def reason(self) -> str:
+        """Why the money is held, in words for staff."""
+        names = {"source": "source song (67% pool)", "training": "training data (33% pool)"}
+        where = " and ".join(names[p] for p in self.pools)
+        prefix = f"{where}: " if where else ""
+        if self.recording_id is None and self.side == PUBLIC_DOMAIN:
+            return "public-domain training items (policy escrow: SONGFORGE_TRAINING_PUBLIC_DOMAIN)"
+        if self.recording_id is None:
+            return f"{prefix}no catalog recording, holders not known"
+        if self.approved_claim_id is not None:
+            return f"{prefix}claim {self.approved_claim_id} approved; arrived since on the older split sheet: settle it"
+        return f"{prefix}no {self.side} holders (or not all) in the catalog when the split sheet was made"
 
 
 @dataclass
@@ -319,12 +375,44 @@ class _Held:
     first: datetime.datetime | None = None
 
 
-def escrow_aging(*, now: datetime.datetime | None = None) -> list[EscrowAging]:
-    """Escrow still held per recording, side and currency, oldest first (claims' moves subtracted)."""
+def _escrow_pools(release_ids: Iterable[int]) -> dict[PathKey, set[str]]:
+    pools: dict[PathKey, set[str]] = defaultdict(set)
+    for provenance in SplitSheetLine.objects.filter(
+        holder__kind="escrow", sheet__release_id__in=list(release_ids)
+    ).values_list("provenance", flat=True):
+        for path in provenance or []:
+            pools[_path_key(path.get("recording_id"), path.get("side"))].add(str(path["pool"]))
+    return pools
+
+
+def escrow_aging(
+    *,
+    now: datetime.datetime | None = None,
+    period_from: str = "",
+    period_to: str = "",
+    release_id: int | None = None,
+    currency: str = "",
+) -> list[EscrowAging]:
+    """Escrow still held per recording, side and currency, oldest first (claims' moves subtracted).
+
+    Optional filters: periods of use (``YYYY-MM``, inclusive), one release, one currency. They apply
+    to the credits and to the claims' moves alike (both carry release, period and currency), so the
+    filtered rows add up to the escrow entries of those releases, periods and currency.
+    """
     now = now or timezone.now()
-    paths = _escrow_paths_by_release()
-    credits = _escrow_credits(paths)
+
+    def wanted(key: tuple[int, str, str]) -> bool:
+        _, period, money = key
+        return (
+            (not period_from or period >= period_from)
+            and (not period_to or period <= period_to)
+            and (not currency or money == currency)
+        )
+
+    paths = _escrow_paths_by_release(None if release_id is None else [release_id])
+    credits = {key: amount for key, amount in _escrow_credits(paths).items() if wanted(key)}
     attributed = _attributed(credits, paths)
+    pools = _escrow_pools(paths)
     claims = list(EscrowClaim.objects.values_list("pk", "recording_id", "side", "status"))
     approved: dict[PathKey, list[int]] = defaultdict(list)
     pending: dict[PathKey, int] = defaultdict(int)
@@ -340,30 +428,32 @@ def escrow_aging(*, now: datetime.datetime | None = None) -> list[EscrowAging]:
         .annotate(first=Min("transaction__created_at"))
     }
     held: dict[tuple[PathKey, str], _Held] = {}
-    for (release_id, period, currency), parts in attributed.items():
+    for (credit_release, period, money), parts in attributed.items():
         for key, amount in parts.items():
-            slot = held.setdefault((key, currency), _Held(period=period))
+            slot = held.setdefault((key, money), _Held(period=period))
             slot.amount += amount
             slot.period = min(slot.period, period)
-            when = first.get((release_id, period, currency))
+            when = first.get((credit_release, period, money))
             if when is not None and (slot.first is None or when < slot.first):
                 slot.first = when
     for key, claim_ids in approved.items():
-        for (_, _, currency), amount in _moved_by_claims(claim_ids).items():
-            if (key, currency) in held:
-                held[(key, currency)].amount -= amount
+        for moved_key, amount in _moved_by_claims(claim_ids).items():
+            if wanted(moved_key) and (release_id is None or moved_key[0] == release_id) and (key, moved_key[2]) in held:
+                held[(key, moved_key[2])].amount -= amount
     rows = [
         EscrowAging(
             recording_id=recording_key if recording_key >= 0 else None,
             side=side,
-            currency=currency,
+            currency=money,
             amount_minor=slot.amount,
             oldest_period=slot.period,
             first_credited=slot.first,
             age_days=(now - slot.first).days if slot.first is not None else 0,
             open_claims=pending.get((recording_key, side), 0),
+            pools=tuple(sorted(pools.get((recording_key, side), ()))),
+            approved_claim_id=max(approved[(recording_key, side)]) if approved.get((recording_key, side)) else None,
         )
-        for ((recording_key, side), currency), slot in held.items()
+        for ((recording_key, side), money), slot in held.items()
         if slot.amount
     ]
     return sorted(rows, key=lambda r: (r.oldest_period, -r.amount_minor, r.recording_id or 0, r.side))

@@ -89,7 +89,7 @@ def test_operations_come_from_the_other_apps_selectors(money):
     from distribution.models import Release
 
     ops = dashboard(filters=DashboardFilters()).operations
-    assert sorted(ops) == ["deliveries", "generations", "stages", "uploads"]
+    assert sorted(ops) == ["deliveries", "generations", "match_reviews", "stages", "uploads"]
     assert sum(int(str(row["count"])) for row in ops["deliveries"]) == Release.objects.count() == 1
     assert sum(int(str(row["count"])) for row in ops["generations"]) == 1  # the release's song
 

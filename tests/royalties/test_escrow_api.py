@@ -91,3 +91,39 @@ def test_staff_file_in_the_admin_and_another_staff_member_approves(escrowed, dja
     claim.refresh_from_db()
     assert (claim.status, claim.decided_by) == ("approved", bob)
     assert RecordingShare.objects.filter(recording=source, side="publishing", holder=writer).exists()
+
+
+def test_the_settle_action_refuses_the_claimant_and_a_rejected_claim(escrowed, django_user_model, statement_file):
+    from royalties.escrow import escrow_claim_approve, escrow_claim_create, escrow_claim_reject
+    from royalties.imports import statement_import
+    from royalties.models import Transaction
+    from tests.royalties.conftest import line
+
+    source, writer, _ = escrowed
+    alice = django_user_model.objects.create_superuser(username="alice", password="x", email="a@example.com")
+    bob = django_user_model.objects.create_superuser(username="bob", password="x", email="b@example.com")
+    claim = escrow_claim_create(
+        recording_id=source.pk, side="publishing", holder_id=writer.pk, evidence=EVIDENCE, by_user_id=alice.pk
+    )
+    escrow_claim_approve(claim_id=claim.pk, by_user_id=bob.pk)
+    other = RightsHolderFactory.create(name="Other")
+    second = RecordingFactory.create()
+    rejected = escrow_claim_create(
+        recording_id=second.pk, side="master", holder_id=other.pk, evidence=EVIDENCE, by_user_id=bob.pk
+    )
+    escrow_claim_reject(claim_id=rejected.pk, by_user_id=alice.pk)
+    statement_import(path=statement_file([line(revenue="10.00")], name="oct.csv"))  # after the approval
+    client = Client()
+    client.force_login(alice)
+    changelist = "/admin/royalties/escrowclaim/"
+    page = client.post(changelist, {"action": "settle", "_selected_action": [claim.pk, rejected.pk]}, follow=True)
+    text = page.content.decode()
+    assert "The person who filed a claim cannot settle it" in text
+    assert "is rejected; only approved claims are settled" in text
+    # approved before any statement, so the approval moved nothing; the refused settle moved nothing either
+    assert Transaction.objects.filter(kind=Transaction.Kind.ESCROW_CLAIM).count() == 0
+    client.force_login(bob)
+    page = client.post(changelist, {"action": "settle", "_selected_action": [claim.pk]}, follow=True)
+    assert f"Claim {claim.pk}: moved $3.35 (335 USD minor units)." in page.content.decode()
+    page = client.post(changelist, {"action": "settle", "_selected_action": [claim.pk]}, follow=True)
+    assert f"Claim {claim.pk}: moved nothing new (already settled)." in page.content.decode()

@@ -69,6 +69,8 @@ class Command(BaseCommand):
         generation_id = self.step_generate(upload_set_id, artist.pk, options["seed"], options["song_seconds"])
         release_id = self.step_publish(generation_id, artist.pk)
         self.step_royalties(release_id)
+        self.heading("7. Escrow: why money is held, claims under four eyes, a later statement settled")
+        call_command("demo_escrow", release=release_id, stdout=self.stdout)
         self.heading(f"Done in {time.monotonic() - started:.0f} s. Data folder: {settings.DATA_DIR}")
 
     # --- steps ------------------------------------------------------------
