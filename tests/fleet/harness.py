@@ -95,6 +95,15 @@ class Kill:
 
 
 @dataclass
+class Stop:
+    """One SIGTERM of a worker holding a claim (a deploy or a scale-down): it should finish the work first."""
+
+    what: str
+    exit_s: float  # SIGTERM to the process's exit
+    finished_by_it: bool  # the work was done by the stopping worker, with no takeover
+
+
+@dataclass
 class Phase:
     name: str
     wall_s: float
@@ -446,14 +455,14 @@ print("FLEET " + json.dumps({{"accounts": accounts, **timings}}))
             path.read_text(errors="replace") for path in sorted((self.workdir / "logs").glob("worker-*.log"))
         )
 
-    def _kill_group(self, process: subprocess.Popen[bytes], sig: int) -> None:
+    def _kill_group(self, process: subprocess.Popen[bytes], sig: int, *, grace_s: float = 30) -> None:
         if process.returncode is None:
             role = "web" if process in self.web_procs.values() else "workers"
             self.ended_cpu[role] += _group_cpu([process.pid])
         with suppress(ProcessLookupError):
             os.killpg(process.pid, sig)
         try:
-            process.wait(timeout=30)
+            process.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
@@ -502,6 +511,29 @@ print("FLEET " + json.dumps({{"accounts": accounts, **timings}}))
                     return index
             time.sleep(0.2)
         return None
+
+    def stop_holder(self, what: str, state: Callable[[], tuple[bool, Any, int] | None], claim_line: str) -> Stop | None:
+        """SIGTERM the worker holding a claim, wait for it to exit, start it again.
+
+        Dramatiq stops taking messages, lets the running ones finish (their heartbeats go on) and
+        requeues the ones it had prefetched, so the work is finished by the stopping worker: its
+        attempts do not go up. ``state`` and ``claim_line`` as for :meth:`kill_holder`.
+        """
+        before = state()
+        if before is None or before[0]:
+            return None
+        index = self.holder(claim_line.format(before[2]))
+        current = state()
+        if index is None or current is None or current[0] or current[2] != before[2]:
+            return None
+        stopped = time.monotonic()
+        self._kill_group(self.worker_procs[index], signal.SIGTERM, grace_s=120)
+        exit_s = time.monotonic() - stopped
+        self.start_worker(index)
+        after = state()
+        stop = Stop(what=what, exit_s=exit_s, finished_by_it=after is not None and after[0] and after[2] == before[2])
+        self.log(f"SIGTERM of worker {index} during {what}: exited after {exit_s:.1f} s, {stop}")
+        return stop
 
     def kill_holder(self, what: str, state: Callable[[], tuple[bool, Any, int] | None], claim_line: str) -> Kill | None:
         """``kill -9`` the worker holding a claim, restart it at once, and time the takeover.

@@ -4,7 +4,9 @@ Five artists at once, over HTTP as a user would (the login form, the Generate bu
 progress page, the upload and release API; the accountant through the statements API): 50
 uploads, 5 generations of short songs, 5 releases published and delivered, and one distributor
 statement imported (twice). Meanwhile a worker is ``kill -9``-ed while it identifies an upload,
-while it fine-tunes and while it synthesises, and one web process is restarted under traffic.
+while it fine-tunes and while it synthesises (another worker's reaper takes the work over), one
+worker is stopped with SIGTERM while it identifies (a deploy: it finishes what it holds before it
+exits), and one web process is restarted while the artists poll their songs' progress.
 
 Afterwards: every upload identified once (to the right recording: one result written, one claim
 logged per attempt), every generation finished once with one master in S3 (no stage result
@@ -33,7 +35,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.fleet.harness import Artist, Fleet, Kill, run_threads
+from tests.fleet.harness import Artist, Fleet, Kill, Stop, run_threads
 
 pytestmark = [
     pytest.mark.postgres,
@@ -95,8 +97,10 @@ def stage_state(fleet: Fleet, stage_id: int) -> tuple[bool, Any, int] | None:
     return (rows[0][0] == "done", rows[0][1], rows[0][2]) if rows else None
 
 
-def hunt_identification(fleet: Fleet, deadline: float, uploads_done: threading.Event) -> Kill | None:
-    """Kill the worker identifying some upload, as soon as one is being identified."""
+def hunt_identification(
+    fleet: Fleet, deadline: float, uploads_done: threading.Event, *, graceful: bool = False
+) -> Kill | Stop | None:
+    """Kill (or, ``graceful``, SIGTERM) the worker identifying some upload, as soon as one is being identified."""
     while time.monotonic() < deadline:
         if uploads_done.is_set() and not fleet.query("SELECT 1 FROM generation_upload WHERE status = 'identifying'"):
             return None
@@ -106,13 +110,14 @@ def hunt_identification(fleet: Fleet, deadline: float, uploads_done: threading.E
         )
         if claimed:
             upload_id: int = claimed[0][0]
-            kill = fleet.kill_holder(
+            act = fleet.stop_holder if graceful else fleet.kill_holder
+            done = act(
                 f"identification of upload {upload_id}",
                 functools.partial(upload_state, fleet, upload_id),
                 f"upload {upload_id} identification claimed (attempt {{}})",
             )
-            if kill is not None:
-                return kill
+            if done is not None:
+                return done
         time.sleep(0.1)
     return None
 
@@ -197,6 +202,7 @@ def test_the_fleet_recovers_from_killed_workers_and_a_restarted_web_process(
     started = time.monotonic()
     fleet = make_fleet(tmp_path, redis_url, s3_endpoint)
     kills: dict[str, Kill | None] = {}
+    stops: list[Stop | None] = []
     web_down_s: list[float] = []
     try:
         with fleet.phase("setup: database (migrated template)"):
@@ -227,7 +233,12 @@ def test_the_fleet_recovers_from_killed_workers_and_a_restarted_web_process(
                     uploads_done.set()
 
             def hunt_identify() -> None:
-                kills["identification"] = hunt_identification(fleet, time.monotonic() + 300, uploads_done)
+                stopped = hunt_identification(fleet, time.monotonic() + 300, uploads_done, graceful=True)
+                assert stopped is None or isinstance(stopped, Stop)
+                stops.append(stopped)
+                killed = hunt_identification(fleet, time.monotonic() + 300, uploads_done)
+                assert killed is None or isinstance(killed, Kill)
+                kills["identification"] = killed
 
             with fleet.phase(f"{10 * ARTISTS} uploads + identification"):
                 run_threads([hunt_identify, upload_all])
@@ -349,6 +360,7 @@ def test_the_fleet_recovers_from_killed_workers_and_a_restarted_web_process(
         for what, kill in kills.items():
             print(f"kill -9 during {what}: " + (f"taken over after {kill.recovery_s:.1f} s" if kill else "missed"))
         print(f"web restart: answering again after {web_down_s[0]:.1f} s" if web_down_s else "web restart: none")
+        print(f"SIGTERM of a worker during identification: {stops[0] if stops else 'missed'}")
 
         # --- uploads: one result each, one claim per attempt ------------------------------------
         assert "while it was being identified" not in logs
@@ -396,6 +408,9 @@ def test_the_fleet_recovers_from_killed_workers_and_a_restarted_web_process(
             assert kill.recovery_s is not None, f"{what} never resumed"
             assert kill.recovery_s <= RECOVERY_TARGET_S, f"{what} resumed after {kill.recovery_s:.1f} s"
         assert web_down_s, "the web process was not restarted"
+        stop = stops[0] if stops else None
+        assert stop is not None, "no worker was stopped (SIGTERM) during identification"
+        assert stop.finished_by_it, f"the stopping worker did not finish its identification: {stop}"
     finally:
         fleet.stop_all()
         fleet.drop_database()
