@@ -1,10 +1,12 @@
 """Fleet soak: 2 gunicorn web processes and 3 ``rundramatiq`` workers on PostgreSQL, Redis and S3,
-with artists uploading and generating over HTTP while a random worker is ``kill -9``-ed every
-30-90 s (and restarted at once).
+with artists uploading, generating and publishing over HTTP while a random worker is ``kill -9``-ed
+every 30-90 s (and restarted at once).
 
-Reports jobs per minute (identifications, generation stages, generations), p50/p95 latency of
-each generation stage (claim to finish, from the database), and for each kill the work the dead
-worker held and how long until another worker took it up.
+When the time is up the kills stop and the fleet drains (every started job finishes), then one
+statement covering every release is imported. Reports jobs per minute (identifications, generation
+stages, generations), p50/p95 latency of each generation stage (claim to finish, from the
+database), for each kill the work the dead worker held and how long until another worker took it
+up, and the lost and duplicated jobs (expected: none), with the load average and CPU time.
 
 Run: ``nice -n 10 .venv/bin/python benchmarks/fleet.py`` (30 minutes; ``--minutes 5`` for a short run).
 Needs PostgreSQL (``--postgres``, default postgres://postgres@127.0.0.1:5432/postgres; the run creates
@@ -27,14 +29,16 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fleet.harness import Fleet, create_artists, free_port  # noqa: E402
-from tests.fleet.test_fleet import SONG_SECONDS, upload_set_of  # noqa: E402
+from tests.fleet.harness import Artist, Fleet, free_port, load_average  # noqa: E402
+from tests.fleet.test_fleet import CATALOG_SECONDS, CATALOG_SIZE, statement_csv  # noqa: E402
 
 
 def start_moto() -> tuple[subprocess.Popen[bytes], str]:
@@ -66,7 +70,7 @@ def held_claims(fleet: Fleet) -> dict[str, tuple[int, str]]:
     for stage_id, generation_id, name, attempts in fleet.query(
         "SELECT id, generation_id, name, attempts FROM generation_generationstage WHERE status = 'running'"
     ):
-        claims[f"stage:{stage_id}"] = (
+        claims[f"stage:{stage_id}:{name}"] = (
             attempts,
             f"generation {generation_id} stage {name} claimed (attempt {attempts})",
         )
@@ -80,7 +84,7 @@ def held_claims(fleet: Fleet) -> dict[str, tuple[int, str]]:
 
 def progressed(fleet: Fleet, key: str, attempts: int) -> bool:
     """Whether another worker took the work over (its attempts went up)."""
-    kind, pk = key.split(":")
+    kind, pk = key.split(":")[:2]
     if kind == "stage":
         rows = fleet.query("SELECT attempts FROM generation_generationstage WHERE id = %s", int(pk))
     else:
@@ -97,6 +101,7 @@ def killer(fleet: Fleet, stop: threading.Event, results: list[dict[str, Any]]) -
         held = {key: attempts for key, (attempts, line) in held_claims(fleet).items() if line in text}
         fleet.kill_worker(index)
         killed_at = time.monotonic()
+        load = load_average()
         fleet.start_worker(index)
         recovered: dict[str, float | None] = dict.fromkeys(held)
         deadline = time.monotonic() + 300
@@ -105,8 +110,69 @@ def killer(fleet: Fleet, stop: threading.Event, results: list[dict[str, Any]]) -
                 if recovered[key] is None and progressed(fleet, key, attempts):
                     recovered[key] = round(time.monotonic() - killed_at, 1)
             time.sleep(0.5)
-        results.append({"worker": index, "held": sorted(held), "recovery_s": recovered})
-        print(f"kill -9 worker {index}: held {sorted(held) or 'nothing'}; taken over after {recovered}")
+        results.append({"worker": index, "held": sorted(held), "recovery_s": recovered, "load": load})
+        print(f"kill -9 worker {index} (load {load:.1f}): held {sorted(held) or 'nothing'}; taken over {recovered}")
+
+
+def artist_loop(fleet: Fleet, artist: Artist, songs: list[Path], offset: int, end: float) -> None:
+    """Upload ten, wait for identification, generate, wait, publish; again until the time is up."""
+    round_no = 0
+    while time.monotonic() < end:
+        files = [songs[(offset + round_no + k) % len(songs)] for k in range(10)]
+        set_id = artist.upload_set(files)
+        while fleet.query(
+            "SELECT 1 FROM generation_upload WHERE upload_set_id = %s AND status = 'identifying'", set_id
+        ):
+            time.sleep(1)
+        if time.monotonic() >= end:
+            return
+        generation_id = artist.generate(set_id)
+        while fleet.query(
+            "SELECT 1 FROM generation_generation WHERE id = %s AND status IN ('queued', 'running')", generation_id
+        ):
+            time.sleep(2)
+        if fleet.query("SELECT 1 FROM generation_generation WHERE id = %s AND status = 'succeeded'", generation_id):
+            response = artist.publish(generation_id)
+            if response.status_code != 201:
+                print(f"publishing {generation_id} refused: {response.status_code} {response.text[:300]}")
+        round_no += 1
+
+
+def duplicates_and_losses(fleet: Fleet) -> dict[str, Any]:
+    """What was lost or done twice, read from the database, S3 and every worker's log."""
+    logs = fleet.worker_logs()
+    uploads = fleet.query("SELECT id, status, identify_attempts FROM generation_upload ORDER BY id")
+    generations = fleet.query("SELECT id, status, master_wav FROM generation_generation ORDER BY id")
+    stages = fleet.query("SELECT generation_id, name, attempts FROM generation_generationstage ORDER BY id")
+    result_counts = [logs.count(f"upload {pk} identified:") for pk, _, _ in uploads]
+    claims_mismatch = [
+        pk for pk, _, attempts in uploads if logs.count(f"upload {pk} identification claimed (attempt ") != attempts
+    ] + [
+        f"{g}:{name}"
+        for g, name, attempts in stages
+        if logs.count(f"generation {g} stage {name} claimed (attempt ") != attempts
+    ]
+    releases = fleet.query(
+        "SELECT r.id, r.status, COUNT(e.id) FROM distribution_release r LEFT JOIN distribution_deliveryevent e "
+        "ON e.release_id = r.id AND e.kind = 'delivery' AND e.status = 'ok' GROUP BY r.id"
+    )
+    return {
+        "uploads": len(uploads),
+        "uploads_unfinished": sum(1 for _, status, _ in uploads if status == "identifying"),
+        "uploads_not_matched": sum(1 for _, status, _ in uploads if status != "matched"),
+        "upload_results_written_twice": sum(1 for n in result_counts if n > 1),
+        "upload_results_missing": sum(1 for n in result_counts if n == 0),
+        "upload_results_dropped": logs.count("while it was being identified"),
+        "generations": len(generations),
+        "generations_by_status": dict(Counter(status for _, status, _ in generations)),
+        "stage_results_dropped": logs.count("result dropped"),
+        "claims_not_matching_attempts": claims_mismatch,
+        "releases": len(releases),
+        "releases_not_delivered_once": [pk for pk, status, n in releases if status != "submitted" or n != 1],
+        "duplicate_ledger_keys": len(
+            fleet.query("SELECT idempotency_key FROM royalties_transaction GROUP BY 1 HAVING COUNT(*) > 1")
+        ),
+    }
 
 
 def main() -> None:
@@ -116,12 +182,11 @@ def main() -> None:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/11")
     parser.add_argument("--artists", type=int, default=3)
     parser.add_argument("--database", default="songforge_fleet_bench", help="created and dropped by the run")
+    parser.add_argument("--drain-minutes", type=float, default=15.0, help="how long unfinished work may take after")
     args = parser.parse_args()
 
     import boto3
     import redis
-
-    from tests.fleet import test_fleet
 
     moto, endpoint = start_moto()
     workdir = Path(tempfile.mkdtemp(prefix="songforge-fleet-"))
@@ -141,72 +206,90 @@ def main() -> None:
         redis_url=args.redis,
         s3_endpoint=endpoint,
         bucket=bucket,
+        extra_env={"SONGFORGE_GENERATIONS_PER_DAY": "1000"},  # the artists generate all through the soak
     )
     kills: list[dict[str, Any]] = []
+    loads: list[float] = []
     stop = threading.Event()
-    fleet.create_database()
     try:
-        fleet.manage("migrate", "--noinput")
-        songs = sorted(test_fleet.build_catalog(fleet).iterdir())
-        artists = create_artists(fleet, args.artists)
+        with fleet.phase("setup"):
+            fleet.create_migrated_database()
+            audio, artists, accountant = fleet.populate(
+                catalog_size=CATALOG_SIZE, catalog_seconds=CATALOG_SECONDS, artists=args.artists
+            )
+        songs = sorted(audio.glob("*.ogg"))
         with fleet.running():
             for artist in artists:
                 artist.login()
             started = time.monotonic()
             end = started + args.minutes * 60
             thread = threading.Thread(target=killer, args=(fleet, stop, kills), daemon=True)
-            thread.start()
 
-            def artist_loop(artist: Any, offset: int) -> None:
-                round_no = 0
-                while time.monotonic() < end:
-                    files = [songs[(offset + round_no + k) % len(songs)] for k in range(10)]
-                    set_id = upload_set_of(artist, files)
-                    while time.monotonic() < end and fleet.query(
-                        "SELECT 1 FROM generation_upload WHERE upload_set_id = %s AND status = 'identifying'", set_id
-                    ):
-                        time.sleep(1)
-                    if time.monotonic() >= end:
-                        return
-                    artist.post_form(f"/songs/sets/{set_id}/generate")
-                    while time.monotonic() < end and fleet.query(
-                        "SELECT 1 FROM generation_generation WHERE upload_set_id = %s "
-                        "AND status IN ('queued', 'running')",
-                        set_id,
-                    ):
-                        time.sleep(2)
-                    round_no += 1
+            def sample_load() -> None:
+                while not stop.wait(30):
+                    loads.append(load_average())
 
-            loops = [
-                threading.Thread(target=artist_loop, args=(artist, 3 * k), daemon=True)
-                for k, artist in enumerate(artists)
-            ]
-            for loop in loops:
-                loop.start()
-            for loop in loops:
-                loop.join()
-            stop.set()
-            thread.join(timeout=400)
+            sampler = threading.Thread(target=sample_load, daemon=True)
+            with fleet.phase(f"soak {args.minutes:g} min with kills"):
+                thread.start()
+                sampler.start()
+                loops = [
+                    threading.Thread(target=artist_loop, args=(fleet, artist, songs, 3 * k, end), daemon=True)
+                    for k, artist in enumerate(artists)
+                ]
+                for loop in loops:
+                    loop.start()
+                for loop in loops:
+                    loop.join()
+                stop.set()
+                thread.join(timeout=400)
             elapsed_min = (time.monotonic() - started) / 60
+            with fleet.phase("drain"):
+                deadline = time.monotonic() + args.drain_minutes * 60
+                while time.monotonic() < deadline and fleet.query(
+                    "SELECT 1 FROM generation_upload WHERE status = 'identifying' UNION ALL "
+                    "SELECT 1 FROM generation_generation WHERE status IN ('queued', 'running') UNION ALL "
+                    "SELECT 1 FROM distribution_release WHERE status IN ('draft', 'queued')"
+                ):
+                    time.sleep(2)
+            with fleet.phase("statement import"):
+                isrcs = [row[0] for row in fleet.query("SELECT isrc FROM distribution_release ORDER BY id")]
+                period = datetime.now(UTC).strftime("%Y-%m")
+                imported = accountant.api(
+                    "POST",
+                    "/api/royalties/imports/",
+                    files={"file": (f"soak-{period}.csv", statement_csv(isrcs, period), "text/csv")},
+                )
+                print(f"statement import: {imported.status_code} {imported.text[:300]}")
+        ledger = fleet.manage("ledger_check")
 
         identified = fleet.query("SELECT COUNT(*) FROM generation_upload WHERE status <> 'identifying'")[0][0]
         stages = fleet.query(
             "SELECT name, EXTRACT(EPOCH FROM finished_at - started_at) FROM generation_generationstage "
             "WHERE status = 'done'"
         )
-        generations = fleet.query("SELECT status, COUNT(*) FROM generation_generation GROUP BY status")
+        generations = dict(fleet.query("SELECT status, COUNT(*) FROM generation_generation GROUP BY status"))
         by_stage: dict[str, list[float]] = {}
         for name, seconds in stages:
             by_stage.setdefault(name, []).append(float(seconds))
         recoveries = [v for kill in kills for v in kill["recovery_s"].values() if v is not None]
+        soak = next(p for p in fleet.phases if p.name.startswith("soak"))
         report = {
             "minutes": round(elapsed_min, 2),
-            "song_seconds": SONG_SECONDS,
+            "catalog_song_seconds": CATALOG_SECONDS,
             "artists": args.artists,
+            "load_average": {
+                "min": min(loads, default=None),
+                "median": statistics.median(loads) if loads else None,
+                "max": max(loads, default=None),
+            },
+            "soak_cpu_seconds": round(soak.total_cpu_s, 1),
+            "soak_cpu_seconds_by_role": soak.cpu_s,
+            "soak_wall_seconds": round(soak.wall_s, 1),
             "identifications_per_minute": round(identified / elapsed_min, 2),
             "stages_per_minute": round(len(stages) / elapsed_min, 2),
-            "generations": dict(generations),
-            "generations_succeeded_per_minute": round(dict(generations).get("succeeded", 0) / elapsed_min, 3),
+            "generations": generations,
+            "generations_succeeded_per_minute": round(generations.get("succeeded", 0) / elapsed_min, 3),
             "stage_latency_s": {
                 name: {
                     "n": len(values),
@@ -218,14 +301,20 @@ def main() -> None:
             "kills": kills,
             "recovery_s": {
                 "n": len(recoveries),
-                "max": max(recoveries, default=None),
                 "p50": percentile(recoveries, 0.5),
+                "p95": percentile(recoveries, 0.95),
+                "max": max(recoveries, default=None),
                 "unrecovered": sum(1 for kill in kills for v in kill["recovery_s"].values() if v is None),
             },
+            "lost_and_duplicated": duplicates_and_losses(fleet),
+            "statement_import_status": imported.status_code,
+            "ledger_check": ledger.strip().splitlines()[-1],
+            "phases": [vars(p) for p in fleet.phases],
         }
         out = ROOT / "benchmarks" / "results" / "fleet.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2, default=str))
+        print(fleet.phase_table())
         print(json.dumps({k: v for k, v in report.items() if k != "kills"}, indent=2, default=str))
     finally:
         stop.set()

@@ -471,7 +471,9 @@ def upload_identify(*, upload_id: int, now: datetime.datetime | None = None) -> 
     finished = Upload.objects.filter(
         pk=upload_id, status=Upload.Status.IDENTIFYING, identify_claimed_at=heartbeat.token
     ).update(**fields, identify_claimed_at=None, updated_at=timezone.now())
-    if not finished:
+    if finished:
+        logger.info("upload %s identified: %s", upload_id, fields["status"])
+    else:
         logger.info("upload %s changed while it was being identified; result %s dropped", upload_id, fields)
     return bool(finished)
 
