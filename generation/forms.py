@@ -13,17 +13,22 @@ MINUTE_CHOICES = [
 
 
 class GenerateForm(forms.Form):
-    """The generate button's options: the song's length, about 1, 2 or 3 minutes (2 when not given)."""
+    """The generate button's options: the song's length, about 1, 2 or 3 minutes.
+
+    The page preselects ``DEFAULT_MINUTES``; a POST without a length gets the operator's
+    ``SONGFORGE_GENERATION_SECONDS`` (120 s unless configured).
+    """
 
     minutes = forms.TypedChoiceField(
         choices=MINUTE_CHOICES,
         coerce=int,
         required=False,
-        empty_value=str(DEFAULT_MINUTES),
+        empty_value=None,
         label="Length",
         error_messages={"invalid_choice": "Choose a length of about 1, 2 or 3 minutes."},
     )
 
-    def seconds(self) -> int:
-        """The requested length in seconds (call after ``is_valid``)."""
-        return int(self.cleaned_data["minutes"]) * 60
+    def seconds(self) -> int | None:
+        """The requested length in seconds, or None for the configured default (call after ``is_valid``)."""
+        minutes = self.cleaned_data["minutes"]
+        return None if minutes is None else int(minutes) * 60

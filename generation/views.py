@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
@@ -61,7 +62,12 @@ def generation_create(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
         return redirect("uploads:upload_set_detail", upload_set.pk)
     try:
-        generation = generation_start(upload_set_id=upload_set.pk, owner_id=owner_id(request), seconds=form.seconds())
+        generation = generation_start(
+            upload_set_id=upload_set.pk,
+            owner_id=owner_id(request),
+            seconds=form.seconds(),
+            takes=settings.GENERATION_TAKES,
+        )
     except DomainError as error:
         return error_redirect(request, error, "uploads:upload_set_detail", upload_set.pk)
     return redirect("generation:generation_detail", generation.pk)

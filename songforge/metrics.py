@@ -137,10 +137,14 @@ class StateCollector(Collector):
     def _generations(self) -> Iterable[Metric]:
         generation = _model("generation.Generation")
         stage = _model("generation.GenerationStage")
-        funnel = GaugeMetricFamily("songforge_generations", "Generations by status.", labels=["status"])
+        funnel = GaugeMetricFamily(
+            "songforge_generations", "Generations (songs, not their takes) by status.", labels=["status"]
+        )
         # Every status is reported, 0 included, so rates and ratios have both sides from the first scrape.
         by_status = dict.fromkeys(_choices(generation, "status"), 0)
-        for row in generation.objects.values("status").annotate(n=Count("id")).order_by():
+        # A song's row (take 1) carries the job's status; further takes point back to it with take_of.
+        songs = generation.objects.filter(take_of__isnull=True)
+        for row in songs.values("status").annotate(n=Count("id")).order_by():
             by_status[row["status"]] = row["n"]
         for status, n in sorted(by_status.items()):
             funnel.add_metric([status], n)

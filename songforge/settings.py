@@ -359,7 +359,9 @@ GENERATION_CHECKPOINT = Path(
 )
 GENERATION_FINETUNE_STEPS = env_int("SONGFORGE_FINETUNE_STEPS", 30, minimum=0)
 GENERATION_FINETUNE_BATCH = env_int("SONGFORGE_FINETUNE_BATCH", 6, minimum=1)
-GENERATION_SECONDS = env_int("SONGFORGE_GENERATION_SECONDS", 150, minimum=10)
+GENERATION_SECONDS = env_int("SONGFORGE_GENERATION_SECONDS", 120, minimum=10)  # when the artist does not choose
+# Takes composed per generation (the artist keeps one); 1 halves compose/synthesis work on small machines.
+GENERATION_TAKES = env_int("SONGFORGE_GENERATION_TAKES", 2, minimum=1, maximum=2)
 GENERATION_SECTION_BARS = env_int("SONGFORGE_SECTION_BARS", 0, minimum=0)  # 0: from the requested length
 GENERATION_CANDIDATES = env_int("SONGFORGE_SECTION_CANDIDATES", 3, minimum=1)  # per section, closest motion wins
 GENERATION_MAX_SHARED_NOTES = env_int("SONGFORGE_MAX_SHARED_NOTES", 8, minimum=3)

@@ -171,6 +171,7 @@ class Fleet:
                 "SONGFORGE_LOG_LEVEL": "INFO",
                 "SONGFORGE_TORCH_THREADS": "1",
                 "SONGFORGE_GENERATION_SECONDS": "10",  # the shortest song the settings allow
+                "SONGFORGE_GENERATION_TAKES": "1",  # recovery is what is tested here; takes are tests/generation
                 "SONGFORGE_SECTION_BARS": "2",
                 "SONGFORGE_FINETUNE_STEPS": "12",
                 "SONGFORGE_SECTION_CANDIDATES": "1",

@@ -6,6 +6,7 @@ imports neither Django's apps nor torch, so this takes about a second).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -41,3 +42,16 @@ def test_a_stale_time_under_two_heartbeats_stops_start_up(tmp_path):
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert "SONGFORGE_JOB_STALE_AFTER_SECONDS must be at least twice" in result.stderr
+
+
+def test_takes_per_generation_are_one_or_two(tmp_path):
+    """A third take is refused at start-up rather than at the first generate button."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SONGFORGE_", "DATABASE_URL", "DRAMATIQ_"))}
+    clean.update({"DEBUG": "1", "SONGFORGE_DATA_DIR": str(tmp_path), "SONGFORGE_TESTING": "0"})
+    code = "import songforge.settings as s; print(s.GENERATION_TAKES, s.GENERATION_SECONDS)"
+    run = functools.partial(subprocess.run, [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert run(env=clean, timeout=60).stdout.split() == ["2", "120"]
+    assert run(env={**clean, "SONGFORGE_GENERATION_TAKES": "1"}, timeout=60).stdout.split() == ["1", "120"]
+    refused = run(env={**clean, "SONGFORGE_GENERATION_TAKES": "3"}, timeout=60)
+    assert refused.returncode != 0
+    assert "SONGFORGE_GENERATION_TAKES=3 must be at most 2" in refused.stderr

@@ -225,7 +225,7 @@ def test_a_stale_claim_in_take_two_re_enqueues_the_song_once(
 # --- starting: length and limits ------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("posted", "seconds"), [({"minutes": "1"}, 60), ({"minutes": "3"}, 180), ({}, 120)])
+@pytest.mark.parametrize(("posted", "seconds"), [({"minutes": "1"}, 60), ({"minutes": "3"}, 180), ({}, 20)])
 def test_the_generate_form_asks_for_about_one_two_or_three_minutes(
     ready_set: Any, engine_settings: Any, django_capture_on_commit_callbacks: Any, posted: dict[str, str], seconds: int
 ) -> None:
@@ -235,6 +235,19 @@ def test_the_generate_form_asks_for_about_one_two_or_three_minutes(
     song = Generation.objects.get(upload_set=ready_set, take_of__isnull=True)
     assert response["Location"].endswith(f"/songs/{song.pk}/")
     assert [take.report["requested_seconds"] for take in song_takes(song_id=song.pk)] == [seconds, seconds]
+
+
+def test_an_operator_who_sets_one_take_gets_songs_of_one_kept_take(
+    ready_set: Any, engine_settings: Any, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.GENERATION_TAKES = 1
+    with django_capture_on_commit_callbacks(execute=False):
+        response = _browser(ready_set.owner).post(f"/songs/sets/{ready_set.pk}/generate", {"minutes": "1"})
+    assert response.status_code == 302
+    (song,) = Generation.objects.filter(upload_set=ready_set)
+    assert song.take_of_id is None
+    assert song.is_kept
+    assert [take.pk for take in song_takes(song_id=song.pk)] == [song.pk]
 
 
 @pytest.mark.parametrize("minutes", ["7", "0", "-1", "two", "2.5"])

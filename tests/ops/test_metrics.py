@@ -98,3 +98,13 @@ def test_it_reports_a_waiting_message_and_its_age(client: Client) -> None:
         assert 0.0 <= age < 60.0
     finally:
         broker.flush_all()
+
+
+def test_it_counts_a_song_of_two_takes_once(client: Client) -> None:
+    """Take 2 is its own row pointing at the song; the funnel counts songs, as artists and alerts see them."""
+    from tests.factories import GenerationFactory
+
+    song = GenerationFactory()
+    GenerationFactory(upload_set=song.upload_set, take_of=song, take_number=2)
+    samples = _samples(client.get("/metrics", REMOTE_ADDR="127.0.0.1").content)
+    assert samples[("songforge_generations", (("status", "succeeded"),))] == 1.0
