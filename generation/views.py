@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
@@ -66,7 +65,6 @@ def generation_create(request: HttpRequest, pk: int) -> HttpResponse:
             upload_set_id=upload_set.pk,
             owner_id=owner_id(request),
             seconds=form.seconds(),
-            takes=settings.GENERATION_TAKES,
         )
     except DomainError as error:
         return error_redirect(request, error, "uploads:upload_set_detail", upload_set.pk)

@@ -136,7 +136,7 @@ def generation_start(
     owner_id: int | None = None,
     seed: int | None = None,
     seconds: int | None = None,
-    takes: int = TAKES_PER_GENERATION,
+    takes: int | None = None,
     enqueue: bool = True,
 ) -> Generation:
     """Create a queued generation (the song, its take 1, and its further takes) and enqueue it after commit.
@@ -144,9 +144,9 @@ def generation_start(
     Refuses (UploadSetNotReadyError) unless all ten uploads are matched, and (GenerationLimitError)
     past :func:`generation_limits_check`. ``owner_id``, when given, must own the set. ``seconds``
     is the requested length (``MIN_SECONDS``..``MAX_SECONDS``; default ``GENERATION_SECONDS``);
-    ``takes`` how many takes (1 or 2) are composed, each with its own seed. A song of one take has
-    it kept. ``enqueue=False`` leaves running it to the caller (``manage.py generate`` calls
-    ``generation_run`` in its own process). Returns the song's row (take 1).
+    ``takes`` how many takes (1 or 2; default ``SONGFORGE_GENERATION_TAKES``) are composed, each with
+    its own seed. A song of one take has it kept. ``enqueue=False`` leaves running it to the caller
+    (``manage.py generate`` calls ``generation_run`` in its own process). Returns the song's row (take 1).
     """
     from generation.tasks import generation_run_task
 
@@ -155,6 +155,7 @@ def generation_start(
             f"A song can be {MIN_SECONDS} to {MAX_SECONDS} seconds long; {seconds} seconds was asked for.",
             extra={"seconds": seconds},
         )
+    takes = settings.GENERATION_TAKES if takes is None else takes
     if not 1 <= takes <= TAKES_PER_GENERATION:
         raise GenerationRequestError(
             f"A generation makes 1 to {TAKES_PER_GENERATION} takes; {takes} were asked for.", extra={"takes": takes}

@@ -30,6 +30,7 @@ METRICS_TOKEN = "stack-metrics-token"
 QUEUES = ("default", "identify", "catalog", "indexing", "ml", "royalties", "distribution")
 SMALL = {
     "SONGFORGE_GENERATION_SECONDS": "10",
+    "SONGFORGE_GENERATION_TAKES": "1",  # each stage runs once; tests/generation covers the second take
     "SONGFORGE_SECTION_BARS": "2",
     "SONGFORGE_FINETUNE_STEPS": "4",
     "SONGFORGE_SECTION_CANDIDATES": "1",

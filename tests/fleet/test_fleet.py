@@ -374,10 +374,16 @@ def test_the_fleet_recovers_from_killed_workers_and_a_restarted_web_process(
 
         # --- uploads: one result each, one claim per attempt ------------------------------------
         assert "while it was being identified" not in logs
+        unlogged = 0
         for upload_id, name, _, _, attempts, _ in uploads:
             assert logs.count(f"upload {upload_id} identified:") == 1, f"upload {upload_id} ({name}) result count"
             claims = logs.count(f"upload {upload_id} identification claimed (attempt ")
-            assert claims == attempts, f"upload {upload_id}: {claims} claims logged for {attempts} attempts"
+            assert claims <= attempts, f"upload {upload_id}: {claims} claims logged for {attempts} attempts"
+            unlogged += attempts - claims
+        # A claim commits before its log line is written: a worker killed between the two (seen in CI:
+        # a 2-thread worker killed while it had just claimed a second upload) leaves one attempt unlogged.
+        # Only a killed worker can do that, and it held at most as many claims as it had threads.
+        assert unlogged <= len(kills) * fleet.worker_threads, f"{unlogged} attempts without a claim line"
 
         # --- generations: every stage done once, one master each ---------------------------------
         assert "result dropped" not in logs

@@ -135,6 +135,7 @@ def test_a_dump_restored_into_a_fresh_database_balances_pays_the_same_and_identi
         "SONGFORGE_FINETUNE_STEPS": "4",
         "SONGFORGE_SECTION_BARS": "2",
         "SONGFORGE_SECTION_CANDIDATES": "1",
+        "SONGFORGE_GENERATION_TAKES": "1",
         **bucket_env,
     }
     source = app_env(tmp_path / "source", DATABASE_URL=_database_url(source_name), **quick)

@@ -8,7 +8,7 @@ import random
 
 import pytest
 from django.db import transaction
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from royalties import ledger
@@ -176,6 +176,9 @@ def test_any_reversed_statement_leaves_every_carry_and_balance_as_if_never_impor
         rng.shuffle(rows)
         positions = sorted({min(c, len(rows)) for c in cuts})
         pieces = [p for p in (rows[a:b] for a, b in zip([0, *positions], [*positions, len(rows)], strict=True)) if p]
+        # Two pieces with the same rows are one statement by content (the second import is the first
+        # one again), so "importing the others" would not be the same thing: such draws are skipped.
+        assume(len({tuple(sorted(map(repr, piece))) for piece in pieces}) == len(pieces))
         reversed_piece = which % len(pieces)
 
         def run(*, reverse: bool) -> tuple[CarryState, dict[tuple[str, str, int | None], int]]:

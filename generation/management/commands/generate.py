@@ -3,7 +3,7 @@
     python manage.py generate --set ID [--seed N] [--takes 1|2] [--json]
     python manage.py generate FILE... --out DIR [--seed N] [--seconds S] [--takes 1|2] [--json]
 
-Two takes by default (one fine-tune, two seeds); the result lists each take's generation id.
+Two takes by default (SONGFORGE_GENERATION_TAKES; one fine-tune, two seeds); the result lists each take's generation id.
 
 With files, an upload set owned by the `generate-cli` user is filled through the real upload
 services: every refusal applies (size, format, damaged audio, duplicates, a full set) and each file
@@ -46,7 +46,9 @@ class Command(BaseCommand):
         parser.add_argument("--out", type=Path)
         parser.add_argument("--seed", type=int)
         parser.add_argument("--seconds", type=int)
-        parser.add_argument("--takes", type=int, default=2, help="takes to compose (1 or 2; default 2)")
+        parser.add_argument(
+            "--takes", type=int, default=None, help="takes to compose (1 or 2; default SONGFORGE_GENERATION_TAKES, 2)"
+        )
         parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
     def handle(self, *args: Any, **options: Any) -> None:
