@@ -143,6 +143,7 @@ scrape_configs:
     assert (_value(prometheus, 'sum(songforge_generation_stage_duration_seconds_sum{stage="finetune"})') or 0) > 0
     assert _value(prometheus, 'sum(songforge_generation_stages{status="failed"})') == 0  # the series exists, at 0
     assert _value(prometheus, 'sum(songforge_generation_stages{status="done"})') == len(stages)
-    assert (_value(prometheus, 'sum(songforge_jobs_total{queue="ml",outcome="done"})') or 0) >= len(stages)
+    # Several stages may run in one message, so the ml jobs moved, not one per stage.
+    assert (_value(prometheus, 'sum(songforge_jobs_total{queue="ml",outcome="done"})') or 0) >= 1
     assert _value(prometheus, 'songforge_queue_messages{queue="ml"}') == 0
     assert _value(prometheus, "songforge_generation_stages_stale") == 0

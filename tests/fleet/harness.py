@@ -632,8 +632,9 @@ class Artist:
         assert response.status_code == 201, response.text
         set_id = int(response.json()["id"])
         for path in files:
-            with path.open("rb") as handle:
-                added = self.api("POST", f"/api/upload-sets/{set_id}/uploads/", files={"file": (path.name, handle)})
+            # Bytes, not an open file: a retry after a web restart must send the file again, not its EOF.
+            body = {"file": (path.name, path.read_bytes())}
+            added = self.api("POST", f"/api/upload-sets/{set_id}/uploads/", files=body)
             assert added.status_code == 201, added.text
         return set_id
 
