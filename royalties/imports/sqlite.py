@@ -1,9 +1,10 @@
 """SQLite loader (laptops, tests): one streaming Python pass validates each line and sums groups exactly.
 
 Lines come from ``grammar.normalised_chunks`` (the same bytes PostgreSQL's COPY
-receives), are split by ``csv`` and checked against ``grammar.PATTERNS``; groups are
-summed in Python integers (no 64-bit overflow), then written to a temporary table
-for the shared SQL. The file is never held in memory; the groups are (one entry
+receives), are split by ``csv`` and checked against ``grammar.PATTERNS`` (each distinct
+key and play-count value once, every amount by its pattern); groups are summed in
+Python integers (no 64-bit overflow), then written to a temporary table for the
+shared SQL. The file is never held in memory; the groups are (one entry
 per key).
 """
 
