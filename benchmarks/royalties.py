@@ -13,7 +13,11 @@ and the load average) and stores it under ``--label`` (default ``after``) in
 benchmarks/results/royalties[-sqlite].json, keeping the runs of other labels (``before``). Peak memory is the
 Python process's max RSS and the PostgreSQL backend's VmHWM (read from /proc).
 
-Usage: nice -n 10 .venv/bin/python benchmarks/royalties.py [--lines N] [--keep-file] [--sqlite]
+``--serial`` runs PostgreSQL without parallel query workers, so the backend's CPU seconds are all the
+database's CPU (with workers, their CPU is not counted and ``lines_per_cpu_s`` is an upper bound).
+``--reuse`` keeps the catalog of an earlier run (both databases) and only empties the royalties tables.
+
+Usage: nice -n 10 .venv/bin/python benchmarks/royalties.py [--lines N] [--keep-file] [--sqlite] [--serial]
 """
 
 from __future__ import annotations
@@ -227,6 +231,11 @@ def main() -> None:
         "--reuse", action="store_true", help="Keep the catalog of a previous run; only empty the royalties tables"
     )
     parser.add_argument(
+        "--serial",
+        action="store_true",
+        help="PostgreSQL without parallel workers, so the backend's CPU seconds are all the database's CPU",
+    )
+    parser.add_argument(
         "--label",
         default="after",
         help="Store this run under LABEL in the results JSON (e.g. before/after), keeping the other labels' runs",
@@ -262,11 +271,27 @@ def main() -> None:
     started = time.perf_counter()
     if args.reuse and Release.objects.exists():
         with connection.cursor() as cursor:
-            cursor.execute(
-                "TRUNCATE royalties_statementupload, royalties_payout, royalties_payoutrun, royalties_entry, "
-                "royalties_transaction, royalties_linegroup, royalties_statement, royalties_carry, royalties_account "
-                "CASCADE"  # with the escrow claims and carry moves that refer to them
-            )
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    "TRUNCATE royalties_statementupload, royalties_payout, royalties_payoutrun, royalties_entry, "
+                    "royalties_transaction, royalties_linegroup, royalties_statement, royalties_carry, "
+                    "royalties_account CASCADE"  # with the escrow claims and carry moves that refer to them
+                )
+            else:  # SQLite has no TRUNCATE; its triggers refuse UPDATE, not DELETE
+                for table in (
+                    "royalties_statementupload",
+                    "royalties_escrowclaim",
+                    "royalties_payout",
+                    "royalties_payoutrun",
+                    "royalties_carrymove",
+                    "royalties_entry",
+                    "royalties_transaction",
+                    "royalties_linegroup",
+                    "royalties_statement",
+                    "royalties_carry",
+                    "royalties_account",
+                ):
+                    cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
         isrcs = list(Release.objects.order_by("pk").values_list("isrc", flat=True))
     else:
         isrcs = setup_catalog(args.releases, 2_000, 500, args.seed)
@@ -282,6 +307,8 @@ def main() -> None:
     size_mb = args.file.stat().st_size / 1e6
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
+        if args.serial and connection.vendor == "postgresql":
+            cursor.execute("SET max_parallel_workers_per_gather = 0")  # for the session: the import's transaction
 
     from royalties import ledger
     from royalties.imports import statement_import
@@ -341,10 +368,12 @@ def main() -> None:
         "ledger_balanced": check.is_balanced,
         "totals": result.statement.totals,
         "cores": os.cpu_count(),
+        "parallel_workers": not args.serial if connection.vendor == "postgresql" else None,
         "notes": (
             "postgres_backend_cpu_s counts the session's backend only, not parallel query workers "
-            "(the aggregation runs in parallel), so lines_per_cpu_s is an upper bound; wall times depend on "
-            "the machine's load (load_average_before_after)"
+            "(with parallel_workers the aggregation of a large file may run in parallel, and lines_per_cpu_s is "
+            "then an upper bound; --serial counts it all); wall times depend on the machine's load "
+            "(load_average_before_after)"
         ),
     }
     width = max(len(k) for k in figures)

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -41,8 +41,13 @@ _WORK_COLUMNS = ("account_id", "amount_minor", "period", "release_id", "line_gro
 
 
 def insert_values(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Insert rows into a work table with multi-row VALUES lists (both databases)."""
+    """Insert rows into a work table: multi-row VALUES lists on PostgreSQL (few round trips), one prepared
+    statement run per row on SQLite (``executemany`` loops in C, without rewriting a long query per chunk)."""
     with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            row_sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"  # noqa: S608
+            cursor.executemany(row_sql, rows)
+            return
         for start in range(0, len(rows), VALUES_ROWS):
             chunk = rows[start : start + VALUES_ROWS]
             placeholders = ", ".join("(" + ", ".join(["%s"] * len(columns)) + ")" for _ in chunk)
@@ -50,6 +55,26 @@ def insert_values(table: str, columns: Sequence[str], rows: Sequence[Sequence[An
                 f"INSERT INTO {table} ({', '.join(columns)}) VALUES {placeholders}",  # noqa: S608
                 [value for row in chunk for value in row],
             )
+
+
+def exact_sums(queryset: Any, fields: Sequence[str]) -> dict[tuple[Any, ...], int]:
+    """Exact sums of the rows' ``amount_micro`` by ``fields`` (``numeric`` on PostgreSQL, never rounded on SQLite).
+
+    SQLite's ``SUM`` of integers is exact or raises "integer overflow" (it never rounds); only then are the rows
+    summed in Python.
+    """
+    summed = queryset.values(*fields).annotate(micro=Sum("amount_micro")).order_by(*fields)
+    if connection.vendor == "postgresql":
+        return {tuple(row[f] for f in fields): int(row["micro"]) for row in summed}
+    try:
+        with transaction.atomic():
+            return {tuple(row[f] for f in fields): int(row["micro"]) for row in summed}
+    except OperationalError:
+        pass
+    sums: dict[tuple[Any, ...], int] = defaultdict(int)
+    for *key, micro in queryset.values_list(*fields, "amount_micro").iterator(chunk_size=20_000):
+        sums[tuple(key)] += micro
+    return dict(sums)
 
 
 def allocate_statement(*, statement_id: int, currency: str) -> Transaction | None:
@@ -131,13 +156,7 @@ def allocate_statement(*, statement_id: int, currency: str) -> Transaction | Non
 
 
 def _holder_entries_python(*, groups: Any, currency: str, work: str, posting_key: str, statement_id: int) -> None:
-    by_release_period: dict[tuple[int, str], int] = defaultdict(int)
-    for release_id, period, micro in (
-        groups.filter(state=LineGroup.State.ALLOCATED)
-        .values_list("release_id", "period", "amount_micro")
-        .iterator(chunk_size=20_000)
-    ):
-        by_release_period[(release_id, period)] += micro
+    by_release_period = exact_sums(groups.filter(state=LineGroup.State.ALLOCATED), ("release_id", "period"))
     lines: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for release_id, holder_id, ppb in SplitSheetLine.objects.filter(
         sheet__release_id__in=groups.filter(state=LineGroup.State.ALLOCATED).values("release_id"), ppb__gt=0
@@ -260,15 +279,20 @@ def _holder_entries_sql(*, statement_id: int, currency: str, posting_key: str) -
             f"SELECT COALESCE(SUM(div(before, {divisor}) - div(before + moved, {divisor})), 0) FROM {totals}"  # noqa: S608
         )
         (entry_sum,) = cursor.fetchone()
+    # Each row's two truncations are computed once: ``OFFSET 0`` keeps the planner from pulling the subquery up
+    # and repeating the numeric divisions in every clause that names them (six per row instead of two).
     select_sql = f"""
-        SELECT account_id, div(after - exact, {divisor}) - div(after, {divisor}) AS amount_minor, %s AS currency,
+        SELECT account_id, before_minor - after_minor AS amount_minor, %s AS currency,
                period, release_id, NULL::bigint AS line_group_id
-        FROM (SELECT s.account_id, s.release_id, s.period, s.exact,
-                     t.before + SUM(s.exact) OVER (
-                         PARTITION BY s.account_id ORDER BY s.release_id, s.period ROWS UNBOUNDED PRECEDING
-                     ) AS after
-              FROM {shares} s JOIN {totals} t ON t.account_id = s.account_id) r
-        WHERE div(after, {divisor}) <> div(after - exact, {divisor})
+        FROM (SELECT account_id, release_id, period,
+                     div(after - exact, {divisor}) AS before_minor, div(after, {divisor}) AS after_minor
+              FROM (SELECT s.account_id, s.release_id, s.period, s.exact,
+                           t.before + SUM(s.exact) OVER (
+                               PARTITION BY s.account_id ORDER BY s.release_id, s.period ROWS UNBOUNDED PRECEDING
+                           ) AS after
+                    FROM {shares} s JOIN {totals} t ON t.account_id = s.account_id) running
+              OFFSET 0) r
+        WHERE before_minor <> after_minor
     """  # noqa: S608
     return _HolderEntries(select_sql=select_sql, entry_sum=int(entry_sum), tables=(shares, totals, amounts))
 

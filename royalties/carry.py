@@ -47,6 +47,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.utils import timezone
 
@@ -81,13 +82,20 @@ def lock_currency(*, currency: str) -> None:
     Carry.objects.select_for_update().get(account=account)
 
 
-@dataclass(frozen=True)
-class Share:
-    """An exact amount arriving on an account; ``key`` orders the account's entries (and carries their labels)."""
+class Share(NamedTuple):
+    """An exact amount arriving on an account; ``key`` orders the account's entries (and carries their labels).
+
+    A named tuple rather than a dataclass: an allocation builds one per holder, release and period (400,000 for
+    a large statement), and a tuple is built several times faster.
+    """
 
     account_id: int
     key: tuple[Hashable, ...]
     exact: int
+
+
+def _share_key(share: Share) -> tuple[Hashable, ...]:
+    return share.key
 
 
 def entry_sign(kind: str) -> int:
@@ -127,7 +135,17 @@ def post_amounts(
     for account_id in sorted(by_account):
         carry = carries.get(account_id)
         running = exact_of(carry, currency)
-        moved = sum(share.exact for share in by_account[account_id])
+        account_shares = by_account[account_id]
+        account_shares.sort(key=_share_key)
+        moved = 0
+        posted_before = trunc_div(running, divisor)
+        for share in account_shares:
+            running += share.exact
+            moved += share.exact
+            # trunc_div inlined (this loop runs once per holder, release and period of a statement)
+            posted_after = running // divisor if running >= 0 else -(-running // divisor)
+            result.append((share, posted_after - posted_before))
+            posted_before = posted_after
         if moved != 0:
             moved_minor, moved_remainder = split_exact(moved, currency)
             moves.append(
@@ -139,11 +157,7 @@ def post_amounts(
                     moved_remainder=moved_remainder,
                 )
             )
-        for share in sorted(by_account[account_id], key=lambda s: s.key):
-            after = running + share.exact
-            result.append((share, trunc_div(after, divisor) - trunc_div(running, divisor)))
-            running = after
-        posted = trunc_div(running, divisor)
+        posted = posted_before
         if carry is None:
             created.append(Carry(account_id=account_id, posted_minor=posted, remainder=running - posted * divisor))
         else:

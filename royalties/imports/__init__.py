@@ -37,7 +37,6 @@ import logging
 import tempfile
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -249,18 +248,7 @@ def _insert_groups(statement_id: int, groups: str, releases: str) -> int:
 
 def group_sums(*, statement_id: int, fields: Sequence[str], **filters: Any) -> dict[tuple[Any, ...], int]:
     """Exact sums of the statement's group micro-units by ``fields`` (numeric on PostgreSQL, Python ints on SQLite)."""
-    queryset = LineGroup.objects.filter(statement_id=statement_id, **filters)
-    if connection.vendor == "postgresql":
-        from django.db.models import Sum
-
-        return {
-            tuple(row[f] for f in fields): int(row["micro"])
-            for row in queryset.values(*fields).annotate(micro=Sum("amount_micro")).order_by(*fields)
-        }
-    sums: dict[tuple[Any, ...], int] = defaultdict(int)
-    for *key, micro in queryset.values_list(*fields, "amount_micro").iterator(chunk_size=20_000):
-        sums[tuple(key)] += micro
-    return dict(sums)
+    return allocation.exact_sums(LineGroup.objects.filter(statement_id=statement_id, **filters), fields)
 
 
 def _post_import(statement: Statement, currency: str) -> int:

@@ -1,9 +1,10 @@
 """SQLite loader (laptops, tests): one streaming Python pass validates each line and sums groups exactly.
 
 Lines come from ``grammar.normalised_chunks`` (the same bytes PostgreSQL's COPY
-receives), are split by ``csv`` and checked against ``grammar.PATTERNS``; groups are
-summed in Python integers (no 64-bit overflow), then written to a temporary table
-for the shared SQL. The file is never held in memory; the groups are (one entry
+receives), are split by ``csv`` and checked against ``grammar.PATTERNS`` (each distinct
+key and play-count value once, every amount by its pattern); groups are summed in
+Python integers (no 64-bit overflow), then written to a temporary table for the
+shared SQL. The file is never held in memory; the groups are (one entry
 per key).
 """
 
@@ -18,9 +19,9 @@ from django.db import connection
 from royalties.errors import StatementInvalid
 from royalties.imports import grammar
 from royalties.imports.postgresql import group_too_large
-from royalties.money import parse_micro
 
 CHUNK_ROWS = 20_000
+KNOWN_VALUES = 100_000  # per column: bounds the memory of the valid-value caches
 
 Key = tuple[str, str, str, str, str]
 
@@ -37,6 +38,14 @@ def _lines(path: Path) -> Iterator[str]:
         yield rest
 
 
+def _micro(revenue: str) -> int:
+    """Micro-units of an amount that matched the grammar's ``net_revenue`` pattern (no Decimal: exact integers)."""
+    negative = revenue.startswith("-")
+    whole, _, fraction = (revenue[1:] if negative else revenue).partition(".")
+    micro = int(whole or "0") * 1_000_000 + int(fraction.ljust(6, "0"))
+    return -micro if negative else micro
+
+
 def parse(*, path: Path, header: grammar.Header) -> tuple[int, dict[Key, list[int]]]:
     """Check every line against the grammar and sum the groups exactly, without a database.
 
@@ -50,6 +59,14 @@ def parse(*, path: Path, header: grammar.Header) -> tuple[int, dict[Key, list[in
     structure_error: StatementInvalid | None = None
     value_error: StatementInvalid | None = None
     line_count = 0
+    # Raw values already found valid, per column (a statement repeats a few periods, stores, territories,
+    # currencies and play counts, and each ISRC on many lines): a line whose values are all known and whose amount
+    # matches its pattern skips the full check. Only values that passed the full check enter, so a line is refused
+    # exactly when ``grammar.first_bad_column`` refuses it.
+    known: tuple[set[str], ...] = tuple(set() for _ in grammar.COLUMNS)
+    (period_ok, store_ok, territory_ok, isrc_ok, units_ok, _, currency_ok) = known
+    revenue_ok = grammar.PATTERNS["net_revenue"].fullmatch
+    i_period, i_store, i_territory, i_isrc, i_units, i_revenue, i_currency = index
     reader = csv.reader(_lines(path), delimiter=header.delimiter, strict=True)
     lines = iter(reader)
     next(lines, None)  # the header
@@ -71,20 +88,28 @@ def parse(*, path: Path, header: grammar.Header) -> tuple[int, dict[Key, list[in
             continue
         if value_error is not None:
             continue
-        values = dict(zip(grammar.COLUMNS, (row[i] for i in index), strict=True))
-        column = grammar.first_bad_column(dict(values))
-        if column is not None:
-            value_error = grammar.bad_value(line, column, values[column])
-            continue
-        key = (
-            values["isrc"].strip(" "),
-            values["period"].strip(" "),
-            values["store"].strip(" "),
-            values["territory"].strip(" "),
-            values["currency"].strip(" "),
-        )
-        units = int(values["units"])
-        micro = parse_micro(values["net_revenue"])  # matched the grammar, so it parses
+        period, store, territory, isrc = row[i_period], row[i_store], row[i_territory], row[i_isrc]
+        units_text, revenue, currency = row[i_units], row[i_revenue].strip(" "), row[i_currency]
+        if not (
+            period in period_ok
+            and isrc in isrc_ok
+            and store in store_ok
+            and territory in territory_ok
+            and units_text in units_ok
+            and currency in currency_ok
+            and revenue_ok(revenue)
+        ):
+            values = dict(zip(grammar.COLUMNS, (row[i] for i in index), strict=True))
+            column = grammar.first_bad_column(dict(values))
+            if column is not None:
+                value_error = grammar.bad_value(line, column, values[column])
+                continue
+            for seen, i in zip(known, index, strict=True):
+                if i != i_revenue and len(seen) < KNOWN_VALUES:
+                    seen.add(row[i])
+        key = (isrc.strip(" "), period.strip(" "), store.strip(" "), territory.strip(" "), currency.strip(" "))
+        units = int(units_text)
+        micro = _micro(revenue)  # matched the grammar, so it parses
         group = sums.get(key)
         if group is None:
             sums[key] = [units, micro, 1, line, line]

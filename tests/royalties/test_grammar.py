@@ -8,6 +8,8 @@ its answer with the database's, so the PostgreSQL run checks both loaders.
 
 import pytest
 from django.db import connection
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from royalties import ledger
 from royalties.errors import StatementInvalid
@@ -71,6 +73,15 @@ HOSTILE = [
     ("blank-line", GOOD + b"\n" + GOOD, 3, "structure"),
     ("structure-before-values", row("NaN") + b"2026-10,Spotify\n", 3, "structure"),
     ("encoding-before-structure", b"2026-10,Spotify\n" + GOOD + b"\xff\n", 4, "encoding"),
+    # after good lines (their values are then known to the SQLite parser's caches), a bad value is still found
+    ("period-after-good", GOOD * 3 + b"2026-13,Spotify,DE,QZS8F2600001,1,1.00,USD\n", 5, "period"),
+    ("store-after-good", GOOD * 3 + row(store="S" * 101), 5, "store"),
+    ("territory-after-good", GOOD + b"2026-10,Spotify,de,QZS8F2600001,1,1.00,USD\n", 3, "territory"),
+    ("isrc-after-good", GOOD + b"2026-10,Spotify,DE,QZS8-F26-00001,1,1.00,USD\n", 3, "isrc"),
+    ("units-after-good", GOOD * 2 + row(units="1.0"), 4, "units"),
+    ("revenue-after-good", GOOD * 2 + row("1.0000000"), 4, "net_revenue"),
+    ("currency-after-good", GOOD + row(currency="US"), 3, "currency"),
+    ("spaced-known-then-bad", GOOD + b"2026-10, Spotify ,DE,QZS8F2600001,1,1.00,USD\n" + row(units="+1"), 4, "units"),
     # lines of one group (the first is line 2) summing past 2^63 micro-units: refused, never an overflow
     ("group-overflow", GOOD + row("999999999999.999999") * 10, 2, "values"),
 ]
@@ -193,6 +204,15 @@ def test_accepted_amounts_parse_to_exact_micro_units(value):
         from royalties.money import parse_micro
 
         assert parse_micro(value) == int(Decimal(value if value.strip("-") != "." else "0").scaleb(6))
+
+
+@given(value=st.from_regex(grammar.REGEX["net_revenue"], fullmatch=True))
+def test_the_sqlite_parser_reads_every_accepted_amount_as_parse_micro_does(value):
+    """The SQLite loader parses amounts with integer arithmetic (no Decimal); it must agree with ``parse_micro``."""
+    from royalties.money import parse_micro
+
+    assume(value.strip("-") not in (".", ""))
+    assert sqlite._micro(value) == parse_micro(value)
 
 
 @pytest.mark.parametrize(
