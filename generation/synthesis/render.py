@@ -124,9 +124,21 @@ def estimate_key(piece: pretty_midi.PrettyMIDI) -> str:
     return tonality.estimate_key(weights).name
 
 
+# Track names SongForge's composer writes (``tokenizer.to_pretty_midi``) and the role each plays.
+NAMED_ROLES = {"melody": "melody", "chords": "harmony", "bass": "bass", "drums": "drums"}
+
+
 def _role_of(instrument: pretty_midi.Instrument, highest_median: float) -> str:
+    """The composer's own track name decides; other MIDI is read by register.
+
+    A composed bass that climbs (a lullaby's octave leaps: median 50 or above) is still the bass,
+    so it gets the bass program the MIDI carries instead of the harmony's.
+    """
     if instrument.is_drum:
         return "drums"
+    named = NAMED_ROLES.get(instrument.name.strip().lower())
+    if named is not None:
+        return named
     median_pitch = float(np.median([note.pitch for note in instrument.notes]))
     if median_pitch < 50:
         return "bass"

@@ -9,6 +9,7 @@ match (EQ) -> fades -> loudness to -14 LUFS with a 4x oversampled true-peak limi
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,29 @@ def render_and_master(
         tags=tags,
         is_adapted=True,
     )
+
+
+def adapt_to_profile(
+    audio: FloatArray, target_profile: dict[str, Any], *, lap: Callable[[str], None] = lambda stage: None
+) -> tuple[FloatArray, dict[str, Any], list[float]]:
+    """Crest factor, then spectrum, then loudness range towards the uploads'; returns audio, report, EQ gains (dB).
+
+    The range is matched last because the EQ changes it: a +12 dB boost of the lows made the
+    sections where the bass plays much louder than those where it rests, and a lullaby take
+    levelled to 2.7 dB left the EQ at 12.6 dB and the master at 9.0 dB (uploads: 1.9 dB).
+    """
+    audio, report = adapt.match_dynamics(audio, float(target_profile["dynamics"]["crest_factor_db"]))
+    lap("dynamics_match")
+    audio, gains = adapt.match_spectrum(
+        audio, target_profile["spectrum"]["third_octave_db"], target_profile["spectrum"]["mel_db"]
+    )
+    lap("spectral_match")
+    target_range = target_profile["dynamics"].get("loudness_range_db")
+    if target_range is not None:
+        audio, range_report = adapt.match_loudness_range(audio, float(target_range))
+        report = {**report, **range_report}
+        lap("loudness_range_match")
+    return audio, report, [round(float(g), 2) for g in gains]
 
 
 def render_and_master_with_options(
@@ -106,17 +130,7 @@ def render_and_master_with_options(
     dynamics_report: dict[str, Any] = {"ratio": 1.0}
     eq_gains: list[float] = []
     if is_adapted:
-        audio, dynamics_report = adapt.match_dynamics(audio, float(target_profile["dynamics"]["crest_factor_db"]))
-        target_range = target_profile["dynamics"].get("loudness_range_db")
-        if target_range is not None:
-            audio, range_report = adapt.match_loudness_range(audio, float(target_range))
-            dynamics_report = {**dynamics_report, **range_report}
-        lap("dynamics_match")
-        audio, gains = adapt.match_spectrum(
-            audio, target_profile["spectrum"]["third_octave_db"], target_profile["spectrum"]["mel_db"]
-        )
-        eq_gains = [round(float(g), 2) for g in gains]
-        lap("spectral_match")
+        audio, dynamics_report, eq_gains = adapt_to_profile(audio, target_profile, lap=lap)
     audio = master.apply_fades(audio, fade_out_s=min(FADE_OUT_S, audio.shape[-1] / SAMPLE_RATE / 4))
     audio, loudness_report = master.loudness_master(audio)
     lap("loudness_and_limiter")
