@@ -213,10 +213,13 @@ def abi_mismatches(cache_dir: Path) -> list[str]:
 def main() -> None:
     """``python -m songforge.numba_cache``: fills the deployment's cache before workers start."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "songforge.settings")
-    from django.conf import settings  # settings call configure() with the deployment's folder
+    from django.conf import settings
 
+    # Settings are lazy: reading one loads them, and loading them calls configure() with the deployment's
+    # folder. That must happen before warm() imports numba, or the kernels land in site-packages.
+    cache_dir = settings.NUMBA_CACHE_DIR
     done = warm()
-    print(f"numba cache warm in {settings.NUMBA_CACHE_DIR}: {len(done)} librosa modules")
+    print(f"numba cache warm in {cache_dir}: {len(done)} librosa modules")
 
 
 if __name__ == "__main__":
