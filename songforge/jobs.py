@@ -229,10 +229,14 @@ class GracefulStopMiddleware(dramatiq.Middleware):
 
 
 def _once_per_stop(
-    handler: Callable[[int, FrameType | None], Any], first: list[float]
+    handler: Callable[[int, FrameType | None], Any],
+    first: list[float],
+    clock: Callable[[], float] = time.monotonic,
 ) -> Callable[[int, FrameType | None], Any]:
+    """Wrap Dramatiq's handler: call it for the first signal and for any after ``DUPLICATE_SIGNAL_S``."""
+
     def on_signal(signum: int, frame: FrameType | None) -> Any:
-        now = time.monotonic()
+        now = clock()
         if first and now - first[0] < DUPLICATE_SIGNAL_S:
             logger.info(
                 "%s again %.2f s after the first: the same stop delivered twice; still finishing the running jobs",
