@@ -14,9 +14,10 @@ A reaper releases stale claims with a conditional UPDATE (``WHERE token = the st
 with many workers exactly one of them re-enqueues each piece of work; it also re-enqueues work
 whose message was lost. Recovery therefore needs no page view and no restart.
 
-**Fetching.** :class:`WorkerPrefetchMiddleware` makes a worker fetch a queue's messages only for
-its idle threads (Dramatiq's default holds twice as many, so a stage the reaper re-enqueued could
-wait in a busy worker's memory behind a long stage while other workers were idle), and
+**Fetching.** :class:`WorkerPrefetchMiddleware` (with :mod:`songforge.broker`) makes a worker fetch
+messages only for its idle threads (Dramatiq's default holds twice as many per queue, so a stage
+the reaper re-enqueued could wait in a busy worker's memory behind a long stage while other
+workers were idle), and
 :class:`GracefulStopMiddleware` makes one SIGTERM a graceful stop even when it arrives twice.
 
 **The embedded broker.** With ``DRAMATIQ_BROKER_URL`` unset, messages go to an in-memory
@@ -43,6 +44,8 @@ from typing import Any
 import dramatiq
 from django.conf import settings
 from django.db import close_old_connections, connections
+
+from songforge.broker import set_worker_threads
 
 logger = logging.getLogger(__name__)
 
@@ -186,20 +189,21 @@ class ReaperMiddleware(dramatiq.Middleware):
 
 
 class WorkerPrefetchMiddleware(dramatiq.Middleware):
-    """A worker fetches at most ``SONGFORGE_WORKER_PREFETCH`` messages per queue (default: its thread count).
+    """A worker fetches a message only for an idle thread.
 
-    Dramatiq's default is twice the thread count, so a worker whose threads are all busy still
-    fetches messages, and they wait in its memory until one of its jobs ends. After a ``kill -9``
-    the reaper re-enqueues the dead worker's stages together; a busy worker took both, ran one on
-    its idle thread and held the other behind a 150 s stage while a restarted worker sat idle
-    (``tests/fleet/test_takeover.py``: 6.5 s and 37.1 s). With one message per thread, a message
-    stays in Redis until some worker has a thread for it. The limit is per queue: a worker that
-    serves several queues can still hold one queue's message behind another queue's long job,
-    which is why ``ml`` has workers of its own.
+    Dramatiq's default lets each queue's consumer hold twice the thread count, so a worker whose
+    threads are all busy still fetches messages, and they wait in its memory until one of its
+    jobs ends. After a ``kill -9`` the reaper re-enqueues the dead worker's stages together; a
+    busy worker took both, ran one on its idle thread and held the other behind a 150 s stage
+    while a restarted worker sat idle (``tests/fleet/test_takeover.py``: 6.5 s and 37.1 s). Here
+    each queue fetches at most ``SONGFORGE_WORKER_PREFETCH`` messages (0: the thread count), and
+    on Redis :mod:`songforge.broker` also caps the messages in hand over all queues at the thread
+    count, so a message stays in Redis until some worker has a thread for it.
     """
 
     def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         worker.queue_prefetch = int(settings.SONGFORGE_WORKER_PREFETCH) or worker.worker_threads
+        set_worker_threads(worker.worker_threads)
 
 
 DUPLICATE_SIGNAL_S = 5.0

@@ -220,7 +220,7 @@ _broker_scheme = urlparse(DRAMATIQ_BROKER_URL).scheme if DRAMATIQ_BROKER_URL els
 if _broker_scheme in {"redis", "rediss"}:
     DRAMATIQ_BROKER_KIND = "redis"
     DRAMATIQ_BROKER: dict[str, Any] = {
-        "BROKER": "dramatiq.brokers.redis.RedisBroker",
+        "BROKER": "songforge.broker.RedisBroker",  # fetches only for idle threads
         # The key prefix: deployments (or test runs) sharing one Redis database keep apart by it.
         "OPTIONS": {"url": DRAMATIQ_BROKER_URL, "namespace": env_str("SONGFORGE_DRAMATIQ_NAMESPACE", "dramatiq")},
         "MIDDLEWARE": _DRAMATIQ_MIDDLEWARE,

@@ -7,6 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +116,58 @@ def test_every_worker_process_gets_both_middlewares(tmp_path: Path) -> None:
     middleware = json.loads(result.stdout)["middleware"]
     assert "songforge.jobs.WorkerPrefetchMiddleware" in middleware
     assert "songforge.jobs.GracefulStopMiddleware" in middleware
+
+
+def _redis_queue_length(redis_url: str, namespace: str, queue: str) -> int:
+    import redis
+
+    return int(redis.Redis.from_url(redis_url).llen(f"{namespace}:{queue}"))
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("kind", ["songforge", "dramatiq"])
+def test_a_busy_worker_leaves_another_queues_message_in_redis(redis_url: str, settings: Any, kind: str) -> None:
+    """One thread, busy with a long job on one queue: a message on another queue stays free for other workers.
+
+    ``dramatiq``: Dramatiq's own broker, the cause — the message is fetched and waits behind the job.
+    """
+    from dramatiq.brokers.redis import RedisBroker as DramatiqRedisBroker
+
+    from songforge.broker import RedisBroker, set_worker_threads
+
+    settings.SONGFORGE_WORKER_PREFETCH = 0
+    namespace = f"fetch-{uuid.uuid4().hex[:10]}"
+    broker_class = RedisBroker if kind == "songforge" else DramatiqRedisBroker
+    broker = broker_class(url=redis_url, namespace=namespace, middleware=[jobs.WorkerPrefetchMiddleware()])
+    started, release = threading.Event(), threading.Event()
+    done: list[str] = []
+
+    def long_job() -> None:
+        started.set()
+        release.wait(30)
+        done.append("long")
+
+    def short_job() -> None:
+        done.append("short")
+
+    long_actor = dramatiq.actor(broker=broker, queue_name="long")(long_job)
+    short_actor = dramatiq.actor(broker=broker, queue_name="short")(short_job)
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        long_actor.send()
+        assert started.wait(15)
+        short_actor.send()
+        time.sleep(1.5)  # a dozen polls of the short queue
+        waiting_in_redis = _redis_queue_length(redis_url, namespace, "short")
+        release.set()
+        deadline = time.monotonic() + 15
+        while len(done) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert done == ["long", "short"]
+        assert waiting_in_redis == (1 if kind == "songforge" else 0)
+    finally:
+        release.set()
+        worker.stop()
+        broker.close()
+        set_worker_threads(None)
