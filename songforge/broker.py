@@ -7,8 +7,9 @@ memory: an identification re-enqueued by the reaper could sit behind a 30-minute
 while other workers idle. :class:`IdleThreadConsumer` counts every message this process has in
 hand (fetched, not yet acknowledged: running or waiting for a thread), over all its queues, and
 fetches only while that count is below the worker's thread count. Two consumers deciding at the
-same instant can overshoot by one message each; they never hold more than one per queue beyond.
-Delay queues are not limited: their messages wait for their time, then go back to Redis.
+same instant can each take the last idle thread's message, so a worker may briefly hold up to one
+message per queue more than its threads. Delay queues are not limited: their messages wait for
+their time in the worker, then go back to Redis for any worker to run.
 
 :class:`songforge.jobs.WorkerPrefetchMiddleware` records the thread count when a worker boots;
 outside a worker (web processes only enqueue) nothing is limited.
