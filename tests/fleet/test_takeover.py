@@ -51,7 +51,7 @@ HEARTBEAT_S = 1
 STALE_AFTER_S = 6  # as in the fleet test and the soak
 TAKEOVER_TARGET_S = 30.0
 RUNDRAMATIQ = [sys.executable, "manage.py", "rundramatiq", "--processes", "1"]
-PAUSE_LIMIT_S = 3.5  # a paused worker holding a claim must resume well before it goes stale
+PAUSE_LIMIT_S = 4.0  # a paused claim holder misses heartbeats: pause + one heartbeat must stay under the stale time
 
 
 @dataclass
