@@ -9,7 +9,9 @@ hand (fetched, not yet acknowledged: running or waiting for a thread), over all 
 fetches only while that count is below the worker's thread count. Two consumers deciding at the
 same instant can each take the last idle thread's message, so a worker may briefly hold up to one
 message per queue more than its threads. Delay queues are not limited: their messages wait for
-their time in the worker, then go back to Redis for any worker to run.
+their time in the worker, then go back to Redis for any worker to run. Their consumers keep
+polling Redis while the others hold back, which also keeps this worker's Redis heartbeat fresh
+(Redis would otherwise, after 60 s, hand the jobs it runs to other workers).
 
 :class:`songforge.jobs.WorkerPrefetchMiddleware` records the thread count when a worker boots;
 outside a worker (web processes only enqueue) nothing is limited.

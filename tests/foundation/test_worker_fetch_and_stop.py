@@ -124,6 +124,14 @@ def _redis_queue_length(redis_url: str, namespace: str, queue: str) -> int:
     return int(redis.Redis.from_url(redis_url).llen(f"{namespace}:{queue}"))
 
 
+def _heartbeat_age_ms(redis_url: str, namespace: str, broker_id: str) -> float:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    score = client.zscore(f"{namespace}:__heartbeats__", broker_id)
+    return time.time() * 1000 - float(score or 0)
+
+
 @pytest.mark.redis
 @pytest.mark.parametrize("kind", ["songforge", "dramatiq"])
 def test_a_busy_worker_leaves_another_queues_message_in_redis(redis_url: str, settings: Any, kind: str) -> None:
@@ -138,7 +146,9 @@ def test_a_busy_worker_leaves_another_queues_message_in_redis(redis_url: str, se
     settings.SONGFORGE_WORKER_PREFETCH = 0
     namespace = f"fetch-{uuid.uuid4().hex[:10]}"
     broker_class = RedisBroker if kind == "songforge" else DramatiqRedisBroker
-    broker = broker_class(url=redis_url, namespace=namespace, middleware=[jobs.WorkerPrefetchMiddleware()])
+    broker = broker_class(
+        url=redis_url, namespace=namespace, middleware=[jobs.WorkerPrefetchMiddleware()], heartbeat_timeout=2000
+    )
     started, release = threading.Event(), threading.Event()
     done: list[str] = []
 
@@ -158,14 +168,17 @@ def test_a_busy_worker_leaves_another_queues_message_in_redis(redis_url: str, se
         long_actor.send()
         assert started.wait(15)
         short_actor.send()
-        time.sleep(1.5)  # a dozen polls of the short queue
+        time.sleep(2.5)  # a dozen polls of the short queue, longer than the broker's heartbeat timeout
         waiting_in_redis = _redis_queue_length(redis_url, namespace, "short")
+        heartbeat_age_ms = _heartbeat_age_ms(redis_url, namespace, broker.broker_id)
         release.set()
         deadline = time.monotonic() + 15
         while len(done) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert done == ["long", "short"]
         assert waiting_in_redis == (1 if kind == "songforge" else 0)
+        if kind == "songforge":  # holding back, it still tells Redis it is alive (its delay queues poll)
+            assert heartbeat_age_ms < 1500
     finally:
         release.set()
         worker.stop()
