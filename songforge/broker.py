@@ -33,9 +33,14 @@ _threads: int | None = None
 
 
 def set_worker_threads(threads: int | None) -> None:
-    """The number of threads of this process's worker (None: not a worker, nothing is limited)."""
+    """The number of threads of the worker now booting in this process (None: not a worker, nothing is limited).
+
+    Consumers of an earlier worker of this process (tests, a restarted embedded worker) no longer count.
+    """
     global _threads
-    _threads = threads
+    with _lock:
+        _threads = threads
+        _consumers.clear()
 
 
 def messages_in_hand() -> int:
@@ -54,6 +59,11 @@ class IdleThreadConsumer(_RedisConsumer):
         if self.is_limited:
             with _lock:
                 _consumers.add(self)
+
+    def close(self) -> None:
+        with _lock:
+            _consumers.discard(self)
+        super().close()
 
     @property
     def own_message_count(self) -> int:
