@@ -14,6 +14,12 @@ A reaper releases stale claims with a conditional UPDATE (``WHERE token = the st
 with many workers exactly one of them re-enqueues each piece of work; it also re-enqueues work
 whose message was lost. Recovery therefore needs no page view and no restart.
 
+**Fetching.** :class:`WorkerPrefetchMiddleware` (with :mod:`songforge.broker`) makes a worker fetch
+messages only for its idle threads (Dramatiq's default holds twice as many per queue, so a stage
+the reaper re-enqueued could wait in a busy worker's memory behind a long stage while other
+workers were idle), and
+:class:`GracefulStopMiddleware` makes one SIGTERM a graceful stop even when it arrives twice.
+
 **The embedded broker.** With ``DRAMATIQ_BROKER_URL`` unset, messages go to an in-memory
 ``StubBroker``; the first message a process enqueues starts worker threads inside that process,
 so ``make run`` needs no Redis. Messages in memory die with the process, so each app registers a
@@ -25,16 +31,21 @@ idempotent, so a duplicate is harmless). Management commands wrap their work in
 from __future__ import annotations
 
 import logging
+import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from queue import Empty
+from types import FrameType
 from typing import Any
 
 import dramatiq
 from django.conf import settings
 from django.db import close_old_connections, connections
+
+from songforge.broker import set_worker_threads
 
 logger = logging.getLogger(__name__)
 
@@ -172,6 +183,76 @@ class ReaperMiddleware(dramatiq.Middleware):
                 self._stop.wait(interval)
         finally:
             connections.close_all()
+
+
+# --- fetching and stopping ------------------------------------------------------------------------
+
+
+class WorkerPrefetchMiddleware(dramatiq.Middleware):
+    """A worker fetches a message only for an idle thread.
+
+    Dramatiq's default lets each queue's consumer hold twice the thread count, so a worker whose
+    threads are all busy still fetches messages, and they wait in its memory until one of its
+    jobs ends. After a ``kill -9`` the reaper re-enqueues the dead worker's stages together; a
+    busy worker took both, ran one on its idle thread and held the other behind a 150 s stage
+    while a restarted worker sat idle (``tests/fleet/test_takeover.py``: 6.5 s and 37.1 s). Here
+    each queue fetches at most ``SONGFORGE_WORKER_PREFETCH`` messages (0: the thread count), and
+    on Redis :mod:`songforge.broker` also caps the messages in hand over all queues at the thread
+    count, so a message stays in Redis until some worker has a thread for it.
+    """
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        worker.queue_prefetch = int(settings.SONGFORGE_WORKER_PREFETCH) or worker.worker_threads
+        set_worker_threads(worker.worker_threads)
+
+
+DUPLICATE_SIGNAL_S = 5.0
+
+
+class GracefulStopMiddleware(dramatiq.Middleware):
+    """A SIGTERM delivered twice within a few seconds stops a ``rundramatiq`` worker process once, gracefully.
+
+    Dramatiq's worker process stops gracefully on its first SIGTERM (no new messages, running
+    jobs finish, prefetched ones go back to Redis) and exits at once, abandoning its jobs, on a
+    second. A stop sent to the whole process group (systemd's default ``KillMode=control-group``,
+    ``kill -- -PGID``, the fleet tests) reaches the worker process twice: directly, and forwarded
+    by Dramatiq's main process a few milliseconds later. Whether the two arrived as one pending
+    signal or as two decided between "finishes its job" and "exits after 1.7 s, job left to the
+    reaper". A repeat within ``DUPLICATE_SIGNAL_S`` of the first is now logged and ignored; a later
+    one still kills, as in Dramatiq (an operator who means it; SIGKILL always works).
+    """
+
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        first: list[float] = []
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            handler = signal.getsignal(signum)
+            if callable(handler) and getattr(handler, "__module__", "") == "dramatiq.cli":
+                signal.signal(signum, _once_per_stop(handler, first))
+
+
+def _once_per_stop(
+    handler: Callable[[int, FrameType | None], Any],
+    first: list[float],
+    clock: Callable[[], float] = time.monotonic,
+) -> Callable[[int, FrameType | None], Any]:
+    """Wrap Dramatiq's handler: call it for the first signal and for any after ``DUPLICATE_SIGNAL_S``."""
+
+    def on_signal(signum: int, frame: FrameType | None) -> Any:
+        now = clock()
+        if first and now - first[0] < DUPLICATE_SIGNAL_S:
+            logger.info(
+                "%s again %.2f s after the first: the same stop delivered twice; still finishing the running jobs",
+                signal.Signals(signum).name,
+                now - first[0],
+            )
+            return None
+        if not first:
+            first.append(now)
+        return handler(signum, frame)
+
+    return on_signal
 
 
 # --- the embedded worker --------------------------------------------------------------------------

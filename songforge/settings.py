@@ -212,13 +212,15 @@ _DRAMATIQ_MIDDLEWARE = [
     "dramatiq.middleware.Retries",
     "django_dramatiq.middleware.DbConnectionsMiddleware",
     "songforge.logging.JobIdMiddleware",
+    "songforge.jobs.WorkerPrefetchMiddleware",
+    "songforge.jobs.GracefulStopMiddleware",
 ] + (["songforge.jobs.ReaperMiddleware"] if env_bool("SONGFORGE_JOB_REAPER", not TESTING) else [])
 DRAMATIQ_BROKER_URL = env_str("DRAMATIQ_BROKER_URL")
 _broker_scheme = urlparse(DRAMATIQ_BROKER_URL).scheme if DRAMATIQ_BROKER_URL else ""
 if _broker_scheme in {"redis", "rediss"}:
     DRAMATIQ_BROKER_KIND = "redis"
     DRAMATIQ_BROKER: dict[str, Any] = {
-        "BROKER": "dramatiq.brokers.redis.RedisBroker",
+        "BROKER": "songforge.broker.RedisBroker",  # fetches only for idle threads
         # The key prefix: deployments (or test runs) sharing one Redis database keep apart by it.
         "OPTIONS": {"url": DRAMATIQ_BROKER_URL, "namespace": env_str("SONGFORGE_DRAMATIQ_NAMESPACE", "dramatiq")},
         "MIDDLEWARE": _DRAMATIQ_MIDDLEWARE,
@@ -258,6 +260,9 @@ if SONGFORGE_JOB_STALE_AFTER_SECONDS < 2 * SONGFORGE_JOB_HEARTBEAT_SECONDS:
     )
 # Tries per stage and per identification (crashes and time limits count) before it is marked failed.
 SONGFORGE_JOB_MAX_ATTEMPTS = env_int("SONGFORGE_JOB_MAX_ATTEMPTS", 3, minimum=1)
+# Messages a worker fetches per queue: 0 = as many as it has threads, so that a message never waits
+# in a busy worker's memory while another worker is idle (songforge.jobs.WorkerPrefetchMiddleware).
+SONGFORGE_WORKER_PREFETCH = env_int("SONGFORGE_WORKER_PREFETCH", 0, minimum=0)
 
 # --- auth -----------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
