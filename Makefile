@@ -43,7 +43,7 @@ types: install-dev
 	SONGFORGE_TESTING=1 $(BIN)/mypy .
 
 pytest: install-dev
-	SONGFORGE_TESTING=1 $(BIN)/pytest -n 2 --dist loadgroup --durations=30 $(PYTEST_ARGS)
+	SONGFORGE_TESTING=1 $(BIN)/pytest -n 2 --dist loadgroup --no-loadscope-reorder --durations=30 $(PYTEST_ARGS)
 
 test: install-dev
 	$(BIN)/ruff check .
@@ -52,7 +52,7 @@ test: install-dev
 	SONGFORGE_TESTING=1 $(BIN)/mypy .
 	$(BIN)/lint-imports
 	$(MAKE) deploy-check
-	SONGFORGE_TESTING=1 $(BIN)/pytest -n 2 --dist loadgroup --durations=30 $(PYTEST_ARGS)
+	SONGFORGE_TESTING=1 $(BIN)/pytest -n 2 --dist loadgroup --no-loadscope-reorder --durations=30 $(PYTEST_ARGS)
 
 # Dockerfile, Compose, Kubernetes and Prometheus files, checked without a container engine or cluster.
 deploy-check: install-dev

@@ -91,6 +91,42 @@ def s3_endpoint() -> Iterator[str]:
     process.wait(timeout=10)
 
 
+# The heaviest tests, dispatched first and in this order (`make test` runs pytest-xdist with
+# `--dist loadgroup --no-loadscope-reorder`, so units go out in collection order): the fleet to one
+# worker, the production stack's three tests to the other, then the next heaviest, so that neither
+# worker is left with a long test at the end while the other idles. The production stack's tests
+# must also run in this order: the browser flow, what Prometheus scraped of it, the restore drill of
+# its database (tests/deploy/production.py). CPU-seconds each: docs/operations.md, "CI time".
+FIRST = (
+    "tests/fleet/test_fleet.py",
+    "tests/e2e/test_deploy_e2e.py",
+    "tests/deploy/test_prometheus_scrape.py",
+    "tests/ops/test_restore_drill.py",
+    "tests/e2e/test_journey_e2e.py",
+    "tests/ops/test_numba_cache.py",
+    "tests/synthesis/",
+    "tests/deploy/test_entrypoint.py",
+)
+
+
+def _rank(item: pytest.Item) -> int:
+    path = item.nodeid.split("::")[0]
+    return next((rank for rank, prefix in enumerate(FIRST) if path.startswith(prefix)), len(FIRST))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_rank)  # stable: the rest keep their collection order
+
+
+@pytest.fixture(scope="session")
+def production(tmp_path_factory: pytest.TempPathFactory, redis_url: str, s3_endpoint: str) -> Iterator[Any]:
+    """One production stack (gunicorn, a rundramatiq worker, PostgreSQL, Redis, S3, Prometheus) per session."""
+    # Imported here: tests/deploy/production.py imports this module (free_port, skip_or_fail).
+    from tests.deploy.production import production_stack
+
+    yield from production_stack(tmp_path_factory, redis_url, s3_endpoint)
+
+
 @pytest.fixture
 def s3_storage(settings: Any, s3_endpoint: str) -> str:
     """Points Django's default storage at a fresh bucket on the moto server."""

@@ -40,8 +40,13 @@ ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "fleet-password-1"
 STAFF_USERNAME = "accountant"
 # What the fleet may reuse between runs of the same clone, like the benchmarks' data/bench/: the
-# demo catalog it renders (deterministic for its size and length) and the deployment's numba cache.
+# demo catalog it renders (deterministic for its size and length).
 CACHE_DIR = ROOT / "data" / "fleet-cache"
+# The numba cache the rest of the test run fills (settings' default: data/numba-cache): librosa's
+# kernels compiled once per clone, not once more for the fleet (about 45 CPU-seconds on a cold cache).
+# The compile lock (songforge/numba_cache.py) keeps it consistent when test workers fill it at once;
+# tests/ops/test_numba_cache.py proves the fresh-cache case.
+NUMBA_CACHE = Path(os.environ.get("NUMBA_CACHE_DIR") or ROOT / "data" / "numba-cache")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -178,7 +183,7 @@ class Fleet:
                 "OMP_NUM_THREADS": "1",
                 "OPENBLAS_NUM_THREADS": "1",
                 "MKL_NUM_THREADS": "1",
-                "NUMBA_CACHE_DIR": str(CACHE_DIR / "numba-cache"),  # warmed by populate(), see there
+                "NUMBA_CACHE_DIR": str(NUMBA_CACHE),  # warmed by populate() if still cold, see there
                 "PYTHONUNBUFFERED": "1",
             }
         )

@@ -72,9 +72,7 @@ def postgres_url() -> str:
 
 def make_fleet(workdir: Path, redis_url: str, s3_endpoint: str, **options: Any) -> Fleet:
     import boto3
-    import redis
 
-    redis.Redis.from_url(redis_url).flushdb()  # this test's own Redis database only
     bucket = f"fleet-{uuid.uuid4().hex[:12]}"
     boto3.client(
         "s3",
@@ -91,6 +89,9 @@ def make_fleet(workdir: Path, redis_url: str, s3_endpoint: str, **options: Any) 
         redis_url=redis_url,
         s3_endpoint=s3_endpoint,
         bucket=bucket,
+        # Its own keys in the test Redis database, shared with the production stack's test that runs at
+        # the same time (tests/deploy/production.py): no stale messages to flush, none of the other's taken.
+        extra_env={"SONGFORGE_DRAMATIQ_NAMESPACE": f"songforge-fleet-{uuid.uuid4().hex[:8]}"},
         **options,
     )
 
