@@ -96,7 +96,7 @@ def s3_endpoint() -> Iterator[str]:
 # worker, the production stack's three tests to the other, then the next heaviest, so that neither
 # worker is left with a long test at the end while the other idles. The production stack's tests
 # must also run in this order: the browser flow, what Prometheus scraped of it, the restore drill of
-# its database (tests/deploy/production.py). CPU-seconds each: docs/operations.md, "CI time".
+# its database (tests/deploy/production.py).
 FIRST = (
     "tests/fleet/test_fleet.py",
     "tests/e2e/test_deploy_e2e.py",

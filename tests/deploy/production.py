@@ -5,9 +5,11 @@
 3. ``tests/ops/test_restore_drill.py``: a statement and a payout run, then ``pg_dump``/``pg_restore``
    and ``index_rebuild`` from the bucket.
 
-Each of them used to start its own stack and run its own generation (the drill ran ``manage.py demo``):
-three migrations, three catalogs indexed, three generations. One stack serves all three (see the
-durations in ``docs/operations.md``). ``tests/conftest.py`` provides it as the session fixture
+Each of them used to start its own stack and run its own generation (the drill ran ``manage.py demo``:
+a 12-song catalog of 30 s, a 20 s song): three migrations, three catalogs indexed, three generations.
+Measured on the shared 2-core machine (nice 10, load average 5-8 from other work): before, 393 CPU-s
+(the browser flow 115 CPU-s in 289 s; the scrape and the drill 277 CPU-s in 879 s); one stack for
+all three, 114 CPU-s in 384 s. ``tests/conftest.py`` provides it as the session fixture
 ``production`` and orders those tests; Prometheus scrapes the stack from its start, and the flow
 records :meth:`Production.mark` times at which the scrape test reads the series (``time=`` in the query
 API), so "the series change after an upload and a generation" stays a comparison of two scrapes.
@@ -36,6 +38,27 @@ from tests.deploy import stack as deploy_stack
 from tests.deploy.conftest import stop, wait_http
 
 SCRAPE_INTERVAL_S = 5
+# Inside the stack: a distributor statement for the flow's release (plus a line nobody owns, for
+# suspense), imported twice with ``royalties_import``, then the period's ``royalties_payouts``.
+STATEMENT_AND_PAYOUTS = """
+from django.core.management import call_command
+from django.utils import timezone
+from distribution.models import Release
+isrc = Release.objects.get(generation_id=%d).isrc
+period = timezone.now().strftime("%%Y-%%m")
+rows = [("spotify", "US", isrc, 120000, "412.337120"), ("spotify", "GB", isrc, 40500, "131.904511"),
+        ("apple-music", "US", isrc, 38250, "281.130000"), ("youtube-music", "BR", isrc, 77000, "38.500001"),
+        ("spotify", "US", "USXYZ2600001", 1000, "3.990000")]
+path = %r
+with open(path, "w") as out:
+    out.write("period,store,territory,isrc,units,net_revenue,currency\\n")
+    for store, where, code, units, amount in rows:
+        out.write(f"{period},{store},{where},{code},{units},{amount},USD\\n")
+print("PERIOD", period)
+call_command("royalties_import", path, reference=f"statement-{period}")
+call_command("royalties_import", path, reference=f"statement-{period}")
+call_command("royalties_payouts", period=period)
+"""
 GENERATION_TIMEOUT_S = 1800
 
 
@@ -78,6 +101,13 @@ class Production:
     browser_started: bool = False
     flow_done: bool = False
     period: str | None = None
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def stop(self) -> None:
+        """Stop the stack's processes (by their own pids): the last test that uses it calls this, so that
+        the xdist worker does not carry an idle stack, scraped every 5 s, until its session ends."""
+        while self.processes:
+            stop(self.processes.pop())
 
     def mark(self, name: str) -> float:
         """Record the moment after which both targets were scraped (a query at it sees what happened before)."""
@@ -153,36 +183,13 @@ class Production:
         if self.period is not None:
             return self.period
         self.require_flow()
-        stack = self.stack
-        out = stack.manage(
-            "shell",
-            "-c",
-            "from distribution.models import Release; from django.utils import timezone; "
-            f"print('ISRC', Release.objects.get(generation_id={self.generation_id}).isrc); "
-            "print('PERIOD', timezone.now().strftime('%Y-%m'))",
-        )
-        fields = dict(line.split(" ", 1) for line in out.splitlines() if line.startswith(("ISRC ", "PERIOD ")))
-        isrc, period = fields["ISRC"], fields["PERIOD"]
-        statement = stack.root / f"platoon-{period}.csv"
-        rows = [
-            ("spotify", "US", isrc, 120_000, "412.337120"),
-            ("spotify", "GB", isrc, 40_500, "131.904511"),
-            ("apple-music", "US", isrc, 38_250, "281.130000"),
-            ("youtube-music", "BR", isrc, 77_000, "38.500001"),
-            ("spotify", "US", "USXYZ2600001", 1_000, "3.990000"),  # nobody's: suspense
-        ]
-        statement.write_text(
-            "period,store,territory,isrc,units,net_revenue,currency\n"
-            + "".join(
-                f"{period},{store},{where},{code},{units},{revenue},USD\n"
-                for store, where, code, units, revenue in rows
-            )
-        )
-        first = stack.manage("royalties_import", str(statement), "--reference", f"stack-{period}")
-        assert "Imported" in first, first
-        again = stack.manage("royalties_import", str(statement), "--reference", f"stack-{period}")
-        assert "nothing changed" in again, again
-        stack.manage("royalties_payouts", "--period", period)
+        statement = self.stack.root / "statement.csv"
+        # One process (each start imports torch: seconds of CPU) runs the operator's three commands.
+        out = self.stack.manage("shell", "-c", STATEMENT_AND_PAYOUTS % (self.generation_id, str(statement)))
+        assert "Imported statement-" in out, out
+        assert "nothing changed" in out, out  # the second import of the same file
+        assert "Payout run " in out, out
+        period = next(line.split()[1] for line in out.splitlines() if line.startswith("PERIOD "))
         self.period = period
         return period
 
@@ -226,7 +233,7 @@ scrape_configs:
             stderr=subprocess.STDOUT,
         )
         started.append(prom)
-        production = Production(stack=stack, prometheus=f"http://127.0.0.1:{prom_port}")
+        production = Production(stack=stack, prometheus=f"http://127.0.0.1:{prom_port}", processes=started)
         wait_http(f"{production.prometheus}/-/ready", process=prom, want_ok=True)
         eventually(production.prometheus, 'sum(up{job=~"songforge-.*"})', lambda v: v == 2)
         production.mark("start")
