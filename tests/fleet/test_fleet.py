@@ -16,15 +16,15 @@ clean, and each kill taken over within 30 s. Kill-to-resumption times and the wa
 and load average of each phase are printed. ``FLEET_ARTISTS`` and ``FLEET_GENERATIONS`` scale it
 down for a quick local run; ``benchmarks/fleet.py`` runs the same fleet for 30 minutes.
 
-Measured at full scale on the shared 2-core machine (nice 10, load average 24-28 from other work,
-so the wall time says more about that load than about the fleet): 1212 s wall, 455 CPU-seconds
-(the database, Redis and S3 servers not counted), of which setup 65 (45 of them compiling
-librosa's kernels on a clone's first run; 18 once data/fleet-cache is warm), starting the 5
-processes 47, 50 uploads and their identification 20, 5 generations 307 (about 50 each, as in one
-process, plus the restarted workers' start-up: every Django process imports torch and scipy,
-about 9 CPU-seconds), publishing 6, the statement import 0.2 and ``ledger_check`` 9.
-Takeovers after ``kill -9`` with a 1 s heartbeat and claims stale after 6 s: 11.9 s
-(identification, its message queued behind the others), 5.8 s (fine-tune), 6.7 s (synthesis).
+Measured at full scale on the shared 2-core machine (nice 10, load average 6-8.5 from other work),
+2026-12-07, with the run's numba cache already warm: 293 s wall, 197 CPU-s in the phases (the
+database, Redis and S3 servers not counted): setup 20 (building the migrated template 8, the
+catalog and accounts 11, with librosa's kernels loaded from the cache in 9 s wall; a cold cache costs about 45
+more, paid once per run: the fleet shares the run's cache, ``NUMBA_CACHE_DIR`` or data/numba-cache),
+starting the 5 processes 24, 50 uploads and their identification 20, 5 generations 128 (one take
+each), publishing 2, ``ledger_check`` 4. Takeovers after ``kill -9`` with a 1 s heartbeat and claims
+stale after 6 s: 6.5 s (identification), 6.4 s (fine-tune), 6.5 s (synthesis); the web process
+answered again 8.7 s after its restart.
 """
 
 from __future__ import annotations
