@@ -95,17 +95,17 @@ def s3_endpoint() -> Iterator[str]:
 # `--dist loadgroup --no-loadscope-reorder`, so units go out in collection order): the fleet to one
 # worker, the production stack's three tests to the other, then the next heaviest, so that neither
 # worker is left with a long test at the end while the other idles. The production stack's tests
-# must also run in this order: the browser flow, what Prometheus scraped of it, the restore drill of
-# its database (tests/deploy/production.py).
+# must also run in this order: the browser flow, what Prometheus scraped of it, the web process's own
+# checks, the restore drill of its database, which stops the stack (tests/deploy/production.py).
 FIRST = (
     "tests/fleet/test_fleet.py",
     "tests/e2e/test_deploy_e2e.py",
     "tests/deploy/test_prometheus_scrape.py",
+    "tests/deploy/test_entrypoint.py",
     "tests/ops/test_restore_drill.py",
     "tests/e2e/test_journey_e2e.py",
     "tests/ops/test_numba_cache.py",
     "tests/synthesis/",
-    "tests/deploy/test_entrypoint.py",
 )
 
 
