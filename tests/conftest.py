@@ -114,8 +114,31 @@ def _rank(item: pytest.Item) -> int:
     return next((rank for rank, prefix in enumerate(FIRST) if path.startswith(prefix)), len(FIRST))
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def _tag_xdist_groups(items: list[pytest.Item]) -> None:
+    """Append ``@group`` to the node id of every ``xdist_group`` test, as pytest-xdist means to.
+
+    pytest-xdist 3.8 tags them by assigning ``item._nodeid``, which pytest 9 no longer reads (a node
+    keeps its id in ``_id``), so every group was silently ignored: ``--dist loadgroup`` sent the tests
+    of one group to both workers (seen: the production stack started twice, one dropping the other's
+    database). Its scheduler groups by the ``@`` suffix of the ids the workers report.
+    """
+    from _pytest.nodeid import coerce_node_id
+
+    for item in items:
+        names = sorted(
+            {
+                str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                for mark in item.iter_markers("xdist_group")
+            }
+        )
+        if names and not item.nodeid.endswith("@" + "_".join(names)):
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(names)}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     items.sort(key=_rank)  # stable: the rest keep their collection order
+    if getattr(config.option, "loadgroup", False):  # set on the workers of --dist loadgroup
+        _tag_xdist_groups(items)
 
 
 @pytest.fixture(scope="session")
