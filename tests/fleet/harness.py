@@ -631,12 +631,17 @@ class Artist:
             csrf = self.http.cookies.get("csrftoken", "")
         return self.request("POST", path, data={"csrfmiddlewaretoken": csrf}, headers={}, allow_redirects=False)
 
-    def upload_set(self, files: list[Path]) -> int:
-        """A new set of ten through the API, each file posted as the upload page's script does."""
+    def upload_set(self, files: list[Path], *, halfway: threading.Event | None = None) -> int:
+        """A new set of ten through the API, each file posted as the upload page's script does.
+
+        ``halfway``: post the first half, then wait (up to 300 s) for the event before the second.
+        """
         response = self.api("POST", "/api/upload-sets/", json={"title": f"{self.username}'s ten"})
         assert response.status_code == 201, response.text
         set_id = int(response.json()["id"])
-        for path in files:
+        for index, path in enumerate(files):
+            if halfway is not None and index == len(files) // 2:
+                halfway.wait(300)
             # Bytes, not an open file: a retry after a web restart must send the file again, not its EOF.
             body = {"file": (path.name, path.read_bytes())}
             added = self.api("POST", f"/api/upload-sets/{set_id}/uploads/", files=body)

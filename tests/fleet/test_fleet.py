@@ -233,9 +233,13 @@ def test_the_fleet_recovers_from_killed_workers_and_a_restarted_web_process(
 
             set_ids: dict[str, int] = {}
             uploads_done = threading.Event()
+            # The second half of the uploads waits for the SIGTERM: on an idle machine the first 25 were
+            # identified within seconds of it, leaving nothing for the kill -9 to catch (seen: "missed").
+            stopped = threading.Event()
 
             def upload(artist: Artist, offset: int) -> None:
-                set_ids[artist.username] = artist.upload_set([songs[(offset + k) % CATALOG_SIZE] for k in range(10)])
+                files = [songs[(offset + k) % CATALOG_SIZE] for k in range(10)]
+                set_ids[artist.username] = artist.upload_set(files, halfway=stopped)
 
             def upload_all() -> None:
                 try:
@@ -244,9 +248,12 @@ def test_the_fleet_recovers_from_killed_workers_and_a_restarted_web_process(
                     uploads_done.set()
 
             def hunt_identify() -> None:
-                stopped = hunt_identification(fleet, time.monotonic() + 300, uploads_done, graceful=True)
-                assert stopped is None or isinstance(stopped, Stop)
-                stops.append(stopped)
+                try:
+                    stop = hunt_identification(fleet, time.monotonic() + 300, uploads_done, graceful=True)
+                finally:
+                    stopped.set()
+                assert stop is None or isinstance(stop, Stop)
+                stops.append(stop)
                 killed = hunt_identification(fleet, time.monotonic() + 300, uploads_done)
                 assert killed is None or isinstance(killed, Kill)
                 kills["identification"] = killed
