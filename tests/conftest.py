@@ -91,6 +91,65 @@ def s3_endpoint() -> Iterator[str]:
     process.wait(timeout=10)
 
 
+# The heaviest tests, dispatched first and in this order (`make test` runs pytest-xdist with
+# `--dist loadgroup --no-loadscope-reorder`, so units go out in collection order): the fleet to one
+# worker, the production stack's three tests to the other, then the next heaviest, so that neither
+# worker is left with a long test at the end while the other idles. The production stack's tests
+# must also run in this order: the browser flow, what Prometheus scraped of it, the web process's own
+# checks, the restore drill of its database, which stops the stack (tests/deploy/production.py).
+FIRST = (
+    "tests/fleet/test_fleet.py",
+    "tests/e2e/test_deploy_e2e.py",
+    "tests/deploy/test_prometheus_scrape.py",
+    "tests/deploy/test_entrypoint.py",
+    "tests/ops/test_restore_drill.py",
+    "tests/e2e/test_journey_e2e.py",
+    "tests/ops/test_numba_cache.py",
+    "tests/synthesis/",
+)
+
+
+def _rank(item: pytest.Item) -> int:
+    path = item.nodeid.split("::")[0]
+    return next((rank for rank, prefix in enumerate(FIRST) if path.startswith(prefix)), len(FIRST))
+
+
+def _tag_xdist_groups(items: list[pytest.Item]) -> None:
+    """Append ``@group`` to the node id of every ``xdist_group`` test, as pytest-xdist means to.
+
+    pytest-xdist 3.8 tags them by assigning ``item._nodeid``, which pytest 9 no longer reads (a node
+    keeps its id in ``_id``), so every group was silently ignored: ``--dist loadgroup`` sent the tests
+    of one group to both workers (seen: the production stack started twice, one dropping the other's
+    database). Its scheduler groups by the ``@`` suffix of the ids the workers report.
+    """
+    from _pytest.nodeid import coerce_node_id
+
+    for item in items:
+        names = sorted(
+            {
+                str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                for mark in item.iter_markers("xdist_group")
+            }
+        )
+        if names and not item.nodeid.endswith("@" + "_".join(names)):
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(names)}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=_rank)  # stable: the rest keep their collection order
+    if getattr(config.option, "loadgroup", False):  # set on the workers of --dist loadgroup
+        _tag_xdist_groups(items)
+
+
+@pytest.fixture(scope="session")
+def production(tmp_path_factory: pytest.TempPathFactory, redis_url: str, s3_endpoint: str) -> Iterator[Any]:
+    """One production stack (gunicorn, a rundramatiq worker, PostgreSQL, Redis, S3, Prometheus) per session."""
+    # Imported here: tests/deploy/production.py imports this module (free_port, skip_or_fail).
+    from tests.deploy.production import production_stack
+
+    yield from production_stack(tmp_path_factory, redis_url, s3_endpoint)
+
+
 @pytest.fixture
 def s3_storage(settings: Any, s3_endpoint: str) -> str:
     """Points Django's default storage at a fresh bucket on the moto server."""

@@ -4,23 +4,21 @@ and a ``rundramatiq`` worker, on PostgreSQL, Redis (``DRAMATIQ_BROKER_URL``) and
 What ``make serve`` + ``make worker`` run, started the way the image starts them (tests/deploy/stack.py):
 sign in, upload ten songs, see the worker identify them, generate a short song, play it, publish it.
 Nothing runs in the test process but the browser; the sizes are small (8-second uploads, a 10-second
-song, 4 fine-tuning steps), the code is the real one.
+song, 4 fine-tuning steps), the code is the real one. The stack is the session's ``production``
+(tests/deploy/production.py): the Prometheus scrape and the restore drill check the flow this test leaves.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.deploy import stack as deploy_stack
-from tests.deploy.conftest import started
-
-__all__ = ["started"]  # the fixture, shared with tests/deploy
+from tests.deploy.production import GENERATION_TIMEOUT_S, Production
 
 pytestmark = [
     pytest.mark.e2e,
@@ -28,21 +26,17 @@ pytestmark = [
     pytest.mark.redis,
     pytest.mark.postgres,
     pytest.mark.s3,
-    pytest.mark.xdist_group("deploy-serve"),
+    pytest.mark.xdist_group("production"),
     pytest.mark.timeout(3600),
-    # Written on 2026-12-07 and not yet run to completion: the machine's load average stayed above 20 and
-    # the deadline came first. The stack it drives passed in tests/deploy/test_prometheus_scrape.py.
-    # Run it once (SONGFORGE_TESTING=1 pytest tests/e2e/test_deploy_e2e.py), then remove this mark.
-    pytest.mark.skip(reason="not yet run to completion; see the comment above this mark"),
 ]
-GENERATION_TIMEOUT_S = 1800
 
 
 def test_the_production_processes_run_the_whole_flow_in_the_browser(
-    chromium: Any, shoot: Any, tmp_path: Path, started: list[Any], redis_url: str, s3_endpoint: str
+    chromium: Any, shoot: Any, production: Production
 ) -> None:
-    stack = deploy_stack.start(tmp_path, started, redis_url=redis_url, s3_endpoint=s3_endpoint, name="e2e", static=True)
-    stack.wait_indexed()
+    assert not production.flow_done, "the flow ran before this test: see the order in tests/conftest.py"
+    production.browser_started = True
+    stack = production.stack
     context = chromium.new_context(base_url=stack.web_url, viewport={"width": 1200, "height": 900}, bypass_csp=True)
     context.set_default_timeout(60_000)
     page = context.new_page()
@@ -69,6 +63,7 @@ def test_the_production_processes_run_the_whole_flow_in_the_browser(
     page.wait_for_url(re.compile(r"/songs/sets/\d+/$"))
     set_url = page.url
     set_id = int(set_url.rstrip("/").split("/")[-1])
+    production.set_id = set_id
     page.locator("#id_file").set_input_files([str(path) for path in stack.excerpts])
     page.wait_for_function("document.querySelectorAll('.upload-row.done').length === 10", timeout=180_000)
     lap("upload")
@@ -80,7 +75,9 @@ def test_the_production_processes_run_the_whole_flow_in_the_browser(
         assert time.monotonic() < deadline, "the worker did not identify the uploads within 600 s"
         page.wait_for_timeout(1000)
     automatic = page.locator(".slot-matched").count()
+    production.automatic = automatic
     lap("identify")
+    production.mark("identified")  # the scrape test compares the series before and after
     shoot(page, "deploy-01-identified")
     if automatic < 10:  # the engine's misses are settled by staff (the journey test drives that review)
         stack.manage("shell", "-c", f"from tests.deploy.stack import settle; settle({set_id})")
@@ -90,9 +87,11 @@ def test_the_production_processes_run_the_whole_flow_in_the_browser(
     # generate a short song: the worker runs the pipeline on the ml queue, the page reloads into the song
     page.locator("#generate-button").click()
     page.wait_for_url(re.compile(r"/songs/\d+/$"))
+    production.generation_id = int(page.url.rstrip("/").split("/")[-1])
     expect(page.get_by_role("heading", name="Generating your song")).to_be_visible()
     page.get_by_role("heading", name="Your new song").wait_for(timeout=GENERATION_TIMEOUT_S * 1000)
     lap("generate")
+    production.mark("generated")
     shoot(page, "deploy-02-song")
 
     # play it: the browser fetches the master's listening copy through the site and plays it
@@ -122,4 +121,5 @@ def test_the_production_processes_run_the_whole_flow_in_the_browser(
     lap("publish")
     shoot(page, "deploy-03-release")
     context.close()
+    production.flow_done = True
     print(f"automatic matches {automatic}/10; seconds per step {timings}; flow {sum(timings.values()):.0f} s")

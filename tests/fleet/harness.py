@@ -40,8 +40,13 @@ ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "fleet-password-1"
 STAFF_USERNAME = "accountant"
 # What the fleet may reuse between runs of the same clone, like the benchmarks' data/bench/: the
-# demo catalog it renders (deterministic for its size and length) and the deployment's numba cache.
+# demo catalog it renders (deterministic for its size and length).
 CACHE_DIR = ROOT / "data" / "fleet-cache"
+# The numba cache the rest of the test run fills (settings' default: data/numba-cache): librosa's
+# kernels compiled once per clone, not once more for the fleet (about 45 CPU-seconds on a cold cache).
+# The compile lock (songforge/numba_cache.py) keeps it consistent when test workers fill it at once;
+# tests/ops/test_numba_cache.py proves the fresh-cache case.
+NUMBA_CACHE = Path(os.environ.get("NUMBA_CACHE_DIR") or ROOT / "data" / "numba-cache")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -178,7 +183,7 @@ class Fleet:
                 "OMP_NUM_THREADS": "1",
                 "OPENBLAS_NUM_THREADS": "1",
                 "MKL_NUM_THREADS": "1",
-                "NUMBA_CACHE_DIR": str(CACHE_DIR / "numba-cache"),  # warmed by populate(), see there
+                "NUMBA_CACHE_DIR": str(NUMBA_CACHE),  # warmed by populate() if still cold, see there
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -626,12 +631,17 @@ class Artist:
             csrf = self.http.cookies.get("csrftoken", "")
         return self.request("POST", path, data={"csrfmiddlewaretoken": csrf}, headers={}, allow_redirects=False)
 
-    def upload_set(self, files: list[Path]) -> int:
-        """A new set of ten through the API, each file posted as the upload page's script does."""
+    def upload_set(self, files: list[Path], *, halfway: threading.Event | None = None) -> int:
+        """A new set of ten through the API, each file posted as the upload page's script does.
+
+        ``halfway``: post the first half, then wait (up to 300 s) for the event before the second.
+        """
         response = self.api("POST", "/api/upload-sets/", json={"title": f"{self.username}'s ten"})
         assert response.status_code == 201, response.text
         set_id = int(response.json()["id"])
-        for path in files:
+        for index, path in enumerate(files):
+            if halfway is not None and index == len(files) // 2:
+                halfway.wait(300)
             # Bytes, not an open file: a retry after a web restart must send the file again, not its EOF.
             body = {"file": (path.name, path.read_bytes())}
             added = self.api("POST", f"/api/upload-sets/{set_id}/uploads/", files=body)

@@ -16,15 +16,15 @@ clean, and each kill taken over within 30 s. Kill-to-resumption times and the wa
 and load average of each phase are printed. ``FLEET_ARTISTS`` and ``FLEET_GENERATIONS`` scale it
 down for a quick local run; ``benchmarks/fleet.py`` runs the same fleet for 30 minutes.
 
-Measured at full scale on the shared 2-core machine (nice 10, load average 24-28 from other work,
-so the wall time says more about that load than about the fleet): 1212 s wall, 455 CPU-seconds
-(the database, Redis and S3 servers not counted), of which setup 65 (45 of them compiling
-librosa's kernels on a clone's first run; 18 once data/fleet-cache is warm), starting the 5
-processes 47, 50 uploads and their identification 20, 5 generations 307 (about 50 each, as in one
-process, plus the restarted workers' start-up: every Django process imports torch and scipy,
-about 9 CPU-seconds), publishing 6, the statement import 0.2 and ``ledger_check`` 9.
-Takeovers after ``kill -9`` with a 1 s heartbeat and claims stale after 6 s: 11.9 s
-(identification, its message queued behind the others), 5.8 s (fine-tune), 6.7 s (synthesis).
+Measured at full scale on the shared 2-core machine (nice 10, load average 6-8.5 from other work),
+2026-12-07, with the run's numba cache already warm: 293 s wall, 197 CPU-s in the phases (the
+database, Redis and S3 servers not counted): setup 20 (building the migrated template 8, the
+catalog and accounts 11, with librosa's kernels loaded from the cache in 9 s wall; a cold cache costs about 45
+more, paid once per run: the fleet shares the run's cache, ``NUMBA_CACHE_DIR`` or data/numba-cache),
+starting the 5 processes 24, 50 uploads and their identification 20, 5 generations 128 (one take
+each), publishing 2, ``ledger_check`` 4. Takeovers after ``kill -9`` with a 1 s heartbeat and claims
+stale after 6 s: 6.5 s (identification), 6.4 s (fine-tune), 6.5 s (synthesis); the web process
+answered again 8.7 s after its restart.
 """
 
 from __future__ import annotations
@@ -72,9 +72,7 @@ def postgres_url() -> str:
 
 def make_fleet(workdir: Path, redis_url: str, s3_endpoint: str, **options: Any) -> Fleet:
     import boto3
-    import redis
 
-    redis.Redis.from_url(redis_url).flushdb()  # this test's own Redis database only
     bucket = f"fleet-{uuid.uuid4().hex[:12]}"
     boto3.client(
         "s3",
@@ -91,6 +89,9 @@ def make_fleet(workdir: Path, redis_url: str, s3_endpoint: str, **options: Any) 
         redis_url=redis_url,
         s3_endpoint=s3_endpoint,
         bucket=bucket,
+        # Its own keys in the test Redis database, shared with the production stack's test that runs at
+        # the same time (tests/deploy/production.py): no stale messages to flush, none of the other's taken.
+        extra_env={"SONGFORGE_DRAMATIQ_NAMESPACE": f"songforge-fleet-{uuid.uuid4().hex[:8]}"},
         **options,
     )
 
@@ -232,9 +233,13 @@ def test_the_fleet_recovers_from_killed_workers_and_a_restarted_web_process(
 
             set_ids: dict[str, int] = {}
             uploads_done = threading.Event()
+            # The second half of the uploads waits for the SIGTERM: on an idle machine the first 25 were
+            # identified within seconds of it, leaving nothing for the kill -9 to catch (seen: "missed").
+            stopped = threading.Event()
 
             def upload(artist: Artist, offset: int) -> None:
-                set_ids[artist.username] = artist.upload_set([songs[(offset + k) % CATALOG_SIZE] for k in range(10)])
+                files = [songs[(offset + k) % CATALOG_SIZE] for k in range(10)]
+                set_ids[artist.username] = artist.upload_set(files, halfway=stopped)
 
             def upload_all() -> None:
                 try:
@@ -243,9 +248,12 @@ def test_the_fleet_recovers_from_killed_workers_and_a_restarted_web_process(
                     uploads_done.set()
 
             def hunt_identify() -> None:
-                stopped = hunt_identification(fleet, time.monotonic() + 300, uploads_done, graceful=True)
-                assert stopped is None or isinstance(stopped, Stop)
-                stops.append(stopped)
+                try:
+                    stop = hunt_identification(fleet, time.monotonic() + 300, uploads_done, graceful=True)
+                finally:
+                    stopped.set()
+                assert stop is None or isinstance(stop, Stop)
+                stops.append(stop)
                 killed = hunt_identification(fleet, time.monotonic() + 300, uploads_done)
                 assert killed is None or isinstance(killed, Kill)
                 kills["identification"] = killed

@@ -1,11 +1,13 @@
 """The backup and restore drill of docs/operations.md, on this machine's PostgreSQL and an S3 server.
 
-A database holding a finished flow (``manage.py demo``: catalog, uploads, a generation, a release,
-a statement, a payout run) with its audio in an S3 bucket (moto's server, started by the tests) is
-dumped with ``pg_dump``, restored with ``pg_restore`` into a fresh database, and checked as an
-operator would: ``ledger_check`` clean, the same payouts, and a fingerprint index rebuilt from the
-bucket's audio into an empty data folder answering the same identifications. The bucket outlives
-the lost host (versioned or replicated in production); only the database comes from the dump.
+The database of the production stack (the session's ``production``, tests/deploy/production.py),
+holding a finished flow (catalog, uploads, a generation and a release made in the browser test, then a
+statement and a payout run made here with the operator's commands), with its audio in an S3 bucket
+(moto's server, started by the tests), is dumped with ``pg_dump`` while the stack runs, restored with
+``pg_restore`` into a fresh database, and checked as an operator would: ``ledger_check`` clean, the
+same payouts, and a fingerprint index rebuilt from the bucket's audio into an empty data folder
+answering the same identifications. The bucket outlives the lost host (versioned or replicated in
+production); only the database comes from the dump.
 """
 
 from __future__ import annotations
@@ -22,8 +24,20 @@ import pytest
 
 from tests.conftest import skip_or_fail
 from tests.deploy.conftest import app_env, entrypoint
+from tests.deploy.production import Production
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.s3, pytest.mark.timeout(3600)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.s3,
+    pytest.mark.xdist_group("production"),
+    pytest.mark.timeout(3600),
+]
+LEDGER_CHECK = """
+from django.core.management import call_command
+call_command("ledger_check")
+"""
 PAYOUTS = """
 import json
 from django.apps import apps
@@ -56,31 +70,6 @@ def _psql_admin(sql: str) -> None:
     subprocess.run(["psql", _database_url("postgres"), "-v", "ON_ERROR_STOP=1", "-c", sql], check=True, timeout=60)
 
 
-@pytest.fixture
-def bucket_env(s3_endpoint: str) -> dict[str, str]:
-    """A fresh bucket on the moto S3 server, as the production processes' settings name it."""
-    import uuid
-
-    import boto3
-
-    bucket = f"songforge-drill-{uuid.uuid4().hex[:12]}"
-    boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    ).create_bucket(Bucket=bucket)
-    return {
-        "SONGFORGE_STORAGE": "s3",
-        "SONGFORGE_S3_BUCKET": bucket,
-        "SONGFORGE_S3_ENDPOINT_URL": s3_endpoint,
-        "SONGFORGE_S3_ACCESS_KEY_ID": "testing",
-        "SONGFORGE_S3_SECRET_ACCESS_KEY": "testing",
-        "SONGFORGE_S3_REGION": "us-east-1",
-    }
-
-
 def _bucket_keys(env: dict[str, str]) -> set[str]:
     import boto3
 
@@ -96,19 +85,15 @@ def _bucket_keys(env: dict[str, str]) -> set[str]:
 
 
 @pytest.fixture
-def databases() -> Iterator[tuple[str, str]]:
-    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
-        skip_or_fail("needs PostgreSQL: set DATABASE_URL=postgres://…")
+def restored_database() -> Iterator[str]:
     if shutil.which("pg_dump") is None or shutil.which("pg_restore") is None:
         skip_or_fail("needs pg_dump and pg_restore (postgresql-client)")
     stem = urlparse(os.environ["DATABASE_URL"]).path.lstrip("/") or "songforge"
-    names = (f"{stem}_drill_source", f"{stem}_drill_restored")
-    for name in names:
-        _psql_admin(f'DROP DATABASE IF EXISTS "{name}"')
-        _psql_admin(f'CREATE DATABASE "{name}"')
-    yield names[0], names[1]
-    for name in names:
-        _psql_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    name = f"{stem}_drill_restored"
+    _psql_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _psql_admin(f'CREATE DATABASE "{name}"')
+    yield name
+    _psql_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _marked(output: str, marker: str) -> object:
@@ -127,74 +112,53 @@ def _identify(env: dict[str, str], files: list[str]) -> list[object]:
 
 
 def test_a_dump_restored_into_a_fresh_database_balances_pays_the_same_and_identifies_the_same(
-    tmp_path: Path, databases: tuple[str, str], bucket_env: dict[str, str]
+    tmp_path: Path, production: Production, restored_database: str
 ) -> None:
-    source_name, restored_name = databases
-    # Small sizes, the real code: a few fine-tuning steps, 2-bar sections, one candidate per section.
-    quick = {
-        "SONGFORGE_FINETUNE_STEPS": "4",
-        "SONGFORGE_SECTION_BARS": "2",
-        "SONGFORGE_SECTION_CANDIDATES": "1",
-        "SONGFORGE_GENERATION_TAKES": "1",
-        **bucket_env,
-    }
-    source = app_env(tmp_path / "source", DATABASE_URL=_database_url(source_name), **quick)
-    # A finished flow, through the same services as the site (embedded broker: jobs run in the command).
-    migrated = entrypoint("migrate", env=source)
-    assert migrated.returncode == 0, migrated.stderr[-3000:]
-    demo = entrypoint(
-        "manage",
-        "demo",
-        "--catalog-size",
-        "12",
-        "--catalog-seconds",
-        "30",  # the demo cuts 15 s excerpts starting up to 14 s in
-        "--song-seconds",
-        "20",
-        "--timeout",
-        "1500",
-        env={**source, "SONGFORGE_EMBEDDED_WORKER": "1", "DEBUG": "1"},
-        timeout=3000,
-    )
-    (tmp_path / "demo.out").write_text(demo.stdout)
-    (tmp_path / "demo.err").write_text(demo.stderr)
-    errors = [line for line in demo.stderr.splitlines() if "Error" in line or "refused" in line][-5:]
-    assert demo.returncode == 0, demo.stdout[-2000:] + "\n".join(errors)
-    stored = _bucket_keys(bucket_env)
+    stack = production.stack
+    source = stack.env
+    period = production.statement_and_payouts()  # the flow's release earns; the period's run pays
+    stored = _bucket_keys(source)
     assert any(key.startswith("catalog/audio/") for key in stored), sorted(stored)[:20]
     assert any(key.startswith("uploads/") for key in stored), sorted(stored)[:20]
-    assert not (tmp_path / "source" / "media").exists()  # every file went to the bucket
-    before_payouts = _marked(entrypoint("manage", "shell", "-c", PAYOUTS, env=source).stdout, "PAYOUTS")
-    assert before_payouts, "the demo made no payouts"
+    assert any(key.startswith(f"generations/{production.generation_id}/") for key in stored), sorted(stored)[:20]
+    assert not (stack.root / "data" / "media").exists()  # every file went to the bucket
     queries = tmp_path / "queries"
     queries.mkdir()
-    exported = entrypoint("manage", "shell", "-c", EXPORT_AUDIO.replace("OUT_DIR", str(queries)), env=source)
-    files = list(_marked(exported.stdout, "FILES"))  # type: ignore[call-overload]
+    # One process for both reads (each start imports torch: seconds of CPU).
+    out = stack.manage("shell", "-c", PAYOUTS + EXPORT_AUDIO.replace("OUT_DIR", str(queries)))
+    before_payouts = _marked(out, "PAYOUTS")
+    assert before_payouts, f"the payout run of {period} paid nobody"
+    files = list(_marked(out, "FILES"))  # type: ignore[call-overload]
     assert files
     before_answers = _identify(source, files)
     assert all(answer["status"] == "matched" for answer in before_answers), before_answers  # type: ignore[index]
 
     dump = tmp_path / "songforge.dump"
     subprocess.run(
-        ["pg_dump", "--format=custom", "--no-owner", f"--file={dump}", _database_url(source_name)],
+        ["pg_dump", "--format=custom", "--no-owner", f"--file={dump}", source["DATABASE_URL"]],
         check=True,
         timeout=600,
     )
+    production.stop()  # this is its last test: the rest runs without the stack's processes
     subprocess.run(
-        ["pg_restore", "--no-owner", f"--dbname={_database_url(restored_name)}", str(dump)], check=True, timeout=600
+        ["pg_restore", "--no-owner", f"--dbname={_database_url(restored_database)}", str(dump)],
+        check=True,
+        timeout=600,
     )
 
-    # The restored database beside the same bucket, with no data folder (no fingerprint index):
-    # what a lost host leaves.
-    restored = app_env(tmp_path / "restored", DATABASE_URL=_database_url(restored_name), **quick)
+    # The restored database beside the same bucket, with no data folder (no fingerprint index) and no
+    # broker (the commands run their own jobs): what a lost host leaves.
+    bucket = {key: source[key] for key in source if key.startswith("SONGFORGE_S3_") or key == "SONGFORGE_STORAGE"}
+    restored = app_env(tmp_path / "restored", DATABASE_URL=_database_url(restored_database), **bucket)
     assert not (tmp_path / "restored" / "fingerprints").exists()
     migrate_again = entrypoint("migrate", env=restored)
     assert migrate_again.returncode == 0
     assert "No migrations to apply" in migrate_again.stdout
-    check = entrypoint("manage", "ledger_check", env=restored)
-    assert check.returncode == 0, check.stderr
+    # ledger_check (it raises, so the process fails, when the ledger does not balance), then the payouts.
+    check = entrypoint("manage", "shell", "-c", LEDGER_CHECK + PAYOUTS, env=restored)
+    assert check.returncode == 0, check.stderr[-3000:]
     assert "Ledger balanced." in check.stdout
-    after_payouts = _marked(entrypoint("manage", "shell", "-c", PAYOUTS, env=restored).stdout, "PAYOUTS")
+    after_payouts = _marked(check.stdout, "PAYOUTS")
     assert after_payouts == before_payouts
     rebuilt = entrypoint("manage", "index_rebuild", env=restored, timeout=1200)
     assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]

@@ -3,6 +3,8 @@ not proxy-aware) and finding 9 (an unverified sign-up uploaded and generated).""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import RequestFactory, override_settings
@@ -105,19 +107,31 @@ def test_the_upload_page_says_why_for_an_unverified_artist(client):
     assert not Upload.objects.exists()
 
 
+LOCKOUT_PREFIX = f"test-lockouts-{uuid.uuid4().hex[:8]}"
+
+
 @pytest.fixture
 def redis_lockouts(settings, redis_url):
     """Django's cache on Redis and axes keeping its lockouts there (SONGFORGE_CACHE_URL set)."""
     import redis
     from axes.handlers.proxy import AxesProxyHandler  # type: ignore[import-untyped]
 
-    redis.Redis.from_url(redis_url).flushdb()
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}}
+    # Under its own key prefix, never flushdb: the test Redis database is shared with the production
+    # stack and the fleet, whose queued messages run in other processes at the same time.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": redis_url,
+            "KEY_PREFIX": LOCKOUT_PREFIX,
+        }
+    }
     settings.AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
     AxesProxyHandler.implementation = None
-    yield redis.Redis.from_url(redis_url)
+    server = redis.Redis.from_url(redis_url)
+    yield server
     AxesProxyHandler.implementation = None
-    redis.Redis.from_url(redis_url).flushdb()
+    for key in server.scan_iter(f"{LOCKOUT_PREFIX}:*"):
+        server.delete(key)
 
 
 def test_lockouts_live_in_redis_so_every_process_sees_them(client, admin_user, redis_lockouts, settings):
@@ -125,7 +139,7 @@ def test_lockouts_live_in_redis_so_every_process_sees_them(client, admin_user, r
 
     for _ in range(settings.AXES_FAILURE_LIMIT):
         client.post(reverse("admin:login"), {"username": "boss", "password": "guess"})
-    assert redis_lockouts.dbsize() > 0  # the failures are counted in the shared cache
+    assert list(redis_lockouts.scan_iter(f"{LOCKOUT_PREFIX}:*"))  # the failures are counted in the shared cache
     other_process = Client()  # no shared session or memory: only the address and Redis
     response = other_process.post(reverse("admin:login"), {"username": "boss", "password": PASSWORD})
     assert response.status_code == 429
