@@ -5,10 +5,12 @@ A query recorded at time scale ``a`` (query duration / reference duration) and f
 ``f_ref = f_query / b``. Speed changes have ``a = 1/s, b = s``; time-stretching changes ``a`` alone and
 pitch-shifting ``b`` alone.
 
-1. *Candidates.* The query's triplets are probed in the index (``triplets.probes``). Each hit gives
-   a frequency scale ``f1q / f1r`` (precise: interpolated frequencies) and a rough time scale ``spanq /
-   spanr``. Hits are counted per (recording, frequency-scale bin of 1.5 %) as distinct query anchor times,
-   with ±1 bin of tolerance; the best few recordings go on.
+1. *Candidates.* The query's triplets are probed in the index (``triplets.probes``; cells holding more than
+   ``max_hits_per_hash`` entries are skipped). Each hit gives a frequency scale ``f1q / f1r`` (precise:
+   interpolated frequencies) and a rough time scale ``spanq / spanr``. A coarse vote counts distinct query
+   anchor times per (recording, frequency-scale bin of 1.5 %, 0.8-s offset bin) and keeps the best
+   ``coarse_candidates`` recordings; a fine vote (``_fine_scores``: time scale and offset to a frame) keeps
+   the best ``candidates`` of those.
 2. *Fit.* For each candidate, a grid over the time scale (0.5 % steps) finds the offset that the most
    distinct query anchors agree on within ±1 frame, using only hits whose own span ratio fits that
    scale. The inliers are refitted by least squares (slope ``1/a``, intercept ``offset``) and ``b`` is
