@@ -242,8 +242,8 @@ def align(index: FingerprintIndex, peaks: Peaks, thresholds: ScaleThresholds | N
 
 
 def _line(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> tuple[float, float]:
-    """Least-squares (slope, intercept) of y on x, in closed form: ``numpy.polyfit`` goes through LAPACK, whose
-    threads spun for more system CPU time than the whole fit took (benchmarks/identify.py, 2 cores)."""
+    """Least-squares (slope, intercept) of y on x in closed form: two dot products per fit instead of a LAPACK
+    call (``numpy.polyfit``), which can wake the BLAS threads on a shared 2-core worker."""
     dx = x - x.mean()
     slope = float(np.dot(dx, y - y.mean()) / np.dot(dx, dx))
     return slope, float(y.mean() - slope * x.mean())
