@@ -327,7 +327,8 @@ class FingerprintIndex:
             return TripletHits(
                 np.zeros(0, np.int64), np.zeros(0, np.uint32), np.zeros(0, np.int32), np.zeros(0), np.zeros(0, np.int32)
             )
-        columns = [np.concatenate(column) for column in zip(*found, strict=True)]
+        # One segment (a compacted index) needs no concatenation: a copy of ~10^5–10^6 hits per column.
+        columns = list(found[0]) if len(found) == 1 else [np.concatenate(c) for c in zip(*found, strict=True)]
         return TripletHits(columns[0], columns[1], columns[2], columns[3], columns[4])
 
     def recording_peaks(

@@ -58,10 +58,11 @@ class Thresholds:
     min_ratio: float = 0.006  # of the query's hashes, for long or dense queries
     min_margin: float = 0.0  # best ≥ margin × runner-up; 0 disables it
     strong_aligned: int = 30  # stop the speed search / trust a lone window at this count
-    # With scale_invariant: share of the query's sustained peaks on reference peaks (weak / strong matches);
-    # look-alikes (same kit, key, tempo within 2 %) reached 0.26 with 22 aligned anchors, never 30 anchors.
-    landmark_min_explained: float = 0.22
-    landmark_strong_min_explained: float = 0.15
+    # With scale_invariant: share of the query's sustained peaks on reference peaks (weak / strong matches).
+    # Look-alikes (same kit, key, tempo within 2 %) reached 0.26 with 22 aligned anchors and 0.266 with 20
+    # (each over 2.2 × background), and 0.15 with 30 (docs/identification.md, calibration of 2026-12-07 b).
+    landmark_min_explained: float = 0.27
+    landmark_strong_min_explained: float = 0.18
     # Relative to the background (the best share another recording's fitted triplet alignment explains):
     # calibrated on 400 look-alikes and 1,160 positives against 1,000 songs (docs/identification.md).
     landmark_over_background: float = 2.2

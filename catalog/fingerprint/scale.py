@@ -5,10 +5,12 @@ A query recorded at time scale ``a`` (query duration / reference duration) and f
 ``f_ref = f_query / b``. Speed changes have ``a = 1/s, b = s``; time-stretching changes ``a`` alone and
 pitch-shifting ``b`` alone.
 
-1. *Candidates.* The query's triplets are probed in the index (``triplets.probes``). Each hit gives
-   a frequency scale ``f1q / f1r`` (precise: interpolated frequencies) and a rough time scale ``spanq /
-   spanr``. Hits are counted per (recording, frequency-scale bin of 1.5 %) as distinct query anchor times,
-   with ±1 bin of tolerance; the best few recordings go on.
+1. *Candidates.* The query's triplets are probed in the index (``triplets.probes``; cells holding more than
+   ``max_hits_per_hash`` entries are skipped). Each hit gives a frequency scale ``f1q / f1r`` (precise:
+   interpolated frequencies) and a rough time scale ``spanq / spanr``. A coarse vote counts distinct query
+   anchor times per (recording, frequency-scale bin of 1.5 %, 0.8-s offset bin) and keeps the best
+   ``coarse_candidates`` recordings; a fine vote (``_fine_scores``: time scale and offset to a frame) keeps
+   the best ``candidates`` of those.
 2. *Fit.* For each candidate, a grid over the time scale (0.5 % steps) finds the offset that the most
    distinct query anchors agree on within ±1 frame, using only hits whose own span ratio fits that
    scale. The inliers are refitted by least squares (slope ``1/a``, intercept ``offset``) and ``b`` is
@@ -47,7 +49,8 @@ MIN_SUSTAINED = 20  # sustained query peaks needed to judge a constellation on t
 class ScaleThresholds:
     """When a scale-invariant alignment may name a recording (calibration: docs/identification.md)."""
 
-    min_aligned: int = 10  # distinct query anchor times on the fitted alignment
+    # Distinct query anchor times on the fitted alignment; a look-alike reached 10 (share 0.26, 2.3 × background).
+    min_aligned: int = 11
     min_explained: float = 0.18  # share of the query's sustained peaks that land on a reference peak
     strong_aligned: int = 20  # look-alikes stayed under this; above it a lower share suffices
     strong_min_explained: float = 0.16
@@ -55,6 +58,9 @@ class ScaleThresholds:
     # The share must stand this many times above the background (another fitted recording's best share).
     min_explained_over_background: float = 1.7
     candidates: int = 6  # recordings fitted per query
+    coarse_candidates: int = 48  # recordings the coarse vote passes to the fine vote
+    # Triplet cells holding more entries than this are skipped (stop-words: common intervals and rhythms).
+    max_hits_per_hash: int = 400
 
 
 @dataclass(frozen=True)
@@ -114,9 +120,41 @@ def explain(
     return hits / considered, hits
 
 
+def _fine_scores(
+    group: npt.NDArray[np.int64],
+    tq: npt.NDArray[np.int64],
+    tr: npt.NDArray[np.float64],
+    log_a: npt.NDArray[np.float64],
+    span_tolerance: npt.NDArray[np.float64],
+    groups: int,
+) -> npt.NDArray[np.int64]:
+    """For each of ``groups`` candidates, the most distinct query anchors one (time scale, offset) explains.
+
+    The same grid vote as ``_fit`` (0.5 % time-scale steps, 1-frame offsets ±1), for many candidates in one
+    sort. The coarse vote's 0.8-s offset bins let chance hits of a long song pile up; a fitted line does not.
+    """
+    scores = np.zeros(groups, dtype=np.int64)
+    if tq.size == 0:
+        return scores
+    log_grid = np.log(TIME_GRID)
+    valid = np.abs(log_a[None, :] - log_grid[:, None]) <= span_tolerance[None, :]
+    grid_index, hit = np.nonzero(valid)
+    offsets = np.round(tr[hit] - tq[hit] / TIME_GRID[grid_index]).astype(np.int64) + (1 << 19)
+    keys = (group[hit] << 27) | (grid_index << 20) | offsets
+    cells = unique_sorted((keys << 16) | (tq[hit] & 0xFFFF)) >> 16
+    unique, counts = _counts_with_tolerance(cells, 1)
+    np.maximum.at(scores, unique >> 27, counts)
+    return scores
+
+
 def align(index: FingerprintIndex, peaks: Peaks, thresholds: ScaleThresholds | None = None) -> list[Alignment]:
     """Fitted alignments of the best candidate recordings (not yet verified): those with enough aligned anchors
-    first, most explained first; each carries its background (``Alignment.background``)."""
+    first, most explained first; each carries its background (``Alignment.background``).
+
+    Candidates are found in two votes: a coarse one over every hit (recording, frequency-scale bin, 0.8-s
+    offset bin) keeps ``coarse_candidates`` recordings; a fine one over their hits (``_fine_scores``) keeps
+    ``candidates`` of them, which are fitted and checked against the constellation.
+    """
     thresholds = thresholds or ScaleThresholds()
     tri = triplets.triplets(peaks)
     if tri.size == 0:
@@ -127,43 +165,61 @@ def align(index: FingerprintIndex, peaks: Peaks, thresholds: ScaleThresholds | N
         return []
     order = np.argsort(probe_hashes, kind="stable")
     probe_hashes, rows = probe_hashes[order], rows[order]
-    hits = index.lookup_triplets(probe_hashes)
+    hits = index.lookup_triplets(probe_hashes, max_hits_per_hash=thresholds.max_hits_per_hash)
     if hits.docs.size == 0:
         return []
     which = rows[hits.query]
-    time = np.round(peaks.time).astype(np.int64)
-    tq = time[tri.first[which]]
-    sq = tri.span[which].astype(np.float64)
+    first = tri.first[which]
+    log_b = np.log(freq[first] / np.maximum(hits.freqs, 1e-3))
+    sq = np.maximum(tri.span[which], 1).astype(np.float64)
     sr = np.maximum(hits.spans, 1).astype(np.float64)
-    log_b = np.log(freq[tri.first[which]] / np.maximum(hits.freqs, 1e-3))
-    log_a = np.log(np.maximum(sq, 1.0) / sr)
-    span_tolerance = 1.0 / np.maximum(sq, 1.0) + 1.0 / sr
+    log_a = np.log(sq / sr)
+    span_tolerance = 1.0 / sq + 1.0 / sr
     lo_a, hi_a = np.log(triplets.TIME_SCALES[0]), np.log(triplets.TIME_SCALES[1])
     lo_b, hi_b = np.log(triplets.FREQ_SCALES[0]), np.log(triplets.FREQ_SCALES[1])
-    ok = (log_b >= lo_b) & (log_b <= hi_b) & (log_a >= lo_a - span_tolerance) & (log_a <= hi_a + span_tolerance)
-    if not ok.any():
+    ok = np.flatnonzero(
+        (log_b >= lo_b) & (log_b <= hi_b) & (log_a >= lo_a - span_tolerance) & (log_a <= hi_a + span_tolerance)
+    )
+    if ok.size == 0:
         return []
-    recordings = index.recording_of(hits.docs)
+    log_b, log_a, span_tolerance = log_b[ok], log_a[ok], span_tolerance[ok]
+    tq = np.round(peaks.time).astype(np.int64)[first[ok]]
+    tr = hits.times[ok].astype(np.int64)
+    recordings = index.recording_of(hits.docs[ok])
     b_bin = np.round(log_b / FREQ_STEP).astype(np.int64) + 32
     # Coarse offset at scale 1 (OFFSET_BIN frames): a ±14 % tempo change moves it by at most ~1.4 bins over
     # a 10-s clip, while chance hits spread over every offset of the recording.
-    o_bin = np.clip((hits.times.astype(np.int64) - tq) // OFFSET_BIN + 512, 0, 1023)
+    o_bin = np.clip((tr - tq) // OFFSET_BIN + 512, 0, 1023)
     keys = (recordings << 18) | (b_bin << 10) | o_bin
-    cells = unique_sorted((keys[ok] << 16) | (tq[ok] & 0xFFFF)) >> 16
+    cells = unique_sorted((keys << 16) | (tq & 0xFFFF)) >> 16
     unique, scores = _counts_with_tolerance(cells, 1)
-    best: dict[int, tuple[int, int]] = {}
-    for position in np.argsort(-scores, kind="stable")[: 8 * thresholds.candidates].tolist():
-        recording, cell = int(unique[position] >> 18), int((unique[position] >> 10) & 0xFF)
-        if recording not in best:
-            best[recording] = (int(scores[position]), cell)
-        if len(best) == thresholds.candidates:
-            break
+    # Each recording's best coarse cell; the coarse_candidates best recordings go on to the fine vote.
+    by_recording = np.lexsort((-scores, unique >> 18))
+    firsts = by_recording[np.concatenate(([True], np.diff(unique[by_recording] >> 18) != 0))]
+    top = firsts[np.argsort(-scores[firsts], kind="stable")[: thresholds.coarse_candidates]]
+    top_recordings = unique[top] >> 18
+    top_cells = (unique[top] >> 10) & 0xFF
+    # Position in ``top`` of each hit's recording (meaningful where ``in_top``), then only the hits within a
+    # frequency-scale bin of that recording's best coarse cell, as ``_fit`` will use.
+    by_id = np.argsort(top_recordings)
+    slot = np.minimum(np.searchsorted(top_recordings[by_id], recordings), top.size - 1)
+    group = by_id[slot]
+    in_top = (top_recordings[group] == recordings) & (np.abs(b_bin - top_cells[group]) <= 1)
+    chosen_hits = np.flatnonzero(in_top)
+    fine = _fine_scores(
+        group[chosen_hits],
+        tq[chosen_hits],
+        tr[chosen_hits].astype(np.float64),
+        log_a[chosen_hits],
+        span_tolerance[chosen_hits],
+        top.size,
+    )
+    best = np.lexsort((np.arange(top.size), -fine))[: thresholds.candidates]
     alignments = []
-    for recording, (_score, cell) in best.items():
-        chosen = ok & (recordings == recording) & (np.abs(b_bin - cell) <= 1)
-        fitted = _fit(
-            tq[chosen], hits.times[chosen].astype(np.float64), log_a[chosen], log_b[chosen], span_tolerance[chosen]
-        )
+    for position in best.tolist():
+        recording = int(top_recordings[position])
+        chosen = chosen_hits[group[chosen_hits] == position]
+        fitted = _fit(tq[chosen], tr[chosen].astype(np.float64), log_a[chosen], log_b[chosen], span_tolerance[chosen])
         if fitted is None:
             continue
         offset, scale_time, scale_freq, aligned = fitted
@@ -183,6 +239,14 @@ def align(index: FingerprintIndex, peaks: Peaks, thresholds: ScaleThresholds | N
     floor = min(thresholds.min_aligned, thresholds.strong_aligned)
     alignments.sort(key=lambda a: (a.aligned < floor, -a.explained, -a.aligned, a.recording_id))
     return alignments
+
+
+def _line(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> tuple[float, float]:
+    """Least-squares (slope, intercept) of y on x in closed form: two dot products per fit instead of a LAPACK
+    call (``numpy.polyfit``), which can wake the BLAS threads on a shared 2-core worker."""
+    dx = x - x.mean()
+    slope = float(np.dot(dx, y - y.mean()) / np.dot(dx, dx))
+    return slope, float(y.mean() - slope * x.mean())
 
 
 def _fit(
@@ -216,7 +280,7 @@ def _fit(
         )
         if count_distinct(tq[inliers]) < 3 or np.ptp(tq[inliers]) == 0:
             break
-        slope, intercept = np.polyfit(tq[inliers].astype(np.float64), tr[inliers], 1)
+        slope, intercept = _line(tq[inliers].astype(np.float64), tr[inliers])
         if slope <= 0:
             break
         scale_time = float(np.clip(1.0 / slope, *triplets.TIME_SCALES))

@@ -146,3 +146,28 @@ def test_a_pitch_shifted_clip_is_named_with_its_scale_factors(index, songs):
     assert (match.recording_id, match.engine) == (36, "triplets")
     assert match.scale_freq == pytest.approx(2 ** (-2 / 12), rel=0.008)
     assert match.scale_time == pytest.approx(1.0, rel=0.012)
+
+
+# Look-alikes named by the 2026-12-07 rules on a fresh draw of the same benchmark (docs/identification.md,
+# calibration of 2026-12-07 b): each replayed as measured, refused by the current rules.
+def test_a_weak_exact_match_explaining_a_quarter_of_a_look_alike_is_refused(matcher):
+    """20 aligned anchors, share 0.266, 2.6 × the background 0.102: the old 0.22 share named it."""
+    look_alike = candidate(aligned=20, runner_up=12, query_hashes=1777, explained=0.266, explained_peaks=33)
+    assert not matcher.is_verified(replace(look_alike, background=0.102))
+    assert matcher.is_verified(replace(look_alike, explained=0.3, background=0.102))
+
+
+def test_a_triplet_alignment_on_ten_anchors_is_refused(matcher):
+    """A look-alike fitted 6 % slower on 10 anchors explained 0.26 (2.3 × background): too few anchors."""
+    look_alike = candidate(
+        engine="triplets", aligned=10, explained=0.26, explained_peaks=13, background=0.115, scale_time=0.94
+    )
+    assert not matcher.is_verified(look_alike)
+    assert matcher.is_verified(replace(look_alike, aligned=11))
+
+
+def test_a_strong_exact_match_explaining_little_of_a_look_alike_is_refused(matcher):
+    """30 aligned drum anchors, share 0.15, over 2 × the background 0.067: shares that low are drum kits."""
+    look_alike = candidate(aligned=30, runner_up=18, query_hashes=1746, explained=0.15, explained_peaks=16)
+    assert not matcher.is_verified(replace(look_alike, background=0.067))
+    assert matcher.is_verified(replace(look_alike, explained=0.19, background=0.067))
