@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import wave
 from datetime import timedelta
@@ -81,7 +82,7 @@ def _finished_song(owner: Any, *, takes: int = 2, status: str = Generation.Statu
                     audio=ContentFile(b"RIFF", name=f"song-{owner.pk}-{index}.wav"),
                     audio_format="wav",
                     size_bytes=4,
-                    sha256=f"{owner.pk:02d}{index:062d}",
+                    sha256=hashlib.sha256(f"{owner.pk}-{index}".encode()).hexdigest(),  # 64 hex digits whatever the pk
                     status=Upload.Status.MATCHED,
                     recording=recording,
                 )
