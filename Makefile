@@ -56,9 +56,18 @@ test: install-dev
 	$(MAKE) deploy-check
 	SONGFORGE_TESTING=1 $(BIN)/pytest -n 2 --dist loadgroup --no-loadscope-reorder --durations=30 $(PYTEST_ARGS)
 
+# checkov in a venv of its own (its boto3 pin conflicts with the runtime's), from requirements-checkov.txt.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q -r requirements-checkov.txt
+	touch $(CHECKOV_STAMP)
+
 # Dockerfile, Compose, Kubernetes and Prometheus files, checked without a container engine or cluster.
-deploy-check: install-dev
-	BIN=$(BIN) bash deploy/check.sh
+deploy-check: install-dev $(CHECKOV_STAMP)
+	BIN=$(BIN) CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov bash deploy/check.sh
 
 run: migrate
 	DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
@@ -83,4 +92,4 @@ bench: install
 	done
 
 clean:
-	rm -rf $(VENV) data artifacts .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) data artifacts .mypy_cache .ruff_cache
