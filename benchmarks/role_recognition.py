@@ -41,7 +41,6 @@ sys.path.insert(0, str(ROOT))
 
 from demo import catalog_build as db  # noqa: E402
 from demo import recogniser as demo_recogniser  # noqa: E402
-from generation.ml import tonality  # noqa: E402
 from generation.synthesis import recognition  # noqa: E402
 
 RATE = 22050
@@ -187,28 +186,9 @@ def describe(power: np.ndarray, by_role: dict[str, list[tuple[float, float, int]
 
 
 def make_arrangement(index: int, seed: int) -> tuple[Any, db.Arrangement, db.Persona] | None:
-    """Example ``index``'s work, arrangement and persona (deterministic; ``demo.recogniser``'s recipe)."""
-    rng = random.Random(f"recogniser:{seed}:{index}")
-    works = demo_recogniser._folk_works(seed)
-    work = works[rng.randrange(len(works))]
-    try:
-        piece = db.parse_work(work, max_voices=1)
-    except Exception:
-        return None
-    drums = rng.choice(recognition.TARGETS["drums"])
-    habits = db.Persona(
-        style=rng.choice(tuple(db.STYLES)),
-        tempo=float(rng.randint(*{"none": (62, 120), "brushes": (66, 110)}.get(drums, (84, 165)))),
-        transpose=rng.randint(-5, 6),
-        melody_program=rng.choice(recognition.TARGETS["melody"]),
-        chord_program=rng.choice(recognition.TARGETS["harmony"]),
-        bass_program=rng.choice(recognition.TARGETS["bass"]),
-        melody_octave=rng.choice((0, 0, 12, -12)),
-        tempo_spread=0,
-        drums=drums,
-        scale=rng.choice(tuple(tonality.SCALES)),
-    )
-    return work, db.arrange(piece, rng, seconds=SECONDS, persona=habits), habits
+    """Example ``index``'s work, arrangement and persona: ``demo.recogniser``'s recipe, so the examples are its."""
+    made = demo_recogniser.make_arrangement(index, seed)
+    return None if made is None else made[:3]
 
 
 def mix_of(arrangement: db.Arrangement, font_path: Path, seed: int, index: int) -> np.ndarray:

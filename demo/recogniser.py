@@ -49,8 +49,11 @@ def _folk_works(seed: int) -> list[db.Work]:
     return [w for w in db.corpus_works(seed) if w.category == "folk"]
 
 
-def _example(args: tuple[int, int, str, str]) -> dict[str, Any] | None:
-    index, seed, font_name, font_path = args
+def make_arrangement(index: int, seed: int) -> tuple[db.Work, db.Arrangement, db.Persona, random.Random] | None:
+    """Example ``index``'s work, arrangement, persona and the random stream after them (deterministic).
+
+    ``benchmarks/role_recognition.py`` draws its examples with the same recipe. None: an unusable corpus file.
+    """
     rng = random.Random(f"recogniser:{seed}:{index}")
     works = _folk_works(seed)
     work = works[rng.randrange(len(works))]
@@ -72,7 +75,15 @@ def _example(args: tuple[int, int, str, str]) -> dict[str, Any] | None:
         drums=drums,
         scale=rng.choice(tuple(tonality.SCALES)),
     )
-    arrangement = db.arrange(piece, rng, seconds=SECONDS, persona=habits)
+    return work, db.arrange(piece, rng, seconds=SECONDS, persona=habits), habits, rng
+
+
+def _example(args: tuple[int, int, str, str]) -> dict[str, Any] | None:
+    index, seed, font_name, font_path = args
+    made = make_arrangement(index, seed)
+    if made is None:
+        return None
+    work, arrangement, habits, rng = made
     audio = db.render(arrangement, seconds=SECONDS, sample_rate=RATE, soundfont=Path(font_path))
     audio = db.add_room(
         audio, sample_rate=RATE, room_seconds=arrangement.room_seconds, wet=arrangement.room_wet, rng=rng
@@ -87,7 +98,7 @@ def _example(args: tuple[int, int, str, str]) -> dict[str, Any] | None:
         "melody": habits.melody_program,
         "harmony": habits.chord_program,
         "bass": habits.bass_program,
-        "drums": drums,
+        "drums": habits.drums,
     }
 
 
