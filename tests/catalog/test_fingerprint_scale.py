@@ -3,6 +3,8 @@ and chance alignments refused; triplets and peaks kept through the index's appen
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy import signal
@@ -59,9 +61,7 @@ def pitch(clip: np.ndarray, semitones: float) -> np.ndarray:
 def test_triplet_hashes_survive_independent_time_and_frequency_scaling(songs):
     peaks = landmarks.find_peaks(at_8k(songs[21][: 10 * RATE]))
     own = set(triplets.hashes(triplets.triplets(peaks)).tolist())
-    scaled = landmarks.Peaks(
-        time=np.round(peaks.time * 1.05), freq=peaks.freq * 0.95, n_frames=peaks.n_frames, freq_offset=peaks.freq_offset
-    )
+    scaled = replace(peaks, time=np.round(peaks.time * 1.05), freq=peaks.freq * 0.95)
     probes, _rows = triplets.probes(triplets.triplets(scaled), scaled.fine_freq * 1.0)
     found = np.isin(triplets.hashes(triplets.triplets(peaks)), probes).mean()
     assert len(own) > 500
