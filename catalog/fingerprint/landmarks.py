@@ -58,8 +58,8 @@ class Peaks:
     # SUSTAIN_PROMINENCE_DB above its surroundings): partials of notes and chords rather than drum hits or
     # noise; the constellation check counts these.
     sustained: npt.NDArray[np.bool_] | None = None
-    # Prominence in dB above the local mean (what ranks peaks within a second): the triplets pick their second
-    # and third peaks by it, so a weak peak appearing or vanishing does not change which ones are chosen.
+    # Prominence in dB above the local mean (what ranks peaks within a second): the triplets choose their second
+    # and third peaks by it (sustained ones first), so a weak peak appearing or vanishing changes no choice.
     strength: npt.NDArray[np.float64] | None = None
 
     @property

@@ -39,7 +39,7 @@ import numpy.typing as npt
 from catalog.fingerprint.landmarks import MIN_BIN, Peaks
 
 MIN_GAP = 3  # frames between consecutive peaks of a triplet (≈ 48 ms): gives the time ratio some precision
-SECOND_PEAKS = 3  # second peaks per anchor: the strongest ones in its window
+SECOND_PEAKS = 3  # second peaks per anchor: the best-ranked ones in its window
 THIRD_PEAKS = 3  # third peaks per second peak, the same way
 WINDOW = 40  # frames (≈ 0.64 s) after a peak, from MIN_GAP on, in which its followers are chosen
 MAX_SPAN = 90  # frames (≈ 1.4 s) from the first to the third peak
@@ -115,7 +115,7 @@ def priority(peaks: Peaks) -> IntArray:
     return -rank
 
 
-def _strongest_after(time: IntArray, rank: IntArray, count: int) -> IntArray:
+def _best_ranked_after(time: IntArray, rank: IntArray, count: int) -> IntArray:
     """For each peak, the ``count`` highest-``rank`` peaks from MIN_GAP to WINDOW frames after it (−1 where
     fewer exist), shape (n, count). ``time`` must be sorted.
 
@@ -147,8 +147,8 @@ def triplets(peaks: Peaks) -> Triplets:
     freq = np.maximum(peaks.fine_freq, 1.0)
     n = time.size
     rank = priority(peaks)
-    seconds = _strongest_after(time, rank, SECOND_PEAKS)
-    thirds_of = _strongest_after(time, rank, THIRD_PEAKS)
+    seconds = _best_ranked_after(time, rank, SECOND_PEAKS)
+    thirds_of = _best_ranked_after(time, rank, THIRD_PEAKS)
     firsts, seconds_list, thirds = [], [], []
     anchors = np.arange(n)
     for j_rank in range(seconds.shape[1]):

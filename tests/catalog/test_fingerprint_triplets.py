@@ -83,7 +83,7 @@ def test_sustained_peaks_are_chosen_first_then_the_most_prominent():
         sustained=np.array([True, True, False, True, False, False]),
         strength=np.array([20.0, 5.0, 9.0, 7.0, 8.0, 6.0]),
     )
-    chosen = triplets._strongest_after(peaks.time.astype(np.int64), triplets.priority(peaks), 3)
+    chosen = triplets._best_ranked_after(peaks.time.astype(np.int64), triplets.priority(peaks), 3)
     assert chosen[0].tolist() == [3, 1, 2]
     assert chosen[5].tolist() == [-1, -1, -1]
 
