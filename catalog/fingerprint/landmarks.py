@@ -58,6 +58,9 @@ class Peaks:
     # SUSTAIN_PROMINENCE_DB above its surroundings): partials of notes and chords rather than drum hits or
     # noise; the constellation check counts these.
     sustained: npt.NDArray[np.bool_] | None = None
+    # Prominence in dB above the local mean (what ranks peaks within a second): the triplets choose their second
+    # and third peaks by it (sustained ones first), so a weak peak appearing or vanishing changes no choice.
+    strength: npt.NDArray[np.float64] | None = None
 
     @property
     def fine_freq(self) -> npt.NDArray[np.float64]:
@@ -76,6 +79,7 @@ class Peaks:
             n_frames=round(self.n_frames * speed),
             freq_offset=None if self.freq_offset is None else self.freq_offset / speed,
             sustained=self.sustained,
+            strength=self.strength,
         )
 
 
@@ -140,6 +144,7 @@ def find_peaks(samples: FloatArray, *, peaks_per_second: int = PEAKS_PER_SECOND)
         sustained=(later >= centre - SUSTAIN_DB)
         & (later_prominence >= SUSTAIN_PROMINENCE_DB)
         & (t + SUSTAIN_FRAMES < band.shape[1]),
+        strength=prominence[f, t].astype(np.float64),
     )
 
 

@@ -348,6 +348,7 @@ class Matcher:
                 n_frames=int(frames),
                 freq_offset=None if peaks.freq_offset is None else peaks.freq_offset[inside],
                 sustained=None if peaks.sustained is None else peaks.sustained[inside],
+                strength=None if peaks.strength is None else peaks.strength[inside],
             )
             candidate = self.match_peaks(window)
             if candidate is None or not self.is_verified(candidate):

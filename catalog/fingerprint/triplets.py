@@ -9,6 +9,13 @@ speed) and all frequencies by ``b`` (pitch, speed), independently:
   peaks on semitone intervals, so rounding to whole semitones cuts between the likely values);
 - the time ratio ``(t2 − t1) / (t3 − t1)``, in eight levels.
 
+Which peaks form triplets must survive the change too. A phase vocoder (tempo or pitch change) moves
+peaks by a frame or two and makes weak ones appear or vanish; choosing the followers of a peak as the
+first ones in time order shifted every choice after such a peak, so few triplets of a stretched clip
+matched its recording. The followers are instead the best-ranked peaks in a window of ``WINDOW``
+frames (``priority``: sustained partials first, then by prominence), which a weak peak coming or going
+does not change (docs/identification.md, work of 2026-12-07 c).
+
 Two coarse, *not* invariant, fields make buckets smaller: the anchor's pitch band (six semitones) and the
 triplet's span band (half an octave of duration). Scale factors are bounded (``TIME_SCALES``,
 ``FREQ_SCALES``: ±12 % in time, ±2.4 semitones in frequency), so a query knows which one or two bands a
@@ -32,8 +39,9 @@ import numpy.typing as npt
 from catalog.fingerprint.landmarks import MIN_BIN, Peaks
 
 MIN_GAP = 3  # frames between consecutive peaks of a triplet (≈ 48 ms): gives the time ratio some precision
-SECOND_PEAKS = 3  # second peaks per anchor: the first ones at least MIN_GAP later
-THIRD_PEAKS = 3  # third peaks per second peak
+SECOND_PEAKS = 3  # second peaks per anchor: the best-ranked ones in its window
+THIRD_PEAKS = 3  # third peaks per second peak, the same way
+WINDOW = 40  # frames (≈ 0.64 s) after a peak, from MIN_GAP on, in which its followers are chosen
 MAX_SPAN = 90  # frames (≈ 1.4 s) from the first to the third peak
 MAX_INTERVAL = 48  # semitones between the anchor and the other peaks
 RATIO_LEVELS = 8
@@ -56,6 +64,7 @@ def params() -> dict[str, Any]:
     return {
         "min_gap": MIN_GAP,
         "fan": [SECOND_PEAKS, THIRD_PEAKS],
+        "selection": {"window": WINDOW, "order": "sustained, then prominence"},
         "max_span": MAX_SPAN,
         "max_interval": MAX_INTERVAL,
         "ratio_levels": RATIO_LEVELS,
@@ -93,27 +102,67 @@ class ScalePrint:
     peak_freqs: npt.NDArray[np.uint16]  # 1/64 bin
 
 
+def priority(peaks: Peaks) -> IntArray:
+    """Rank of each peak in the choice of followers, higher first: sustained peaks (note and chord partials)
+    before the others, each by prominence; without strengths, the earlier peak first (the time order)."""
+    n = peaks.time.size
+    if peaks.strength is None:
+        return -np.arange(n, dtype=np.int64)
+    sustained = np.zeros(n, np.bool_) if peaks.sustained is None else peaks.sustained
+    ranked = np.lexsort((np.arange(n), -peaks.strength, ~sustained))  # best first; ties to the earlier peak
+    rank = np.empty(n, dtype=np.int64)
+    rank[ranked] = np.arange(n)
+    return -rank
+
+
+def _best_ranked_after(time: IntArray, rank: IntArray, count: int) -> IntArray:
+    """For each peak, the ``count`` highest-``rank`` peaks from MIN_GAP to WINDOW frames after it (−1 where
+    fewer exist), shape (n, count). ``time`` must be sorted.
+
+    A peak appearing or vanishing only changes the followers of the peaks whose window it falls in, and only
+    when it ranks among their ``count`` best; the first peaks in time order all shift by one.
+    """
+    n = time.size
+    lo = np.searchsorted(time, time + MIN_GAP, side="left")
+    hi = np.searchsorted(time, time + WINDOW, side="right")
+    width = int(np.max(hi - lo, initial=0))
+    chosen = np.full((n, count), -1, dtype=np.int64)
+    if width == 0:
+        return chosen
+    candidates = lo[:, None] + np.arange(width)[None, :]
+    valid = candidates < hi[:, None]
+    key = np.where(valid, rank[np.minimum(candidates, n - 1)], -n - 1)  # ranks are 0 … −(n − 1)
+    order = np.argsort(-key, axis=1, kind="stable")[:, :count]
+    picked = np.take_along_axis(candidates, order, axis=1)
+    chosen[:, : picked.shape[1]] = np.where(np.take_along_axis(valid, order, axis=1), picked, -1)
+    return chosen
+
+
 def triplets(peaks: Peaks) -> Triplets:
-    """Every triplet of ``peaks``: each anchor, its first SECOND_PEAKS peaks ≥ MIN_GAP later, and for each of
-    those its first THIRD_PEAKS peaks ≥ MIN_GAP later, within MAX_SPAN and MAX_INTERVAL."""
+    """Every triplet of ``peaks``: each anchor, its SECOND_PEAKS best-ranked peaks in the window after it
+    (``priority``), and for each of those its THIRD_PEAKS best in the window after that, within MAX_SPAN and
+    MAX_INTERVAL. The same peaks give the same triplets whatever weaker peaks come and go around them.
+    """
     time = np.round(peaks.time).astype(np.int64)
     freq = np.maximum(peaks.fine_freq, 1.0)
     n = time.size
-    starts = np.searchsorted(time, time + MIN_GAP, side="left")  # first peak ≥ MIN_GAP after each peak
-    firsts, seconds, thirds = [], [], []
+    rank = priority(peaks)
+    seconds = _best_ranked_after(time, rank, SECOND_PEAKS)
+    thirds_of = _best_ranked_after(time, rank, THIRD_PEAKS)
+    firsts, seconds_list, thirds = [], [], []
     anchors = np.arange(n)
-    for j_rank in range(SECOND_PEAKS):
-        second = starts + j_rank
-        ok = second < n
+    for j_rank in range(seconds.shape[1]):
+        second = seconds[:, j_rank]
+        ok = second >= 0
         a, b = anchors[ok], second[ok]
-        for k_rank in range(THIRD_PEAKS):
-            third = starts[b] + k_rank
-            good = third < n
+        for k_rank in range(thirds_of.shape[1]):
+            third = thirds_of[b, k_rank]
+            good = third >= 0
             firsts.append(a[good])
-            seconds.append(b[good])
+            seconds_list.append(b[good])
             thirds.append(third[good])
     first = np.concatenate(firsts) if firsts else np.zeros(0, np.int64)
-    second = np.concatenate(seconds) if seconds else np.zeros(0, np.int64)
+    second = np.concatenate(seconds_list) if seconds_list else np.zeros(0, np.int64)
     third = np.concatenate(thirds) if thirds else np.zeros(0, np.int64)
     span = time[third] - time[first]
     interval2 = 12.0 * np.log2(freq[second] / freq[first])
