@@ -33,6 +33,8 @@ def with_weak_peaks(peaks: landmarks.Peaks, seed: int, count: int) -> landmarks.
     rng = np.random.default_rng(seed)
     time = np.concatenate((peaks.time, rng.integers(0, peaks.n_frames, count).astype(np.float64)))
     freq = np.concatenate((peaks.freq, rng.integers(10, 200, count).astype(np.float64)))
+    assert peaks.strength is not None
+    assert peaks.sustained is not None
     strength = np.concatenate((peaks.strength, np.full(count, 1.0)))
     sustained = np.concatenate((peaks.sustained, np.zeros(count, np.bool_)))
     order = np.lexsort((freq, time))
