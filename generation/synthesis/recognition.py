@@ -280,3 +280,123 @@ def half_beat_strikes(vector: FloatArray | list[float]) -> float:
     """
     low = np.asarray(vector, dtype=np.float64)[KIT_PATTERN_START : KIT_PATTERN_START + PHASES]
     return float(low[2] / low[0]) if low[0] > 0 else 0.0
+
+
+CNN_MELS = 64
+
+
+def log_mel(mono: FloatArray | NDArray[np.float32], sample_rate: int) -> NDArray[np.float32]:
+    """The CNN's input: a level-free log-mel spectrogram, (CNN_MELS, frames) in dB, hop HOP at RATE.
+
+    The loudest cell is 0 dB and nothing is below -80 dB, so the upload's level does not matter.
+    """
+    y = np.asarray(mono, dtype=np.float32)
+    if sample_rate != RATE:
+        y = librosa.resample(y, orig_sr=sample_rate, target_sr=RATE)
+    mel = librosa.feature.melspectrogram(
+        y=y, sr=RATE, n_fft=2048, hop_length=HOP, n_mels=CNN_MELS, fmin=30.0, fmax=10000.0
+    )
+    db = 10 * np.log10(mel + 1e-10)
+    db -= db.max()
+    return np.maximum(db, -80.0).astype(np.float32)
+
+
+CNN_FRAMES = 128  # one crop: 128 hops of 23 ms, about 3 s
+CNN_WEIGHTS_PATH = Path(__file__).resolve().parent / "weights" / "recogniser_cnn.pt"
+
+
+def _cnn_module(channels: tuple[int, ...] = (16, 32, 64, 64)) -> Any:
+    """Four conv blocks (3x3 conv, batch norm, ReLU, 2x2 max pool) over a (1, CNN_MELS, CNN_FRAMES) crop.
+
+    Output per crop: the last block's (channels x CNN_MELS/16) map averaged and maxed over time,
+    then one linear head per target (``TARGETS``' classes). About 70 k weights.
+    """
+    import torch
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            layers: list[nn.Module] = []
+            previous = 1
+            for width in channels:
+                layers += [
+                    nn.Conv2d(previous, width, 3, padding=1, bias=False),
+                    nn.BatchNorm2d(width),
+                    nn.ReLU(),
+                    nn.MaxPool2d(2),
+                ]
+                previous = width
+            self.body = nn.Sequential(*layers)
+            size = previous * (CNN_MELS // 16) * 2
+            self.dropout = nn.Dropout(0.3)
+            self.heads = nn.ModuleDict({target: nn.Linear(size, len(classes)) for target, classes in TARGETS.items()})
+
+        def forward(self, crops: torch.Tensor) -> dict[str, torch.Tensor]:
+            """crops (n, CNN_MELS, CNN_FRAMES) in dB (0 loudest) -> per target (n, classes) logits."""
+            x = self.body((crops.unsqueeze(1) + 40.0) / 20.0)
+            x = x.flatten(1, 2)  # (n, channels * mels', frames')
+            x = self.dropout(torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1))
+            return {target: head(x) for target, head in self.heads.items()}
+
+    return Net()
+
+
+def crops(mel: NDArray[np.float32], hop: int = CNN_FRAMES // 2) -> NDArray[np.float32]:
+    """Overlapping CNN_FRAMES-long crops of a (CNN_MELS, frames) spectrogram: (n, CNN_MELS, CNN_FRAMES)."""
+    frames = mel.shape[1]
+    if frames < CNN_FRAMES:
+        mel = np.pad(mel, ((0, 0), (0, CNN_FRAMES - frames)), constant_values=-80.0)
+        frames = CNN_FRAMES
+    starts = range(0, frames - CNN_FRAMES + 1, hop)
+    return np.stack([mel[:, s : s + CNN_FRAMES] for s in starts]).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class CnnRecogniser:
+    """The log-mel CNN (``_cnn_module``) with its trained weights; CPU, one thread is enough."""
+
+    net: Any
+
+    def probabilities(self, mono: FloatArray, sample_rate: int) -> dict[str, list[float]]:
+        """Per target, the class probabilities (``TARGETS`` order) averaged over the excerpt's crops.
+
+        The excerpt's central MAX_SECONDS are used, cut into CNN_FRAMES-long crops half a crop apart.
+        """
+        import torch
+
+        y = np.asarray(mono, dtype=np.float32)
+        length = int(MAX_SECONDS * sample_rate)
+        if len(y) > length:
+            start = (len(y) - length) // 2
+            y = y[start : start + length]
+        with torch.no_grad():
+            out = self.net(torch.from_numpy(crops(log_mel(y, sample_rate))))
+        return {t: [round(float(p), 5) for p in torch.softmax(v, dim=1).mean(dim=0)] for t, v in out.items()}
+
+
+def load_cnn_recogniser(path: Path = CNN_WEIGHTS_PATH) -> CnnRecogniser | None:
+    """The trained CNN, or None when its weights are absent (the caller falls back to ``load_recogniser``)."""
+    if not path.exists():
+        return None
+    import torch
+
+    net = _cnn_module()
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    net.eval()
+    return CnnRecogniser(net=net)
+
+
+def decide_from_probabilities(per_upload: list[dict[str, list[float]]]) -> dict[str, Any]:
+    """One decision for a set from each upload's CNN probabilities, in ``Recogniser.decide``'s format."""
+    out: dict[str, Any] = {}
+    for target, labels in TARGETS.items():
+        rows = np.asarray([p[target] for p in per_upload], dtype=np.float64)
+        mean = rows.mean(axis=0)
+        best = int(np.argmax(mean))
+        votes: dict[str, int] = {}
+        for row in rows:
+            label = str(labels[int(np.argmax(row))])
+            votes[label] = votes.get(label, 0) + 1
+        out[target] = {"label": labels[best], "confidence": round(float(mean[best]), 3), "votes": votes}
+    return out
