@@ -436,6 +436,39 @@ def experiment(
     return result, net
 
 
+def shared_samples() -> dict[str, list[int]]:
+    """Per pair of fonts, the target programs whose one-second note is the same recording in both.
+
+    Each program plays one note (MIDI 40 for the basses, 62 otherwise) through each font; two fonts
+    share a program when the waveforms correlate above 0.95 (the same sample, maybe at another gain).
+    """
+    import itertools
+
+    import tinysoundfont
+
+    programs = sorted({p for role in ROLES for p in recognition.TARGETS[role]})
+    notes: dict[tuple[str, int], np.ndarray] = {}
+    for name, path in fonts().items():
+        synth = tinysoundfont.Synth(samplerate=RATE, gain=-3.0)
+        handle = synth.sfload(str(path))
+        for program in programs:
+            synth.sounds_off()
+            synth.program_select(0, handle, 0, program)
+            pitch = 40 if 32 <= program <= 43 else 62
+            synth.noteon(0, pitch, 90)
+            notes[name, program] = np.frombuffer(synth.generate(RATE), dtype=np.float32).reshape(-1, 2).mean(axis=1)
+            synth.noteoff(0, pitch)
+            synth.generate(RATE // 2)
+    out = {}
+    for a, b in itertools.combinations(fonts(), 2):
+        out[f"{a}+{b}"] = [
+            p
+            for p in programs
+            if notes[a, p].any() and notes[b, p].any() and float(np.corrcoef(notes[a, p], notes[b, p])[0, 1]) > 0.95
+        ]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -443,6 +476,7 @@ def main() -> None:
     r.add_argument("--examples", type=int, default=400)
     r.add_argument("--start", type=int, default=0)
     r.add_argument("--workers", type=int, default=2)
+    sub.add_parser("shared", help="which target programs each pair of fonts plays with the same samples")
     f = sub.add_parser("features")
     f.add_argument("--font", required=True)
     f.add_argument("--workers", type=int, default=2)
@@ -465,6 +499,8 @@ def main() -> None:
     options = parser.parse_args()
     if options.command == "render":
         render(options.examples, options.workers, options.start)
+    elif options.command == "shared":
+        print(json.dumps(shared_samples()))
     elif options.command == "features":
         features(options.font, options.workers, options.max_index)
     elif options.command == "score":

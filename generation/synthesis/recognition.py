@@ -280,4 +280,3 @@ def half_beat_strikes(vector: FloatArray | list[float]) -> float:
     """
     low = np.asarray(vector, dtype=np.float64)[KIT_PATTERN_START : KIT_PATTERN_START + PHASES]
     return float(low[2] / low[0]) if low[0] > 0 else 0.0
-
