@@ -92,6 +92,8 @@ serve: install
 worker: install
 	DEBUG=1 $(PY) manage.py rundramatiq --processes 1 --threads 2
 
+# Every benchmarks/*.py at its full-size defaults; scripts named _*.py are research prototypes run by hand
+# (they need General MIDI fonts extracted with apt-get download; their docstrings give the commands).
 bench: install
 	@mkdir -p benchmarks/results
 	@for script in benchmarks/*.py; do \

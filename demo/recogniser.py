@@ -52,7 +52,7 @@ def _folk_works(seed: int) -> list[db.Work]:
 def make_arrangement(index: int, seed: int) -> tuple[db.Work, db.Arrangement, db.Persona, random.Random] | None:
     """Example ``index``'s work, arrangement, persona and the random stream after them (deterministic).
 
-    ``benchmarks/role_recognition.py`` draws its examples with the same recipe. None: an unusable corpus file.
+    ``benchmarks/_role_recognition.py`` draws its examples with the same recipe. None: an unusable corpus file.
     """
     rng = random.Random(f"recogniser:{seed}:{index}")
     works = _folk_works(seed)

@@ -14,11 +14,11 @@ max over time, one linear head per target (melody, harmony, bass program; kit st
 trained with random EQ tilt, shelves and a peak, detune, a room, a noise floor and level changes
 (``augment``); a render's decision is the mean probability over its crops.
 
-    nice -n 19 .venv/bin/python benchmarks/recognition_cnn.py render --examples 1200
-    nice -n 19 .venv/bin/python benchmarks/recognition_cnn.py features --font FluidR3_GM --max-index 700
-    nice -n 19 .venv/bin/python benchmarks/recognition_cnn.py train --test-font FluidR3_GM \\
+    nice -n 19 .venv/bin/python benchmarks/_recognition_cnn.py render --examples 1200
+    nice -n 19 .venv/bin/python benchmarks/_recognition_cnn.py features --font FluidR3_GM --max-index 700
+    nice -n 19 .venv/bin/python benchmarks/_recognition_cnn.py train --test-font FluidR3_GM \\
         --without MuseScore --epochs 16 --out data/cnn-A.pt
-    nice -n 19 .venv/bin/python benchmarks/recognition_cnn.py score --test-font FluidR3_GM --net data/cnn-A.pt
+    nice -n 19 .venv/bin/python benchmarks/_recognition_cnn.py score --test-font FluidR3_GM --net data/cnn-A.pt
 
 Cached in ``data/recogcnn/part-<index>.npy`` (one per arrangement, every font; not committed);
 results appended to ``data/recogcnn-results.jsonl`` and ``data/recogcnn-scores.jsonl``.

@@ -19,7 +19,7 @@ each rendered through TimGM6mb, FluidR3_GM and csound's sf_GMbank. Models train 
 two fonts' renders of training works and are tested on csound renders of held-out works; the
 committed recogniser (trained on TimGM6mb + FluidR3_GM, seed 0) is scored on the same test renders.
 
-    nice -n 10 .venv/bin/python benchmarks/role_recognition.py --examples 100 [--evaluate-only]
+    nice -n 10 .venv/bin/python benchmarks/_role_recognition.py --examples 100 [--evaluate-only]
 
 Rows are cached as JSON lines in ``data/rolerec/`` (a rerun continues where it stopped).
 """
