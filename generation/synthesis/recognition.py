@@ -290,6 +290,9 @@ def half_beat_strikes(vector: FloatArray | list[float]) -> float:
 # The kit style by onset pattern, over the head's choice among the three kits that need it (below).
 SIXTEENTH_STRIKES = 0.08  # breakbeat: hats between the eighths, at least this (median over the set)...
 LOW_OFF_BEAT_STRIKES = 1.0  # ...and the low band strikes between the beats at least as hard as on them
+HEAD_BREAKBEAT_SHARE = (
+    0.25  # ...and the head gives breakbeat at least this (eighth hats heard at half tempo look alike)
+)
 NO_SIXTEENTHS = 0.05  # not a breakbeat: fewer sixteenth strikes than this...
 NO_LOW_OFF_BEAT = 1.2  # ...and the low band mostly on the beat
 GRID_KITS = ("four", "backbeat", "breakbeat")
@@ -317,10 +320,13 @@ def kit_style(labels: tuple[Any, ...], mean: FloatArray, rows: FloatArray) -> tu
 
     Whether there is a kit, and brushes, stay the head's. Among four on the floor, backbeat and
     breakbeat the pattern decides where it is clear, from the medians over the uploads of
-    :func:`kit_strikes`: sixteenth hats *and* a low band striking off the beat are a breakbeat (the
-    head, trained on 12 s excerpts, read a 158 BPM breakbeat through FluidR3_GM as a backbeat);
-    neither is no breakbeat, and the head's next kit is taken (it read a 126 BPM four on the floor,
-    whose bass plays the off-beat eighths, as a breakbeat). Returns the label and the evidence.
+    :func:`kit_strikes`: sixteenth hats *and* a low band striking off the beat, when the head gives
+    breakbeat at least a quarter, are a breakbeat (the head, trained on 12 s excerpts, read a 158 BPM
+    breakbeat through FluidR3_GM as a backbeat, breakbeat 0.34); the head's share matters because a
+    fast four or backbeat heard at half tempo has eighth hats where sixteenths would be. Neither
+    sixteenths nor a low band off the beat is no breakbeat, and the head's likelier of four and
+    backbeat is taken (it read a 126 BPM four on the floor, whose bass plays the off-beat eighths, as
+    a breakbeat). Returns the label and the evidence.
     """
     head = str(labels[int(np.argmax(mean))])
     strikes = [s for s in (kit_strikes(row) for row in rows) if s is not None]
@@ -331,7 +337,12 @@ def kit_style(labels: tuple[Any, ...], mean: FloatArray, rows: FloatArray) -> tu
     pattern: dict[str, Any] = {"sixteenths": round(sixteenths, 3), "low_off_beat": round(low_off_beat, 3)}
     if head not in GRID_KITS:
         return head, pattern | {"rule": "head"}
-    if sixteenths >= SIXTEENTH_STRIKES and low_off_beat >= LOW_OFF_BEAT_STRIKES:
+    breakbeat_share = float(mean[labels.index("breakbeat")])
+    if (
+        sixteenths >= SIXTEENTH_STRIKES
+        and low_off_beat >= LOW_OFF_BEAT_STRIKES
+        and breakbeat_share >= HEAD_BREAKBEAT_SHARE
+    ):
         return "breakbeat", pattern | {"rule": "breakbeat: sixteenths and low band off the beat"}
     if head == "breakbeat" and sixteenths < NO_SIXTEENTHS and low_off_beat < NO_LOW_OFF_BEAT:
         other = max(("four", "backbeat"), key=lambda label: float(mean[labels.index(label)]))

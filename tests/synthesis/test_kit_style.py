@@ -20,10 +20,12 @@ STYLES = recognition.TARGETS["drums"]
 MEASURED = Path(__file__).parent / "style_artist_vectors_fluidr3.json"
 
 
-def _recogniser_saying(label: str) -> recognition.Recogniser:
-    """A recogniser whose kit head always prefers ``label`` (0.4), the other kits 0.15 each."""
+def _recogniser_saying(label: str, *, breakbeat: float = 0.15) -> recognition.Recogniser:
+    """A recogniser whose kit head always prefers ``label`` (0.4); breakbeat ``breakbeat``, the rest share."""
     size = recognition.FEATURE_SIZE
-    bias = np.log(np.array([0.4 if style == label else 0.15 for style in STYLES]))
+    rest = (0.6 - (0 if label == "breakbeat" else breakbeat)) / (len(STYLES) - (1 if label == "breakbeat" else 2))
+    shares = [0.4 if style == label else breakbeat if style == "breakbeat" else rest for style in STYLES]
+    bias = np.log(np.array(shares))
     head = recognition.Head(labels=STYLES, weights=np.zeros((len(STYLES), size)), bias=bias)
     return recognition.Recogniser(mean=np.zeros(size), scale=np.ones(size), heads={"drums": head})
 
@@ -55,8 +57,15 @@ def test_it_does_not_call_a_four_on_the_floor_a_breakbeat() -> None:
 
 
 def test_it_does_not_call_a_breakbeat_a_backbeat() -> None:
-    decided = _recogniser_saying("backbeat").decide(_uploads(**BREAKBEAT))["drums"]
+    decided = _recogniser_saying("backbeat", breakbeat=0.3).decide(_uploads(**BREAKBEAT))["drums"]
     assert (decided["head"], decided["label"]) == ("backbeat", "breakbeat")
+
+
+def test_it_does_not_call_a_fast_four_heard_at_half_tempo_a_breakbeat() -> None:
+    """Its eighth hats fall where sixteenths would and its kicks half-way through the beat; the head says four."""
+    half_tempo_four = {"low": [4.6, 1.7, 4.6, 1.4], "high": [9.0, 1.5, 1.6, 1.2]}
+    decided = _recogniser_saying("four", breakbeat=0.1).decide(_uploads(**half_tempo_four))["drums"]
+    assert decided["label"] == "four"
 
 
 def test_it_keeps_a_backbeat_and_a_four_the_head_heard() -> None:
