@@ -30,13 +30,13 @@ def _recogniser_saying(label: str, *, breakbeat: float = 0.15) -> recognition.Re
     return recognition.Recogniser(mean=np.zeros(size), scale=np.ones(size), heads={"drums": head})
 
 
-def _uploads(*, low: list[float], high: list[float], count: int = 10) -> np.ndarray:
-    """``count`` analysed uploads whose kit strikes at quarters of the beat as given (low and upper bands)."""
+def _uploads(pattern: dict[str, list[float]], count: int = 10) -> np.ndarray:
+    """``count`` analysed uploads whose kit strikes at quarters of the beat as ``pattern`` says (low, upper band)."""
     row = np.zeros(recognition.FEATURE_SIZE)
     start = recognition.KIT_PATTERN_START
-    row[start : start + 4] = low
+    row[start : start + 4] = pattern["low"]
     row[start + 5 : start + 9] = [5.0, 0.4, 1.5, 0.4]  # middle band: not read by the rule
-    row[start + 10 : start + 14] = high
+    row[start + 10 : start + 14] = pattern["high"]
     rng = np.random.default_rng(0)
     return np.array([row * rng.uniform(0.9, 1.1, row.shape) for _ in range(count)])
 
@@ -50,32 +50,32 @@ BACKBEAT = {"low": [6.3, 0.8, 2.0, 0.4], "high": [10.3, 0.2, 0.4, 0.05]}
 
 
 def test_it_does_not_call_a_four_on_the_floor_a_breakbeat() -> None:
-    decided = _recogniser_saying("breakbeat").decide(_uploads(**FOUR_ON_THE_FLOOR))["drums"]
+    decided = _recogniser_saying("breakbeat").decide(_uploads(FOUR_ON_THE_FLOOR))["drums"]
     assert decided["head"] == "breakbeat"
     assert decided["label"] in ("four", "backbeat")
     assert decided["pattern"]["rule"].startswith("not breakbeat")
 
 
 def test_it_does_not_call_a_breakbeat_a_backbeat() -> None:
-    decided = _recogniser_saying("backbeat", breakbeat=0.3).decide(_uploads(**BREAKBEAT))["drums"]
+    decided = _recogniser_saying("backbeat", breakbeat=0.3).decide(_uploads(BREAKBEAT))["drums"]
     assert (decided["head"], decided["label"]) == ("backbeat", "breakbeat")
 
 
 def test_it_does_not_call_a_fast_four_heard_at_half_tempo_a_breakbeat() -> None:
     """Its eighth hats fall where sixteenths would and its kicks half-way through the beat; the head says four."""
     half_tempo_four = {"low": [4.6, 1.7, 4.6, 1.4], "high": [9.0, 1.5, 1.6, 1.2]}
-    decided = _recogniser_saying("four", breakbeat=0.1).decide(_uploads(**half_tempo_four))["drums"]
+    decided = _recogniser_saying("four", breakbeat=0.1).decide(_uploads(half_tempo_four))["drums"]
     assert decided["label"] == "four"
 
 
 def test_it_keeps_a_backbeat_and_a_four_the_head_heard() -> None:
-    assert _recogniser_saying("backbeat").decide(_uploads(**BACKBEAT))["drums"]["label"] == "backbeat"
-    assert _recogniser_saying("four").decide(_uploads(**FOUR_ON_THE_FLOOR))["drums"]["label"] == "four"
+    assert _recogniser_saying("backbeat").decide(_uploads(BACKBEAT))["drums"]["label"] == "backbeat"
+    assert _recogniser_saying("four").decide(_uploads(FOUR_ON_THE_FLOOR))["drums"]["label"] == "four"
 
 
 @pytest.mark.parametrize("label", ["none", "brushes"])
 def test_it_never_adds_a_kit_or_moves_brushes_whatever_the_pattern(label: str) -> None:
-    decided = _recogniser_saying(label).decide(_uploads(**BREAKBEAT))["drums"]
+    decided = _recogniser_saying(label).decide(_uploads(BREAKBEAT))["drums"]
     assert decided["label"] == label
 
 
