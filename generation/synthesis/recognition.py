@@ -290,9 +290,7 @@ def half_beat_strikes(vector: FloatArray | list[float]) -> float:
 # The kit style by onset pattern, over the head's choice among the three kits that need it (below).
 SIXTEENTH_STRIKES = 0.08  # breakbeat: hats between the eighths, at least this (median over the set)...
 LOW_OFF_BEAT_STRIKES = 1.0  # ...and the low band strikes between the beats at least as hard as on them
-HEAD_BREAKBEAT_SHARE = (
-    0.25  # ...and the head gives breakbeat at least this (eighth hats heard at half tempo look alike)
-)
+HEAD_BREAKBEAT_SHARE = 0.25  # ...and the head gives breakbeat this (half-tempo eighth hats look alike)
 NO_SIXTEENTHS = 0.05  # not a breakbeat: fewer sixteenth strikes than this...
 NO_LOW_OFF_BEAT = 1.2  # ...and the low band mostly on the beat
 GRID_KITS = ("four", "backbeat", "breakbeat")
@@ -303,7 +301,8 @@ def kit_strikes(vector: FloatArray | list[float]) -> tuple[float, float] | None:
 
     ``sixteenths``: the upper band (hats) at the first and third quarters of the beat relative to
     its on-beat and half-beat strikes; eighth-note hats (backbeat, four on the floor) leave it near
-    0.02, a breakbeat's sixteenth hats lift it to 0.1-0.5. ``low_off_beat``: the low band (kick,
+    0.02, a breakbeat's sixteenth hats lift it to 0.1-0.5 (heard at half tempo, 0.11 is its eighth
+    hats, as a fast four's would be at half tempo). ``low_off_beat``: the low band (kick,
     snare body, bass) at the other three quarters of the beat relative to on it; a breakbeat's
     kicks on the "and"s and the snare between them keep it at 1.5-2.5 whether the tracker counted
     its quarter or half notes, a kick on the beat at 0.2-1.0.
