@@ -288,9 +288,7 @@ class Matcher:
                 alignments = scale.align(self.index, peaks, self.scale_thresholds)
                 if best is not None and best.explained is not None:
                     # The exact candidate's background: what other recordings' fitted alignments explain.
-                    background = max(
-                        (a.explained for a in alignments if a.recording_id != best.recording_id), default=0.0
-                    )
+                    background = scale.background(alignments, best.recording_id, self.scale_thresholds)
                     best = replace(best, background=round(background, 3))
                 exact_verified = best is not None and self.is_verified(best)
                 triplet = self._triplet_candidate(alignments)
