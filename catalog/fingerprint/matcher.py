@@ -63,7 +63,8 @@ class Thresholds:
     # (each over 2.2 × background), and 0.15 with 30 (docs/identification.md, calibration of 2026-12-07 b).
     landmark_min_explained: float = 0.27
     landmark_strong_min_explained: float = 0.18
-    # Relative to the background (the best share another recording's fitted triplet alignment explains):
+    # Relative to the background (``scale.background``: the best share another recording's fitted triplet
+    # alignment explains on enough peaks, at least ``ScaleThresholds.min_background``):
     # calibrated on 400 look-alikes and 1,160 positives against 1,000 songs (docs/identification.md).
     landmark_over_background: float = 2.2
     landmark_clear_explained: float = 0.22  # a strong match explaining this much needs no background
@@ -85,7 +86,7 @@ class Candidate:
     explained: float | None = None  # share of query peaks on reference peaks (None: not checked)
     explained_peaks: int = 0
     engine: str = "landmarks"  # or "triplets"
-    background: float = 0.0  # best share another recording's fitted triplet alignment explains
+    background: float = 0.0  # scale.background: what other recordings' fitted triplet alignments explain
 
     @property
     def offset_s(self) -> float:

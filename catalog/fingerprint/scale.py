@@ -245,9 +245,9 @@ def background(alignments: list[Alignment], recording_id: int, thresholds: Scale
     A clip with many sustained peaks in a common key explains a share of any song in that key; a look-alike's
     best share stands barely above it, a true match's far above. Only alignments explained on at least
     ``min_explained_peaks`` peaks count: an alignment that puts the clip mostly past the end of a recording
-    judges the share on the few peaks left inside, and 7 of 22 (0.32) is noise, not evidence; such edge fits
-    refused 14 true tempo/pitch matches of 1,000-song benchmark (docs/identification.md, work of 2026-12-07 d).
-    The result is at least ``min_background``.
+    judges the share on the few peaks left inside, and 7 of 22 (0.32) is noise, not evidence: such edge fits
+    were the background of 14 of the 18 true tempo/pitch matches (fitted on ≥ 11 anchors, share ≥ 0.18) that the
+    1,000-song benchmark refused (docs/identification.md, work of 2026-12-07 d). At least ``min_background``.
     """
     others = (
         a.explained
