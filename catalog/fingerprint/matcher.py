@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from catalog.fingerprint import landmarks, scale
-from catalog.fingerprint.arrays import unique_sorted
+from catalog.fingerprint.arrays import top_indices, unique_sorted
 from catalog.fingerprint.index import FingerprintIndex
 from catalog.fingerprint.scale import ScaleThresholds
 
@@ -149,7 +149,7 @@ class Matcher:
         starts = np.concatenate(([0], boundaries))
         unique = keys[starts]
         counts = np.diff(np.concatenate((starts, [keys.size])))
-        top = np.argpartition(counts, -32)[-32:] if counts.size > 32 else np.arange(counts.size)
+        top = top_indices(counts, 32) if counts.size > 32 else np.arange(counts.size)
         aligned = counts[top]
         if self.tolerance:
             cumulative = np.concatenate(([0], np.cumsum(counts)))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from catalog.fingerprint import audio, scale
-from catalog.fingerprint.arrays import count_distinct, unique_sorted
+from catalog.fingerprint.arrays import count_distinct, top_indices, unique_sorted
 from catalog.fingerprint.index import Entry, FingerprintIndex, Hits, entry_for
 from catalog.fingerprint.matcher import Candidate, Matcher
 from catalog.fingerprint.scale import Alignment, ScaleThresholds
@@ -56,6 +56,19 @@ def test_distinct_keys_are_counted_like_numpy_unique():
     assert np.array_equal(unique_sorted(values), np.unique(values))
     assert count_distinct(values) == np.unique(values).size
     assert unique_sorted(np.zeros(0, np.int64)).size == 0
+
+
+def test_the_top_cells_are_the_largest_counts_ties_taken_in_order():
+    """What ``numpy.argpartition`` selects, without its slow path on arrays of mostly equal values."""
+    counts = np.random.default_rng(5).geometric(0.8, 100_000).astype(np.int64)  # mostly 1, a few larger
+    top = top_indices(counts, 32)
+    assert top.size == 32
+    assert np.array_equal(np.sort(counts[top]), np.sort(counts[np.argpartition(counts, -32)[-32:]]))
+    boundary = counts[top].min()
+    assert np.array_equal(
+        top[counts[top] == boundary], np.flatnonzero(counts == boundary)[: (counts[top] == boundary).sum()]
+    )
+    assert np.array_equal(np.sort(top_indices(np.array([3, 1, 1, 2]), 2)), [0, 3])
 
 
 def test_a_stranger_gets_one_landmark_lookup_on_a_scale_invariant_index(index):
