@@ -342,7 +342,9 @@ class FingerprintIndex:
         for seg in self._segments:
             seg_docs = seg.parts["pk_docs"]
             for doc in docs.tolist():
-                lo, hi = np.searchsorted(seg_docs, [doc, doc + 1])
+                # Needles of the map's own dtype: int64 needles made numpy cast the whole uint32 column to int64
+                # first, a copy of every peak in the segment per call (~10 ms per call on 10,000 songs).
+                lo, hi = np.searchsorted(seg_docs, np.array([doc, doc + 1], dtype=seg_docs.dtype))
                 if lo == hi:
                     continue
                 seg_times = np.asarray(seg.parts["pk_times"][lo:hi])

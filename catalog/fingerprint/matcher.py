@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from catalog.fingerprint import landmarks, scale
-from catalog.fingerprint.arrays import unique_sorted
+from catalog.fingerprint.arrays import top_indices, unique_sorted
 from catalog.fingerprint.index import FingerprintIndex
 from catalog.fingerprint.scale import ScaleThresholds
 
@@ -63,7 +63,8 @@ class Thresholds:
     # (each over 2.2 × background), and 0.15 with 30 (docs/identification.md, calibration of 2026-12-07 b).
     landmark_min_explained: float = 0.27
     landmark_strong_min_explained: float = 0.18
-    # Relative to the background (the best share another recording's fitted triplet alignment explains):
+    # Relative to the background (``scale.background``: the best share another recording's fitted triplet
+    # alignment explains on enough peaks, at least ``ScaleThresholds.min_background``):
     # calibrated on 400 look-alikes and 1,160 positives against 1,000 songs (docs/identification.md).
     landmark_over_background: float = 2.2
     landmark_clear_explained: float = 0.22  # a strong match explaining this much needs no background
@@ -85,7 +86,7 @@ class Candidate:
     explained: float | None = None  # share of query peaks on reference peaks (None: not checked)
     explained_peaks: int = 0
     engine: str = "landmarks"  # or "triplets"
-    background: float = 0.0  # best share another recording's fitted triplet alignment explains
+    background: float = 0.0  # scale.background: what other recordings' fitted triplet alignments explain
 
     @property
     def offset_s(self) -> float:
@@ -148,7 +149,7 @@ class Matcher:
         starts = np.concatenate(([0], boundaries))
         unique = keys[starts]
         counts = np.diff(np.concatenate((starts, [keys.size])))
-        top = np.argpartition(counts, -32)[-32:] if counts.size > 32 else np.arange(counts.size)
+        top = top_indices(counts, 32) if counts.size > 32 else np.arange(counts.size)
         aligned = counts[top]
         if self.tolerance:
             cumulative = np.concatenate(([0], np.cumsum(counts)))
@@ -288,9 +289,7 @@ class Matcher:
                 alignments = scale.align(self.index, peaks, self.scale_thresholds)
                 if best is not None and best.explained is not None:
                     # The exact candidate's background: what other recordings' fitted alignments explain.
-                    background = max(
-                        (a.explained for a in alignments if a.recording_id != best.recording_id), default=0.0
-                    )
+                    background = scale.background(alignments, best.recording_id, self.scale_thresholds)
                     best = replace(best, background=round(background, 3))
                 exact_verified = best is not None and self.is_verified(best)
                 triplet = self._triplet_candidate(alignments)

@@ -55,8 +55,12 @@ class ScaleThresholds:
     strong_aligned: int = 20  # look-alikes stayed under this; above it a lower share suffices
     strong_min_explained: float = 0.16
     min_explained_peaks: int = 10
-    # The share must stand this many times above the background (another fitted recording's best share).
+    # The share must stand this many times above the background (``background``: the best share another
+    # fitted recording explains on at least ``min_explained_peaks`` peaks, and at least ``min_background``).
     min_explained_over_background: float = 1.7
+    # A query in a common key explains about this much of an unrelated song in that key at its best fit
+    # (docs/identification.md, work of 2026-12-07 d); with no other fit on enough peaks, this is the background.
+    min_background: float = 0.12
     candidates: int = 6  # recordings fitted per query
     coarse_candidates: int = 48  # recordings the coarse vote passes to the fine vote
     # Triplet cells holding more entries than this are skipped (stop-words: common intervals and rhythms).
@@ -228,17 +232,29 @@ def align(index: FingerprintIndex, peaks: Peaks, thresholds: ScaleThresholds | N
         alignments.append(
             Alignment(recording, offset, scale_time, scale_freq, aligned, share, count, int(probe_hashes.size))
         )
-    # Background: how much of this query *other* recordings explain under their own best fits. A clip with
-    # many sustained peaks in a common key explains a share of any song in that key; a look-alike's best
-    # share stands barely above it, a true match's far above.
-    backgrounds = [
-        max((other.explained for other in alignments if other.recording_id != a.recording_id), default=0.0)
-        for a in alignments
-    ]
+    backgrounds = [background(alignments, a.recording_id, thresholds) for a in alignments]
     alignments = [replace(a, background=b) for a, b in zip(alignments, backgrounds, strict=True)]
     floor = min(thresholds.min_aligned, thresholds.strong_aligned)
     alignments.sort(key=lambda a: (a.aligned < floor, -a.explained, -a.aligned, a.recording_id))
     return alignments
+
+
+def background(alignments: list[Alignment], recording_id: int, thresholds: ScaleThresholds) -> float:
+    """How much of the query recordings other than ``recording_id`` explain under their own fitted alignments.
+
+    A clip with many sustained peaks in a common key explains a share of any song in that key; a look-alike's
+    best share stands barely above it, a true match's far above. Only alignments explained on at least
+    ``min_explained_peaks`` peaks count: an alignment that puts the clip mostly past the end of a recording
+    judges the share on the few peaks left inside, and 7 of 22 (0.32) is noise, not evidence: such edge fits
+    were the background of 14 of the 18 true tempo/pitch matches (fitted on ≥ 11 anchors, share ≥ 0.18) that the
+    1,000-song benchmark refused (docs/identification.md, work of 2026-12-07 d). At least ``min_background``.
+    """
+    others = (
+        a.explained
+        for a in alignments
+        if a.recording_id != recording_id and a.explained_peaks >= thresholds.min_explained_peaks
+    )
+    return max(max(others, default=0.0), thresholds.min_background)
 
 
 def _line(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> tuple[float, float]:

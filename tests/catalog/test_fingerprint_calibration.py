@@ -8,10 +8,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from catalog.fingerprint import audio
-from catalog.fingerprint.arrays import count_distinct, unique_sorted
+from catalog.fingerprint import audio, scale
+from catalog.fingerprint.arrays import count_distinct, top_indices, unique_sorted
 from catalog.fingerprint.index import Entry, FingerprintIndex, Hits, entry_for
 from catalog.fingerprint.matcher import Candidate, Matcher
+from catalog.fingerprint.scale import Alignment, ScaleThresholds
 from demo import fingerprint_synth as synth
 
 RATE = 16000
@@ -55,6 +56,19 @@ def test_distinct_keys_are_counted_like_numpy_unique():
     assert np.array_equal(unique_sorted(values), np.unique(values))
     assert count_distinct(values) == np.unique(values).size
     assert unique_sorted(np.zeros(0, np.int64)).size == 0
+
+
+def test_the_top_cells_are_the_largest_counts_ties_taken_in_order():
+    """What ``numpy.argpartition`` selects, without its slow path on arrays of mostly equal values."""
+    counts = np.random.default_rng(5).geometric(0.8, 100_000).astype(np.int64)  # mostly 1, a few larger
+    top = top_indices(counts, 32)
+    assert top.size == 32
+    assert np.array_equal(np.sort(counts[top]), np.sort(counts[np.argpartition(counts, -32)[-32:]]))
+    boundary = counts[top].min()
+    assert np.array_equal(
+        top[counts[top] == boundary], np.flatnonzero(counts == boundary)[: (counts[top] == boundary).sum()]
+    )
+    assert np.array_equal(np.sort(top_indices(np.array([3, 1, 1, 2]), 2)), [0, 3])
 
 
 def test_a_stranger_gets_one_landmark_lookup_on_a_scale_invariant_index(index):
@@ -171,3 +185,72 @@ def test_a_strong_exact_match_explaining_little_of_a_look_alike_is_refused(match
     look_alike = candidate(aligned=30, runner_up=18, query_hashes=1746, explained=0.15, explained_peaks=16)
     assert not matcher.is_verified(replace(look_alike, background=0.067))
     assert matcher.is_verified(replace(look_alike, explained=0.19, background=0.067))
+
+
+# Work of 2026-12-07 d (docs/identification.md): the background of a fitted alignment counts only other
+# recordings' fits judged on enough peaks, and is never under ``min_background``. Alignments as measured on the
+# 1,000-song benchmark (recording, anchors, share, explained peaks).
+def fitted(recording_id: int, aligned: int, explained: float, explained_peaks: int) -> Alignment:
+    return Alignment(recording_id, 100.0, 1.0, 1.0, aligned, explained, explained_peaks, 11_000)
+
+
+def as_candidate(alignments: list[Alignment]) -> Candidate:
+    best = alignments[0]
+    return candidate(
+        recording_id=best.recording_id,
+        engine="triplets",
+        aligned=best.aligned,
+        explained=best.explained,
+        explained_peaks=best.explained_peaks,
+        background=scale.background(alignments, best.recording_id, ScaleThresholds()),
+    )
+
+
+def test_an_edge_fit_on_a_few_peaks_does_not_refuse_a_time_stretched_true_match(matcher):
+    """Tempo +1 %: the true recording fitted on 15 anchors explains 0.22 of the clip (22 peaks); another song's fit
+    put the clip mostly past its end and explained 0.209 from 9 peaks. That was the background (ratio 1.05), and
+    the upload went unmatched; a share judged on 9 peaks is noise, so the background is now the next fit's."""
+    alignments = [
+        fitted(81, 15, 0.22, 22),
+        fitted(567, 3, 0.209, 9),
+        fitted(984, 6, 0.101, 10),
+        fitted(797, 3, 0.061, 6),
+    ]
+    assert scale.background(alignments, 81, ScaleThresholds()) == pytest.approx(0.12)  # 0.101, raised to the floor
+    assert matcher.is_verified(as_candidate(alignments))
+    assert not matcher.is_verified(replace(as_candidate(alignments), background=0.209))  # the old background
+
+
+def test_a_pitch_shifted_true_match_stands_above_a_background_fit_on_enough_peaks(matcher):
+    """Pitch −1 st: 13 anchors, 0.328 of 41 peaks; an edge fit explained 0.2 from 9 peaks (refused it before)."""
+    alignments = [
+        fitted(107, 13, 0.328, 41),
+        fitted(511, 4, 0.2, 9),
+        fitted(17, 8, 0.105, 13),
+        fitted(839, 8, 0.097, 12),
+    ]
+    assert scale.background(alignments, 107, ScaleThresholds()) == pytest.approx(0.12)
+    assert matcher.is_verified(as_candidate(alignments))
+
+
+def test_a_look_alike_with_no_other_fit_on_enough_peaks_is_judged_against_the_floor(matcher):
+    """A look-alike (set B) fitted on 11 anchors explaining 0.19; every other fit explained fewer than 10 peaks.
+    Without a floor its background would be 0 and it would be named."""
+    alignments = [
+        fitted(717, 11, 0.19, 19),
+        fitted(151, 5, 0.138, 4),
+        fitted(313, 4, 0.092, 9),
+        fitted(271, 6, 0.09, 9),
+    ]
+    look_alike = as_candidate(alignments)
+    assert look_alike.background == pytest.approx(ScaleThresholds().min_background)
+    assert not matcher.is_verified(look_alike)
+    assert matcher.is_verified(replace(look_alike, background=0.0))  # what the floor stops
+
+
+def test_a_look_alike_is_still_refused_when_another_fit_on_many_peaks_explains_more(matcher):
+    """A look-alike (set A) fitted on 13 anchors explaining 0.222; another song explained 0.417 from 35 peaks."""
+    alignments = [fitted(353, 13, 0.222, 18), fitted(559, 10, 0.417, 35), fitted(257, 8, 0.357, 30)]
+    look_alike = as_candidate(alignments)
+    assert look_alike.background == pytest.approx(0.417)
+    assert not matcher.is_verified(look_alike)
