@@ -80,26 +80,7 @@ def _render(arrangement: db.Arrangement, font: Path) -> np.ndarray:
         _SYNTHS[key] = (synth, synth.sfload(key))
     synth, handle = _SYNTHS[key]
     synth.sounds_off()  # nothing of the previous example may sound on
-    for channel, program in arrangement.programs.items():
-        synth.program_select(channel, handle, 0, program)
-    synth.program_select(9, handle, 128, 0, is_drums=True)
-    total = int(SECONDS * RATE)
-    out = np.zeros((total, 2), dtype=np.float32)
-    position = 0
-    for time_s, is_on, channel, key_, velocity in arrangement.events:
-        frame = min(int(time_s * RATE), total)
-        if frame > position:
-            out[position:frame] = np.frombuffer(synth.generate(frame - position), dtype=np.float32).reshape(-1, 2)
-            position = frame
-        if position >= total:
-            break
-        if is_on:
-            synth.noteon(channel, key_, velocity)
-        else:
-            synth.noteoff(channel, key_)
-    if position < total:
-        out[position:] = np.frombuffer(synth.generate(total - position), dtype=np.float32).reshape(-1, 2)
-    return out
+    return db.play(synth, handle, arrangement, seconds=SECONDS, sample_rate=RATE)
 
 
 def _example(index: int) -> list[dict[str, Any]]:

@@ -482,6 +482,14 @@ def render(arrangement: Arrangement, *, seconds: float, sample_rate: int, soundf
 
     synth = tinysoundfont.Synth(samplerate=sample_rate, gain=-3.0)
     font = synth.sfload(str(soundfont or soundfont_path()))
+    return play(synth, font, arrangement, seconds=seconds, sample_rate=sample_rate)
+
+
+def play(synth: Any, font: int, arrangement: Arrangement, *, seconds: float, sample_rate: int) -> np.ndarray:
+    """The events through a loaded tinysoundfont ``synth`` and its ``font`` handle: float32 (samples, 2).
+
+    Split from :func:`render` so a caller rendering many examples loads each font once.
+    """
     for channel, program in arrangement.programs.items():
         synth.program_select(channel, font, 0, program)
     synth.program_select(9, font, 128, 0, is_drums=True)
