@@ -56,6 +56,20 @@ MAX_FRAME = np.iinfo(np.uint16).max
 AUTO_COMPACT_SEGMENTS = 24
 
 
+def hit_budget_cap(counts: npt.NDArray[np.int64], budget: int) -> int:
+    """The largest cell size ``c`` such that the cells of ``counts`` holding at most ``c`` entries hold at most
+    ``budget`` entries together (every size when all of them fit): a query keeps its rarest cells first.
+
+    Cells of one size are kept or skipped together, so the choice does not depend on the needles' order.
+    """
+    if int(counts.sum()) <= budget:
+        return int(counts.max(initial=0))
+    sizes = np.sort(counts)
+    last_of_size = np.flatnonzero(np.concatenate((sizes[1:] != sizes[:-1], [True])))
+    within = np.flatnonzero(np.cumsum(sizes)[last_of_size] <= budget)
+    return int(sizes[last_of_size[within[-1]]]) if within.size else 0
+
+
 def index_params() -> dict[str, Any]:
     """Parameters that make hashes comparable; an index built with others is refused."""
     return {
@@ -269,29 +283,60 @@ class FingerprintIndex:
         }
 
     @staticmethod
-    def _positions(
+    def _ranges(
         keys: npt.NDArray[Any], needles: npt.NDArray[Any], max_hits: int
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """(needle index, position in ``keys``) of every entry equal to a needle; hotter needles are skipped."""
+        """(first position in ``keys``, entry count) of each needle; needles hotter than ``max_hits`` count 0."""
         lo = np.searchsorted(keys, needles, side="left")
-        hi = np.searchsorted(keys, needles, side="right")
-        counts = hi - lo
+        counts = np.searchsorted(keys, needles, side="right") - lo
         counts[counts > max_hits] = 0
+        return lo, counts
+
+    @staticmethod
+    def _expand(
+        lo: npt.NDArray[np.int64], counts: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(needle index, position in the keys) of every entry of ``_ranges``."""
         total = int(counts.sum())
         if total == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        needle_index = np.repeat(np.arange(needles.size, dtype=np.int64), counts)
+        needle_index = np.repeat(np.arange(counts.size, dtype=np.int64), counts)
         starts = np.repeat(lo - (np.cumsum(counts) - counts), counts)
         return needle_index, (starts + np.arange(total)).astype(np.int64)
 
-    def lookup(self, hashes: npt.NDArray[np.uint32], *, max_hits_per_hash: int = 5000) -> Hits:
-        """All live entries whose hash is in ``hashes``; hashes hotter than ``max_hits_per_hash`` are skipped."""
+    @classmethod
+    def _positions(
+        cls, keys: npt.NDArray[Any], needles: npt.NDArray[Any], max_hits: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(needle index, position in ``keys``) of every entry equal to a needle; hotter needles are skipped."""
+        return cls._expand(*cls._ranges(keys, needles, max_hits))
+
+    def _budgeted(
+        self, table: str, needles: npt.NDArray[Any], max_hits_per_hash: int, max_hits: int | None
+    ) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+        """``_ranges`` of ``needles`` in ``table`` of each segment; with ``max_hits``, the hottest cells left are
+        skipped too until the query's entries number at most ``max_hits`` (``hit_budget_cap``)."""
+        ranges = [self._ranges(seg.parts[table], needles, max_hits_per_hash) for seg in self._segments]
+        if max_hits is not None and ranges:
+            per_needle = np.sum([counts for _lo, counts in ranges], axis=0)
+            cap = hit_budget_cap(per_needle, max_hits)
+            for _lo, counts in ranges:
+                counts[per_needle > cap] = 0
+        return ranges
+
+    def lookup(
+        self, hashes: npt.NDArray[np.uint32], *, max_hits_per_hash: int = 5000, max_hits: int | None = None
+    ) -> Hits:
+        """All live entries whose hash is in ``hashes``; hashes hotter than ``max_hits_per_hash`` are skipped, and
+        with ``max_hits`` the hottest ones left until the query's entries number at most ``max_hits``."""
         self.refresh()
         queries: list[npt.NDArray[np.int64]] = []
         docs: list[npt.NDArray[np.uint32]] = []
         times: list[npt.NDArray[np.int32]] = []
-        for seg in self._segments:
-            query_index, positions = self._positions(seg.hashes, hashes, max_hits_per_hash)
+        for seg, (lo, counts) in zip(
+            self._segments, self._budgeted("hashes", hashes, max_hits_per_hash, max_hits), strict=True
+        ):
+            query_index, positions = self._expand(lo, counts)
             if positions.size == 0:
                 continue
             seg_docs = np.asarray(seg.docs[positions])
@@ -303,12 +348,19 @@ class FingerprintIndex:
             return Hits(np.zeros(0, np.int64), np.zeros(0, np.uint32), np.zeros(0, np.int32))
         return Hits(np.concatenate(queries), np.concatenate(docs), np.concatenate(times))
 
-    def lookup_triplets(self, hashes: npt.NDArray[np.uint32], *, max_hits_per_hash: int = 2000) -> TripletHits:
-        """All live triplet entries whose hash is in ``hashes`` (sorted needles read the maps in order)."""
+    def lookup_triplets(
+        self, hashes: npt.NDArray[np.uint32], *, max_hits_per_hash: int = 2000, max_hits: int | None = None
+    ) -> TripletHits:
+        """All live triplet entries whose hash is in ``hashes`` (sorted needles read the maps in order).
+
+        Cells with more than ``max_hits_per_hash`` entries are skipped, and with ``max_hits`` the hottest ones
+        left until the query's entries number at most ``max_hits`` (``hit_budget_cap``).
+        """
         self.refresh()
+        ranges = self._budgeted("tri_hashes", hashes, max_hits_per_hash, max_hits)
         found: list[tuple[npt.NDArray[Any], ...]] = []
-        for seg in self._segments:
-            query_index, positions = self._positions(seg.parts["tri_hashes"], hashes, max_hits_per_hash)
+        for seg, (lo, counts) in zip(self._segments, ranges, strict=True):
+            query_index, positions = self._expand(lo, counts)
             if positions.size == 0:
                 continue
             seg_docs = np.asarray(seg.parts["tri_docs"][positions])

@@ -69,6 +69,10 @@ class Thresholds:
     landmark_over_background: float = 2.2
     landmark_clear_explained: float = 0.22  # a strong match explaining this much needs no background
     landmark_strong_over_background: float = 1.5
+    # Landmark entries one query reads at most (the hottest hashes are skipped first): the landmark stage's
+    # CPU grows with them, 10 times over from 1,000 to 10,000 songs, where it set the look-alikes' p95.
+    # No query of the 1,000-song benchmark reached 330,000 (docs/identification.md, work of 2026-12-07 e).
+    max_landmark_hits: int = 500_000
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,7 @@ class Matcher:
             return None
         order = np.argsort(hashes, kind="stable")  # sorted needles read the memory-mapped index in order
         hashes, times = hashes[order], times[order]
-        hits = self.index.lookup(hashes)
+        hits = self.index.lookup(hashes, max_hits=self.thresholds.max_landmark_hits)
         if hits.docs.size == 0:
             return None
         recordings = self.index.recording_of(hits.docs)

@@ -46,9 +46,9 @@ class CountingIndex(FingerprintIndex):
 
     lookups = 0
 
-    def lookup(self, hashes: np.ndarray, *, max_hits_per_hash: int = 5000) -> Hits:
+    def lookup(self, hashes: np.ndarray, *, max_hits_per_hash: int = 5000, max_hits: int | None = None) -> Hits:
         self.lookups += 1
-        return super().lookup(hashes, max_hits_per_hash=max_hits_per_hash)
+        return super().lookup(hashes, max_hits_per_hash=max_hits_per_hash, max_hits=max_hits)
 
 
 def test_distinct_keys_are_counted_like_numpy_unique():

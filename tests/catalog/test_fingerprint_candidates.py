@@ -41,3 +41,24 @@ def test_the_closed_form_line_is_the_least_squares_line():
     expected_slope, expected_intercept = np.polyfit(x, y, 1)
     assert slope == pytest.approx(expected_slope, rel=1e-9)
     assert intercept == pytest.approx(expected_intercept, rel=1e-9)
+
+
+def test_counts_with_tolerance_count_each_unique_key_and_its_neighbours():
+    keys = np.array([3, 3, 4, 7, 9, 10, 10, 10, 11, 20], dtype=np.int64)
+
+    unique, counts = scale._counts_with_tolerance(keys, 1)
+
+    assert unique.tolist() == [3, 4, 7, 9, 10, 11, 20]
+    assert counts.tolist() == [3, 3, 1, 4, 5, 4, 1]
+    assert scale._counts_with_tolerance(keys, 2)[1].tolist() == [3, 3, 2, 6, 5, 5, 1]
+
+
+def test_counts_with_tolerance_match_a_search_over_the_unique_keys():
+    rng = np.random.default_rng(11)
+    for tolerance in (0, 1, 3):
+        keys = np.sort(rng.integers(0, 300, 500)).astype(np.int64)
+        unique, counts = scale._counts_with_tolerance(keys, tolerance)
+        expected = [int(((keys >= u - tolerance) & (keys <= u + tolerance)).sum()) for u in unique.tolist()]
+        assert unique.tolist() == np.unique(keys).tolist()
+        assert counts.tolist() == expected
+    assert scale._counts_with_tolerance(np.zeros(0, np.int64), 1)[0].size == 0
