@@ -304,13 +304,6 @@ class FingerprintIndex:
         starts = np.repeat(lo - (np.cumsum(counts) - counts), counts)
         return needle_index, (starts + np.arange(total)).astype(np.int64)
 
-    @classmethod
-    def _positions(
-        cls, keys: npt.NDArray[Any], needles: npt.NDArray[Any], max_hits: int
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """(needle index, position in ``keys``) of every entry equal to a needle; hotter needles are skipped."""
-        return cls._expand(*cls._ranges(keys, needles, max_hits))
-
     def _budgeted(
         self, table: str, needles: npt.NDArray[Any], max_hits_per_hash: int, max_hits: int | None
     ) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from catalog.fingerprint.index import FingerprintIndex, hit_budget_cap
+from catalog.fingerprint.index import Entry, FingerprintIndex, hit_budget_cap
 
 
 def test_it_keeps_every_cell_when_the_hits_fit():
@@ -20,16 +20,18 @@ def test_it_skips_the_hottest_cells_first_and_cells_of_one_size_together():
     assert hit_budget_cap(counts, 0) == 0
 
 
-def test_a_lookup_reads_at_most_its_budget(tmp_path):
+def _entry(recording_id: int, hashes: list[int]) -> Entry:
+    return Entry(recording_id, np.array(hashes, np.uint32), np.arange(len(hashes), dtype=np.int32), 10.0)
+
+
+def test_a_lookup_reads_at_most_its_budget_counting_every_segment(tmp_path):
+    """Hash 4 has 2 entries in each of two segments: 4 in all, so it is the cell a budget of 6 skips, in both."""
     index = FingerprintIndex(tmp_path)
-    keys = np.array([1, 2, 2, 3, 3, 3, 4, 4, 4, 4], dtype=np.uint32)
+    index.add([_entry(1, [1, 2, 3, 4, 4])])
+    index.add([_entry(2, [2, 3, 3, 4, 4])])
     needles = np.array([1, 2, 3, 4], dtype=np.uint32)
 
-    lo, counts = index._ranges(keys, needles, 5000)
-    assert counts.tolist() == [1, 2, 3, 4]
-    cap = hit_budget_cap(counts, 6)
-    counts[counts > cap] = 0
-    query, positions = index._expand(lo, counts)
-
-    assert query.tolist() == [0, 1, 1, 2, 2, 2]
-    assert keys[positions].tolist() == [1, 2, 2, 3, 3, 3]
+    assert np.sort(needles[index.lookup(needles).query]).tolist() == [1, 2, 2, 3, 3, 3, 4, 4, 4, 4]
+    budgeted = index.lookup(needles, max_hits=6)
+    assert np.sort(needles[budgeted.query]).tolist() == [1, 2, 2, 3, 3, 3]
+    assert sorted(index.recording_of(budgeted.docs).tolist()) == [1, 1, 1, 2, 2, 2]
