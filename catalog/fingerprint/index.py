@@ -48,7 +48,7 @@ import numpy as np
 import numpy.typing as npt
 
 from catalog.fingerprint import landmarks, triplets
-from catalog.fingerprint.arrays import unique_sorted
+from catalog.fingerprint.arrays import bisect_ranges, unique_sorted
 from catalog.fingerprint.triplets import ScalePrint
 
 INDEX_VERSION = 1
@@ -141,6 +141,20 @@ class TripletHits:
     times: npt.NDArray[np.int32]
     freqs: npt.NDArray[np.float64]  # bins
     spans: npt.NDArray[np.int32]
+    # Per segment, the cells skipped as hotter than ``max_hits_per_hash``: (probe index, first position, entries),
+    # for ``FingerprintIndex.lookup_triplets_of``.
+    skipped: tuple[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]], ...] = ()
+
+    @staticmethod
+    def empty(skipped: tuple[tuple[npt.NDArray[np.int64], ...], ...] = ()) -> TripletHits:
+        return TripletHits(
+            np.zeros(0, np.int64),
+            np.zeros(0, np.uint32),
+            np.zeros(0, np.int32),
+            np.zeros(0),
+            np.zeros(0, np.int32),
+            skipped,  # type: ignore[arg-type]
+        )
 
 
 @dataclass
@@ -159,6 +173,27 @@ class _Segment:
     @property
     def times(self) -> npt.NDArray[np.uint16]:
         return self.parts["times"]
+
+
+def _triplet_columns(
+    seg: _Segment, query_index: npt.NDArray[np.int64], docs: npt.NDArray[np.uint32], positions: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[Any], ...]:
+    """The ``TripletHits`` columns of the entries at ``positions`` of one segment."""
+    return (
+        query_index,
+        docs,
+        np.asarray(seg.parts["tri_times"][positions]).astype(np.int32),
+        np.asarray(seg.parts["tri_freqs"][positions]) / float(triplets.FREQ_UNITS),
+        np.asarray(seg.parts["tri_spans"][positions]).astype(np.int32),
+    )
+
+
+def _triplet_hits(found: list[tuple[npt.NDArray[Any], ...]], skipped: tuple[Any, ...]) -> TripletHits:
+    if not found:
+        return TripletHits.empty(skipped)
+    # One segment (a compacted index) needs no concatenation: a copy of ~10^5–10^6 hits per column.
+    columns = list(found[0]) if len(found) == 1 else [np.concatenate(c) for c in zip(*found, strict=True)]
+    return TripletHits(columns[0], columns[1], columns[2], columns[3], columns[4], skipped)
 
 
 class FingerprintIndex:
@@ -284,12 +319,16 @@ class FingerprintIndex:
 
     @staticmethod
     def _ranges(
-        keys: npt.NDArray[Any], needles: npt.NDArray[Any], max_hits: int
+        keys: npt.NDArray[Any], needles: npt.NDArray[Any], max_hits: int, skipped: list[Any] | None = None
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """(first position in ``keys``, entry count) of each needle; needles hotter than ``max_hits`` count 0."""
+        """(first position in ``keys``, entry count) of each needle; needles hotter than ``max_hits`` count 0
+        (and are appended to ``skipped`` as (needle index, first position, entry count))."""
         lo = np.searchsorted(keys, needles, side="left")
         counts = np.searchsorted(keys, needles, side="right") - lo
-        counts[counts > max_hits] = 0
+        hot = np.flatnonzero(counts > max_hits)
+        if skipped is not None:
+            skipped.append((hot, lo[hot], counts[hot]))
+        counts[hot] = 0
         return lo, counts
 
     @staticmethod
@@ -305,11 +344,16 @@ class FingerprintIndex:
         return needle_index, (starts + np.arange(total)).astype(np.int64)
 
     def _budgeted(
-        self, table: str, needles: npt.NDArray[Any], max_hits_per_hash: int, max_hits: int | None
+        self,
+        table: str,
+        needles: npt.NDArray[Any],
+        max_hits_per_hash: int,
+        max_hits: int | None,
+        skipped: list[Any] | None = None,
     ) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
         """``_ranges`` of ``needles`` in ``table`` of each segment; with ``max_hits``, the hottest cells left are
         skipped too until the query's entries number at most ``max_hits`` (``hit_budget_cap``)."""
-        ranges = [self._ranges(seg.parts[table], needles, max_hits_per_hash) for seg in self._segments]
+        ranges = [self._ranges(seg.parts[table], needles, max_hits_per_hash, skipped) for seg in self._segments]
         if max_hits is not None and ranges:
             per_needle = np.sum([counts for _lo, counts in ranges], axis=0)
             cap = hit_budget_cap(per_needle, max_hits)
@@ -350,7 +394,8 @@ class FingerprintIndex:
         left until the query's entries number at most ``max_hits`` (``hit_budget_cap``).
         """
         self.refresh()
-        ranges = self._budgeted("tri_hashes", hashes, max_hits_per_hash, max_hits)
+        skipped: list[tuple[npt.NDArray[np.int64], ...]] = []
+        ranges = self._budgeted("tri_hashes", hashes, max_hits_per_hash, max_hits, skipped)
         found: list[tuple[npt.NDArray[Any], ...]] = []
         for seg, (lo, counts) in zip(self._segments, ranges, strict=True):
             query_index, positions = self._expand(lo, counts)
@@ -358,23 +403,36 @@ class FingerprintIndex:
                 continue
             seg_docs = np.asarray(seg.parts["tri_docs"][positions])
             alive = ~self._deleted[seg_docs]
-            positions = positions[alive]
-            found.append(
-                (
-                    query_index[alive],
-                    seg_docs[alive],
-                    np.asarray(seg.parts["tri_times"][positions]).astype(np.int32),
-                    np.asarray(seg.parts["tri_freqs"][positions]) / float(triplets.FREQ_UNITS),
-                    np.asarray(seg.parts["tri_spans"][positions]).astype(np.int32),
-                )
-            )
-        if not found:
-            return TripletHits(
-                np.zeros(0, np.int64), np.zeros(0, np.uint32), np.zeros(0, np.int32), np.zeros(0), np.zeros(0, np.int32)
-            )
-        # One segment (a compacted index) needs no concatenation: a copy of ~10^5–10^6 hits per column.
-        columns = list(found[0]) if len(found) == 1 else [np.concatenate(c) for c in zip(*found, strict=True)]
-        return TripletHits(columns[0], columns[1], columns[2], columns[3], columns[4])
+            found.append(_triplet_columns(seg, query_index[alive], seg_docs[alive], positions[alive]))
+        return _triplet_hits(found, tuple(skipped))
+
+    def lookup_triplets_of(
+        self, skipped: TripletHits, recording_ids: npt.NDArray[np.int64], *, up_to: int
+    ) -> TripletHits:
+        """The triplet entries of ``recording_ids``' live documents in the cells ``skipped`` (a ``lookup_triplets``
+        result) passed over that hold at most ``up_to`` entries, without reading those cells: within a cell,
+        entries lie in document order (segments are sorted stably by hash, documents numbered in the order they
+        were written), so each (cell, document) is found by bisection.
+        """
+        self.refresh()
+        docs = np.flatnonzero(np.isin(self._doc_recording, recording_ids) & ~self._deleted).astype(np.uint32)
+        found: list[tuple[npt.NDArray[Any], ...]] = []
+        for seg, (probe, lo, counts) in zip(self._segments, skipped.skipped, strict=True):
+            hot = np.flatnonzero(counts <= up_to)
+            if docs.size == 0 or hot.size == 0:
+                continue
+            cell = np.repeat(hot, docs.size)
+            wanted = np.tile(docs, hot.size)
+            start, stop = bisect_ranges(seg.parts["tri_docs"], lo[cell], lo[cell] + counts[cell], wanted)
+            which, positions = self._expand(start, stop - start)
+            if positions.size:
+                found.append(_triplet_columns(seg, probe[cell[which]], wanted[which], positions))
+        return _triplet_hits(found, ())
+
+    def recording_count(self) -> int:
+        """How many recordings have a live document (a cheap count of the loaded catalogue)."""
+        self.refresh()
+        return int(((self._doc_recording >= 0) & ~self._deleted).sum())
 
     def recording_peaks(
         self, recording_id: int, first_frame: int, last_frame: int

@@ -125,6 +125,10 @@ class Matcher:
     distinct_anchors: bool = True
     max_windows: int = 8
 
+    def catalog_scale_thresholds(self) -> ScaleThresholds:
+        """``scale_thresholds`` for the index's current size (``ScaleThresholds.for_catalog``)."""
+        return self.scale_thresholds.for_catalog(self.index.recording_count())
+
     # --- one clip ----------------------------------------------------------
     def best_candidate(
         self, hashes: npt.NDArray[np.uint32], times: npt.NDArray[np.int32], speed: float = 1.0
@@ -184,7 +188,7 @@ class Matcher:
         if not self.verify:
             return True
         if candidate.engine == "triplets":
-            s = self.scale_thresholds
+            s = self.catalog_scale_thresholds()
             share = s.strong_min_explained if candidate.aligned >= s.strong_aligned else s.min_explained
             return (
                 candidate.aligned >= s.min_aligned
@@ -290,7 +294,7 @@ class Matcher:
             if best is not None and self._is_clear(best):
                 break
             if speed == 1.0 and self.scale_invariant:
-                alignments = scale.align(self.index, peaks, self.scale_thresholds)
+                alignments = scale.align(self.index, peaks, self.catalog_scale_thresholds())
                 if best is not None and best.explained is not None:
                     # The exact candidate's background: what other recordings' fitted alignments explain.
                     background = scale.background(alignments, best.recording_id, self.scale_thresholds)
@@ -316,7 +320,11 @@ class Matcher:
         return self._as_match(candidate, votes=1, total=1)
 
     def _as_match(self, candidate: Candidate, *, votes: int, total: int) -> Match:
-        floor = self.scale_thresholds.min_aligned if candidate.engine == "triplets" else self.thresholds.min_aligned
+        floor = (
+            self.catalog_scale_thresholds().min_aligned
+            if candidate.engine == "triplets"
+            else self.thresholds.min_aligned
+        )
         confidence = min(1.0, candidate.aligned / (3.0 * floor)) * (0.5 + 0.5 * votes / total)
         return Match(
             recording_id=candidate.recording_id,

@@ -26,6 +26,7 @@ calibrated in docs/identification.md).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -34,7 +35,7 @@ from scipy import ndimage
 
 from catalog.fingerprint import triplets
 from catalog.fingerprint.arrays import count_distinct, unique_sorted
-from catalog.fingerprint.index import FingerprintIndex
+from catalog.fingerprint.index import FingerprintIndex, TripletHits
 from catalog.fingerprint.landmarks import Peaks
 
 FREQ_STEP = 0.015  # log frequency-scale bin of the candidate stage
@@ -63,8 +64,30 @@ class ScaleThresholds:
     min_background: float = 0.12
     candidates: int = 6  # recordings fitted per query
     coarse_candidates: int = 48  # recordings the coarse vote passes to the fine vote
-    # Triplet cells holding more entries than this are skipped (stop-words: common intervals and rhythms).
+    # Triplet cells holding more entries than this are skipped by the candidate votes (stop-words: common
+    # intervals and rhythms); the votes' CPU grows with the entries they read.
     max_hits_per_hash: int = 400
+    # The fitted candidates' evidence skips only cells holding more than this many entries per recording
+    # (400 at 1,000 songs, where the thresholds were calibrated): with an absolute cap, a 10,000-song index
+    # skipped ten times more of a true match's cells and 79 of 109 missed tempo/pitch queries were fitted under
+    # ``min_aligned`` (docs/identification.md, work of 2026-12-07 f).
+    stop_word_density: float = 0.4
+    # ``min_aligned`` holds for 1,000 recordings; it rises by this much per tenfold larger catalog. Reading a
+    # candidate's evidence at a fixed density makes its anchor count independent of the catalog size, but the
+    # best chance fit among ten times more recordings is stronger: at 10,000 songs look-alikes were named on
+    # 11-15 anchors (19 of 2,000 at the 1,000-song floor, 5 at 15; docs/identification.md, work of 2026-12-07 f).
+    aligned_per_decade: float = 4.0
+    # Only fits explaining this much of the clip on the votes' evidence are refitted on the skipped cells:
+    # reading them costs about 2 ms per candidate at 10,000 songs, and a fit explaining less is background.
+    recount_min_explained: float = 0.12
+
+    def for_catalog(self, recordings: int) -> ScaleThresholds:
+        """These thresholds for an index of ``recordings``: the anchor floor raised above 1,000 recordings."""
+        if recordings <= 1000:
+            return self
+        return replace(
+            self, min_aligned=self.min_aligned + round(self.aligned_per_decade * math.log10(recordings / 1000))
+        )
 
 
 @dataclass(frozen=True)
@@ -160,30 +183,29 @@ def _fine_scores(
     return scores
 
 
-def align(index: FingerprintIndex, peaks: Peaks, thresholds: ScaleThresholds | None = None) -> list[Alignment]:
-    """Fitted alignments of the best candidate recordings (not yet verified): those with enough aligned anchors
-    first, most explained first; each carries its background (``Alignment.background``).
+@dataclass(frozen=True)
+class _HitGeometry:
+    """Per-hit quantities of triplet hits whose scales lie in range: what the votes and the fit read."""
 
-    Candidates are found in two votes: a coarse one over every hit (recording, frequency-scale bin, 0.8-s
-    offset bin) keeps ``coarse_candidates`` recordings; a fine one over their hits (``_fine_scores``) keeps
-    ``candidates`` of them, which are fitted and checked against the constellation.
-    """
-    thresholds = thresholds or ScaleThresholds()
-    tri = triplets.triplets(peaks)
-    if tri.size == 0:
-        return []
-    freq = peaks.fine_freq
-    probe_hashes, rows = triplets.probes(tri, freq)
-    if probe_hashes.size == 0:
-        return []
-    order = np.argsort(probe_hashes, kind="stable")
-    probe_hashes, rows = probe_hashes[order], rows[order]
-    hits = index.lookup_triplets(probe_hashes, max_hits_per_hash=thresholds.max_hits_per_hash)
-    if hits.docs.size == 0:
-        return []
+    tq: npt.NDArray[np.int64]  # query anchor frame
+    tr: npt.NDArray[np.int64]  # reference anchor frame
+    log_a: npt.NDArray[np.float64]  # log time scale from the spans
+    log_b: npt.NDArray[np.float64]  # log frequency scale from the anchor frequencies
+    span_tolerance: npt.NDArray[np.float64]
+    recordings: npt.NDArray[np.int64]
+
+    @property
+    def b_bin(self) -> npt.NDArray[np.int64]:
+        return np.round(self.log_b / FREQ_STEP).astype(np.int64) + 32
+
+
+def _geometry(
+    index: FingerprintIndex, peaks: Peaks, tri: triplets.Triplets, rows: npt.NDArray[np.int64], hits: TripletHits
+) -> _HitGeometry | None:
+    """``hits`` (of probes for triplets ``rows``) as scale estimates, keeping those within the scale bounds."""
     which = rows[hits.query]
     first = tri.first[which]
-    log_b = np.log(freq[first] / np.maximum(hits.freqs, 1e-3))
+    log_b = np.log(peaks.fine_freq[first] / np.maximum(hits.freqs, 1e-3))
     sq = np.maximum(tri.span[which], 1).astype(np.float64)
     sr = np.maximum(hits.spans, 1).astype(np.float64)
     log_a = np.log(sq / sr)
@@ -194,12 +216,48 @@ def align(index: FingerprintIndex, peaks: Peaks, thresholds: ScaleThresholds | N
         (log_b >= lo_b) & (log_b <= hi_b) & (log_a >= lo_a - span_tolerance) & (log_a <= hi_a + span_tolerance)
     )
     if ok.size == 0:
+        return None
+    return _HitGeometry(
+        tq=np.round(peaks.time).astype(np.int64)[first[ok]],
+        tr=hits.times[ok].astype(np.int64),
+        log_a=log_a[ok],
+        log_b=log_b[ok],
+        span_tolerance=span_tolerance[ok],
+        recordings=index.recording_of(hits.docs[ok]),
+    )
+
+
+def fit_hits_per_hash(index: FingerprintIndex, thresholds: ScaleThresholds) -> int:
+    """The stop-word cap of the fitted candidates' evidence: ``stop_word_density`` entries per recording, and
+    never below the retrieval cap (so up to 1,000 songs nothing is read twice)."""
+    return max(thresholds.max_hits_per_hash, round(thresholds.stop_word_density * index.recording_count()))
+
+
+def align(index: FingerprintIndex, peaks: Peaks, thresholds: ScaleThresholds | None = None) -> list[Alignment]:
+    """Fitted alignments of the best candidate recordings (not yet verified): those with enough aligned anchors
+    first, most explained first; each carries its background (``Alignment.background``).
+
+    Candidates are found in two votes: a coarse one over every hit (recording, frequency-scale bin, 0.8-s
+    offset bin) keeps ``coarse_candidates`` recordings; a fine one over their hits (``_fine_scores``) keeps
+    ``candidates`` of them. Both read the cells under the retrieval cap ``max_hits_per_hash``; the chosen
+    candidates are then fitted on their hits in every cell under ``fit_hits_per_hash`` (read by document, not
+    cell by cell), so their anchor counts do not fall as the catalog grows, and checked against the
+    constellation.
+    """
+    thresholds = thresholds or ScaleThresholds()
+    tri = triplets.triplets(peaks)
+    if tri.size == 0:
         return []
-    log_b, log_a, span_tolerance = log_b[ok], log_a[ok], span_tolerance[ok]
-    tq = np.round(peaks.time).astype(np.int64)[first[ok]]
-    tr = hits.times[ok].astype(np.int64)
-    recordings = index.recording_of(hits.docs[ok])
-    b_bin = np.round(log_b / FREQ_STEP).astype(np.int64) + 32
+    probe_hashes, rows = triplets.probes(tri, peaks.fine_freq)
+    if probe_hashes.size == 0:
+        return []
+    order = np.argsort(probe_hashes, kind="stable")
+    probe_hashes, rows = probe_hashes[order], rows[order]
+    found = index.lookup_triplets(probe_hashes, max_hits_per_hash=thresholds.max_hits_per_hash)
+    hits = _geometry(index, peaks, tri, rows, found)
+    if hits is None:
+        return []
+    tq, tr, recordings, b_bin = hits.tq, hits.tr, hits.recordings, hits.b_bin
     # Coarse offset at scale 1 (OFFSET_BIN frames): a ±14 % tempo change moves it by at most ~1.4 bins over
     # a 10-s clip, while chance hits spread over every offset of the recording.
     o_bin = np.clip((tr - tq) // OFFSET_BIN + 512, 0, 1023)
@@ -215,32 +273,54 @@ def align(index: FingerprintIndex, peaks: Peaks, thresholds: ScaleThresholds | N
     # Position in ``top`` of each hit's recording (meaningful where ``in_top``), then only the hits within a
     # frequency-scale bin of that recording's best coarse cell, as ``_fit`` will use.
     by_id = np.argsort(top_recordings)
-    slot = np.minimum(np.searchsorted(top_recordings[by_id], recordings), top.size - 1)
-    group = by_id[slot]
-    in_top = (top_recordings[group] == recordings) & (np.abs(b_bin - top_cells[group]) <= 1)
-    chosen_hits = np.flatnonzero(in_top)
+
+    def near_top(geometry: _HitGeometry) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(hits of recordings in ``top`` within a frequency-scale bin of their best cell, their positions)."""
+        slot = np.minimum(np.searchsorted(top_recordings[by_id], geometry.recordings), top.size - 1)
+        group = by_id[slot]
+        near = (top_recordings[group] == geometry.recordings) & (np.abs(geometry.b_bin - top_cells[group]) <= 1)
+        chosen = np.flatnonzero(near)
+        return chosen, group[chosen]
+
+    chosen_hits, chosen_group = near_top(hits)
     fine = _fine_scores(
-        group[chosen_hits],
+        chosen_group,
         tq[chosen_hits],
         tr[chosen_hits].astype(np.float64),
-        log_a[chosen_hits],
-        span_tolerance[chosen_hits],
+        hits.log_a[chosen_hits],
+        hits.span_tolerance[chosen_hits],
         top.size,
     )
     best = np.lexsort((np.arange(top.size), -fine))[: thresholds.candidates]
-    alignments = []
-    for position in best.tolist():
+    evidence = [(hits, chosen_hits, chosen_group)]
+
+    def fitted(position: int) -> Alignment | None:
         recording = int(top_recordings[position])
-        chosen = chosen_hits[group[chosen_hits] == position]
-        fitted = _fit(tq[chosen], tr[chosen].astype(np.float64), log_a[chosen], log_b[chosen], span_tolerance[chosen])
-        if fitted is None:
-            continue
-        offset, scale_time, scale_freq, aligned = fitted
+        parts = [(g, chosen[group == position]) for g, chosen, group in evidence]
+        fit = _fit(
+            np.concatenate([g.tq[c] for g, c in parts]),
+            np.concatenate([g.tr[c] for g, c in parts]).astype(np.float64),
+            np.concatenate([g.log_a[c] for g, c in parts]),
+            np.concatenate([g.log_b[c] for g, c in parts]),
+            np.concatenate([g.span_tolerance[c] for g, c in parts]),
+        )
+        if fit is None:
+            return None
+        offset, scale_time, scale_freq, aligned = fit
         # Every fitted candidate is explained, weak ones too: they are the query's background (below).
         share, count = explain(index, peaks, recording, offset, scale_time, scale_freq) or (0.0, 0)
-        alignments.append(
-            Alignment(recording, offset, scale_time, scale_freq, aligned, share, count, int(probe_hashes.size))
-        )
+        return Alignment(recording, offset, scale_time, scale_freq, aligned, share, count, int(probe_hashes.size))
+
+    fits = {position: fitted(position) for position in best.tolist()}
+    fit_cap = fit_hits_per_hash(index, thresholds)
+    promising = [p for p, a in fits.items() if a is not None and a.explained >= thresholds.recount_min_explained]
+    if fit_cap > thresholds.max_hits_per_hash and promising:
+        skipped = index.lookup_triplets_of(found, top_recordings[promising], up_to=fit_cap)
+        more = _geometry(index, peaks, tri, rows, skipped) if skipped.docs.size else None
+        if more is not None:
+            evidence.append((more, *near_top(more)))
+            fits.update({position: fitted(position) for position in promising})
+    alignments = [a for a in fits.values() if a is not None]
     backgrounds = [background(alignments, a.recording_id, thresholds) for a in alignments]
     alignments = [replace(a, background=b) for a, b in zip(alignments, backgrounds, strict=True)]
     floor = min(thresholds.min_aligned, thresholds.strong_aligned)
