@@ -38,7 +38,17 @@ from catalog.fingerprint.index import FingerprintIndex  # noqa: E402
 from catalog.fingerprint.matcher import Matcher, Thresholds  # noqa: E402
 from demo import fingerprint_synth as synth  # noqa: E402
 
-SETS = {"A": 1_000_000, "B": 1_500_000, "C": 2_000_000, "D": 2_500_000, "E": 3_000_000, "F": 3_500_000, "G": 4_000_000}
+SETS = {
+    "A": 1_000_000,
+    "B": 1_500_000,
+    "C": 2_000_000,
+    "D": 2_500_000,
+    "E": 3_000_000,
+    "F": 3_500_000,
+    "G": 4_000_000,
+    "H": 4_500_000,
+    "I": 5_000_000,
+}
 CACHE = ROOT / "data" / "bench" / "identify"
 
 
