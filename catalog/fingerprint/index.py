@@ -141,19 +141,20 @@ class TripletHits:
     times: npt.NDArray[np.int32]
     freqs: npt.NDArray[np.float64]  # bins
     spans: npt.NDArray[np.int32]
-    # Per segment, the cells skipped as hotter than ``max_hits_per_hash``: (probe index, first position, entries),
-    # for ``FingerprintIndex.lookup_triplets_of``.
-    skipped: tuple[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]], ...] = ()
+    # Per segment read, the cells skipped as hotter than ``max_hits_per_hash``: (segment, probe index, first
+    # position, entries), for ``FingerprintIndex.lookup_triplets_of``. The segment itself is kept, so a writer
+    # appending or compacting between the two calls cannot pair positions with another segment's files.
+    skipped: tuple[Skipped, ...] = ()
 
     @staticmethod
-    def empty(skipped: tuple[tuple[npt.NDArray[np.int64], ...], ...] = ()) -> TripletHits:
+    def empty(skipped: tuple[Skipped, ...] = ()) -> TripletHits:
         return TripletHits(
             np.zeros(0, np.int64),
             np.zeros(0, np.uint32),
             np.zeros(0, np.int32),
             np.zeros(0),
             np.zeros(0, np.int32),
-            skipped,  # type: ignore[arg-type]
+            skipped,
         )
 
 
@@ -173,6 +174,9 @@ class _Segment:
     @property
     def times(self) -> npt.NDArray[np.uint16]:
         return self.parts["times"]
+
+
+Skipped = tuple[_Segment, npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
 
 
 def _triplet_columns(
@@ -394,17 +398,18 @@ class FingerprintIndex:
         left until the query's entries number at most ``max_hits`` (``hit_budget_cap``).
         """
         self.refresh()
+        segments, deleted = self._segments, self._deleted  # one state for the whole read
         skipped: list[tuple[npt.NDArray[np.int64], ...]] = []
         ranges = self._budgeted("tri_hashes", hashes, max_hits_per_hash, max_hits, skipped)
         found: list[tuple[npt.NDArray[Any], ...]] = []
-        for seg, (lo, counts) in zip(self._segments, ranges, strict=True):
+        for seg, (lo, counts) in zip(segments, ranges, strict=True):
             query_index, positions = self._expand(lo, counts)
             if positions.size == 0:
                 continue
             seg_docs = np.asarray(seg.parts["tri_docs"][positions])
-            alive = ~self._deleted[seg_docs]
+            alive = ~deleted[seg_docs]
             found.append(_triplet_columns(seg, query_index[alive], seg_docs[alive], positions[alive]))
-        return _triplet_hits(found, tuple(skipped))
+        return _triplet_hits(found, tuple((seg, *cells) for seg, cells in zip(segments, skipped, strict=True)))
 
     def lookup_triplets_of(
         self, skipped: TripletHits, recording_ids: npt.NDArray[np.int64], *, up_to: int
@@ -417,7 +422,7 @@ class FingerprintIndex:
         self.refresh()
         docs = np.flatnonzero(np.isin(self._doc_recording, recording_ids) & ~self._deleted).astype(np.uint32)
         found: list[tuple[npt.NDArray[Any], ...]] = []
-        for seg, (probe, lo, counts) in zip(self._segments, skipped.skipped, strict=True):
+        for seg, probe, lo, counts in skipped.skipped:
             hot = np.flatnonzero(counts <= up_to)
             if docs.size == 0 or hot.size == 0:
                 continue

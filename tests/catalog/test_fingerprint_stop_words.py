@@ -88,6 +88,22 @@ def test_a_reindexed_recording_is_read_from_its_live_document_only(tmp_path):
     assert sorted(index.lookup_triplets_of(capped, np.array([1]), up_to=100).times.tolist()) == [0, 1]
 
 
+def test_a_writer_appending_and_compacting_between_the_two_reads_changes_nothing_read(tmp_path):
+    """An identification worker reads the skipped cells of the segments its first lookup saw, while the indexer
+    appends a segment and compacts: positions must not be paired with another segment's files."""
+    reader = FingerprintIndex(tmp_path)
+    FingerprintIndex(tmp_path).add([_scale_entry(1, [7, 7, 9]), _scale_entry(2, [7, 9])])
+    probes = np.array([7, 9], dtype=np.uint32)
+    capped = reader.lookup_triplets(probes, max_hits_per_hash=1)
+    before = _hits(reader.lookup_triplets_of(capped, np.array([1]), up_to=10))
+
+    writer = FingerprintIndex(tmp_path)
+    writer.add([_scale_entry(3, [7, 7, 7, 9, 9])])
+    writer.compact()
+
+    assert _hits(reader.lookup_triplets_of(capped, np.array([1]), up_to=10)) == before == [(0, 0, 0), (0, 0, 1), (1, 0, 2)]
+
+
 def test_documents_lie_in_order_within_every_cell_after_appends_and_compaction(tmp_path):
     """What the bisection relies on: a stable sort by hash of entries written in document order."""
     rng = np.random.default_rng(3)
