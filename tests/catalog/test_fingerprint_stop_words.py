@@ -101,7 +101,8 @@ def test_a_writer_appending_and_compacting_between_the_two_reads_changes_nothing
     writer.add([_scale_entry(3, [7, 7, 7, 9, 9])])
     writer.compact()
 
-    assert _hits(reader.lookup_triplets_of(capped, np.array([1]), up_to=10)) == before == [(0, 0, 0), (0, 0, 1), (1, 0, 2)]
+    after = _hits(reader.lookup_triplets_of(capped, np.array([1]), up_to=10))
+    assert after == before == [(0, 0, 0), (0, 0, 1), (1, 0, 2)]
 
 
 def test_documents_lie_in_order_within_every_cell_after_appends_and_compaction(tmp_path):
