@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pickle
 import sys
 import time
@@ -74,8 +75,7 @@ def draw_queries(draw_songs: int, queries: int, sets: list[str], negatives: int)
             print(f"  drew {condition}", flush=True)
         cached["positives"] = rows
         cached["rng_state"] = rng.bit_generator.state
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(pickle.dumps(cached))
+        _save(path, cached)
     out = list(cached["positives"])
     for name in sets:
         key = f"look_alikes_{name}_{negatives}"
@@ -90,10 +90,18 @@ def draw_queries(draw_songs: int, queries: int, sets: list[str], negatives: int)
                 peaks = landmarks.find_peaks(audio.resample(clip, bench.SOURCE_RATE))
                 rows.append({"condition": f"look_alike_{name}", "expected": None, "twin": of, "peaks": peaks})
             cached[key] = rows
-            path.write_bytes(pickle.dumps(cached))
+            _save(path, cached)
             print(f"  drew look-alike set {name}", flush=True)
         out.extend(cached[key])
     return out
+
+
+def _save(path: Path, cached: dict[str, Any]) -> None:
+    """Write the cache whole or not at all: another run may be reading it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_bytes(pickle.dumps(cached))
+    os.replace(temporary, path)
 
 
 def where_lost(index: FingerprintIndex, matcher: Matcher, row: dict[str, Any]) -> str:
@@ -114,11 +122,13 @@ def where_lost(index: FingerprintIndex, matcher: Matcher, row: dict[str, Any]) -
     wider = scale.align(index, row["peaks"], replace(s, candidates=s.coarse_candidates))
     if any(a.recording_id == row["expected"] for a in wider):
         return "not fitted: in the coarse top, lost in the fine vote"
-    coarser = scale.align(index, row["peaks"], replace(s, candidates=48, coarse_candidates=100_000))
+    coarser = scale.align(index, row["peaks"], replace(s, candidates=s.coarse_candidates, coarse_candidates=100_000))
     if any(a.recording_id == row["expected"] for a in coarser):
         return "not fitted: lost in the coarse vote"
     uncapped = scale.align(
-        index, row["peaks"], replace(s, candidates=48, coarse_candidates=100_000, max_hits_per_hash=1 << 30)
+        index,
+        row["peaks"],
+        replace(s, candidates=s.coarse_candidates, coarse_candidates=100_000, max_hits_per_hash=1 << 30),
     )
     if any(a.recording_id == row["expected"] for a in uncapped):
         return "not fitted: hits only in stop-word cells"
@@ -133,7 +143,8 @@ def parse_variant(pairs: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
         name, _, value = pair.partition("=")
         target = scale_fields if name in scale.ScaleThresholds.__dataclass_fields__ else landmark_fields
         if name not in scale.ScaleThresholds.__dataclass_fields__ and name not in Thresholds.__dataclass_fields__:
-            raise SystemExit(f"unknown threshold {name!r}")
+            known = sorted({*scale.ScaleThresholds.__dataclass_fields__, *Thresholds.__dataclass_fields__})
+            raise SystemExit(f"unknown threshold {name!r}: use one of {', '.join(known)}")
         target[name] = type(getattr(scale.ScaleThresholds() if target is scale_fields else Thresholds(), name))(value)
     return scale_fields, landmark_fields
 

@@ -63,7 +63,7 @@ def bisect_ranges(
             if active.size == 0:
                 break
             middle = (low[active] + high[active]) // 2
-            found = np.asarray(column[middle])
+            found = column[middle]
             below = found <= values[active] if right else found < values[active]
             low[active[below]] = middle[below] + 1
             high[active[~below]] = middle[~below]

@@ -192,7 +192,7 @@ def _triplet_columns(
     )
 
 
-def _triplet_hits(found: list[tuple[npt.NDArray[Any], ...]], skipped: tuple[Any, ...]) -> TripletHits:
+def _triplet_hits(found: list[tuple[npt.NDArray[Any], ...]], skipped: tuple[Skipped, ...]) -> TripletHits:
     if not found:
         return TripletHits.empty(skipped)
     # One segment (a compacted index) needs no concatenation: a copy of ~10^5–10^6 hits per column.
@@ -288,9 +288,14 @@ class FingerprintIndex:
     def is_scale_invariant(self) -> bool:
         """True when every live document has its scale-invariant fingerprint (triplets and peaks): then the
         triplet path covers speed changes and the rescaled-landmark speed search has nothing left to find."""
-        self.refresh()
-        live = np.flatnonzero((self._doc_recording >= 0) & ~self._deleted)
+        live = np.flatnonzero(self._live())
         return bool(live.size) and bool(self._has_peaks[live].all())
+
+    def _live(self) -> npt.NDArray[np.bool_]:
+        """Which document ids hold a live recording, after a refresh."""
+        self.refresh()
+        live: npt.NDArray[np.bool_] = (self._doc_recording >= 0) & ~self._deleted
+        return live
 
     def recording_ids(self) -> set[int]:
         """Recordings that currently have a live document."""
@@ -349,15 +354,17 @@ class FingerprintIndex:
 
     def _budgeted(
         self,
+        segments: list[_Segment],
         table: str,
         needles: npt.NDArray[Any],
         max_hits_per_hash: int,
         max_hits: int | None,
         skipped: list[Any] | None = None,
     ) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
-        """``_ranges`` of ``needles`` in ``table`` of each segment; with ``max_hits``, the hottest cells left are
-        skipped too until the query's entries number at most ``max_hits`` (``hit_budget_cap``)."""
-        ranges = [self._ranges(seg.parts[table], needles, max_hits_per_hash, skipped) for seg in self._segments]
+        """``_ranges`` of ``needles`` in ``table`` of each of ``segments`` (the caller's one snapshot, so another
+        thread's refresh cannot swap the list between the counting and the reading); with ``max_hits``, the
+        hottest cells left are skipped too until the query's entries number at most ``max_hits``."""
+        ranges = [self._ranges(seg.parts[table], needles, max_hits_per_hash, skipped) for seg in segments]
         if max_hits is not None and ranges:
             per_needle = np.sum([counts for _lo, counts in ranges], axis=0)
             cap = hit_budget_cap(per_needle, max_hits)
@@ -371,17 +378,18 @@ class FingerprintIndex:
         """All live entries whose hash is in ``hashes``; hashes hotter than ``max_hits_per_hash`` are skipped, and
         with ``max_hits`` the hottest ones left until the query's entries number at most ``max_hits``."""
         self.refresh()
+        segments, deleted = self._segments, self._deleted  # one state for the whole read
         queries: list[npt.NDArray[np.int64]] = []
         docs: list[npt.NDArray[np.uint32]] = []
         times: list[npt.NDArray[np.int32]] = []
         for seg, (lo, counts) in zip(
-            self._segments, self._budgeted("hashes", hashes, max_hits_per_hash, max_hits), strict=True
+            segments, self._budgeted(segments, "hashes", hashes, max_hits_per_hash, max_hits), strict=True
         ):
             query_index, positions = self._expand(lo, counts)
             if positions.size == 0:
                 continue
             seg_docs = np.asarray(seg.docs[positions])
-            alive = ~self._deleted[seg_docs]
+            alive = ~deleted[seg_docs]
             queries.append(query_index[alive])
             docs.append(seg_docs[alive])
             times.append(np.asarray(seg.times[positions])[alive].astype(np.int32))
@@ -399,8 +407,8 @@ class FingerprintIndex:
         """
         self.refresh()
         segments, deleted = self._segments, self._deleted  # one state for the whole read
-        skipped: list[tuple[npt.NDArray[np.int64], ...]] = []
-        ranges = self._budgeted("tri_hashes", hashes, max_hits_per_hash, max_hits, skipped)
+        skipped: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
+        ranges = self._budgeted(segments, "tri_hashes", hashes, max_hits_per_hash, max_hits, skipped)
         found: list[tuple[npt.NDArray[Any], ...]] = []
         for seg, (lo, counts) in zip(segments, ranges, strict=True):
             query_index, positions = self._expand(lo, counts)
@@ -409,7 +417,8 @@ class FingerprintIndex:
             seg_docs = np.asarray(seg.parts["tri_docs"][positions])
             alive = ~deleted[seg_docs]
             found.append(_triplet_columns(seg, query_index[alive], seg_docs[alive], positions[alive]))
-        return _triplet_hits(found, tuple((seg, *cells) for seg, cells in zip(segments, skipped, strict=True)))
+        cells = tuple((seg, probe, lo, counts) for seg, (probe, lo, counts) in zip(segments, skipped, strict=True))
+        return _triplet_hits(found, cells)
 
     def lookup_triplets_of(
         self, skipped: TripletHits, recording_ids: npt.NDArray[np.int64], *, up_to: int
@@ -419,12 +428,11 @@ class FingerprintIndex:
         entries lie in document order (segments are sorted stably by hash, documents numbered in the order they
         were written), so each (cell, document) is found by bisection.
         """
-        self.refresh()
-        docs = np.flatnonzero(np.isin(self._doc_recording, recording_ids) & ~self._deleted).astype(np.uint32)
+        docs = np.flatnonzero(self._live() & np.isin(self._doc_recording, recording_ids)).astype(np.uint32)
         found: list[tuple[npt.NDArray[Any], ...]] = []
-        for seg, probe, lo, counts in skipped.skipped:
+        for seg, probe, lo, counts in skipped.skipped if docs.size else ():
             hot = np.flatnonzero(counts <= up_to)
-            if docs.size == 0 or hot.size == 0:
+            if hot.size == 0:
                 continue
             cell = np.repeat(hot, docs.size)
             wanted = np.tile(docs, hot.size)
@@ -436,8 +444,7 @@ class FingerprintIndex:
 
     def recording_count(self) -> int:
         """How many recordings have a live document (a cheap count of the loaded catalogue)."""
-        self.refresh()
-        return int(((self._doc_recording >= 0) & ~self._deleted).sum())
+        return int(self._live().sum())
 
     def recording_peaks(
         self, recording_id: int, first_frame: int, last_frame: int
