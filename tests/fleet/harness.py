@@ -93,6 +93,11 @@ class Kill:
     what: str
     killed_at: float
     resumed_at: float | None = None
+    last_words: str = ""  # what the killed process logged in its lifetime, up to the kill
+
+    def lost_line_after(self, claim_line: str) -> bool:
+        """Whether this process made ``claim_line``'s claim: a line it logged after that may be lost."""
+        return claim_line in self.last_words
 
     @property
     def recovery_s(self) -> float | None:
@@ -139,7 +144,8 @@ class Fleet:
     web_procs: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
     web_ports: dict[int, int] = field(default_factory=dict)
     worker_procs: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
-    kills: list[Kill] = field(default_factory=list)
+    worker_log_starts: dict[int, int] = field(default_factory=dict)  # byte offset where each lifetime begins
+    kills: list[Kill] = field(default_factory=list)  # every kill -9, timed takeover or not
     phases: list[Phase] = field(default_factory=list)
     log: Callable[[str], None] = print
     ended_cpu: dict[str, float] = field(default_factory=lambda: {"web": 0.0, "workers": 0.0, "commands": 0.0})
@@ -433,6 +439,8 @@ print("FLEET " + json.dumps({{"accounts": accounts, **timings}}))
         )
 
     def start_worker(self, index: int) -> None:
+        path = self._worker_log_path(index)
+        self.worker_log_starts[index] = path.stat().st_size if path.exists() else 0
         self.worker_procs[index] = subprocess.Popen(
             [
                 sys.executable,
@@ -454,6 +462,18 @@ print("FLEET " + json.dumps({{"accounts": accounts, **timings}}))
         folder = self.workdir / "logs"
         folder.mkdir(parents=True, exist_ok=True)
         return open(folder / f"{name}.log", "ab")  # the child process owns it
+
+    def _worker_log_path(self, index: int) -> Path:
+        return self.workdir / "logs" / f"worker-{index}.log"
+
+    def lifetime_log(self, index: int) -> str:
+        """What worker ``index``'s current (or, once it is dead, last) process has logged."""
+        path = self._worker_log_path(index)
+        if not path.exists():
+            return ""
+        with path.open("rb") as log:
+            log.seek(self.worker_log_starts.get(index, 0))
+            return log.read().decode(errors="replace")
 
     def worker_logs(self) -> str:
         """Every worker's log, restarts included (each worker appends to its own file)."""
@@ -512,7 +532,7 @@ print("FLEET " + json.dumps({{"accounts": accounts, **timings}}))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for index in self.worker_procs:
-                path = self.workdir / "logs" / f"worker-{index}.log"
+                path = self._worker_log_path(index)
                 if path.exists() and claim_line in path.read_text(errors="replace"):
                     return index
             time.sleep(0.2)
@@ -557,8 +577,9 @@ print("FLEET " + json.dumps({{"accounts": accounts, **timings}}))
             return None
         self.kill_worker(index)
         killed_at = time.monotonic()
+        last_words = self.lifetime_log(index)  # read before the restart moves the lifetime's start
         self.start_worker(index)
-        kill = Kill(what=what, killed_at=killed_at)
+        kill = Kill(what=what, killed_at=killed_at, last_words=last_words)
         self.kills.append(kill)
         deadline = killed_at + 180
         while time.monotonic() < deadline:
@@ -567,8 +588,7 @@ print("FLEET " + json.dumps({{"accounts": accounts, **timings}}))
                 kill.resumed_at = time.monotonic()
                 break
             if now is not None and now[0]:
-                self.kills.remove(kill)  # it finished just before the kill: no takeover to time
-                return None
+                return None  # it finished just before the kill: no takeover to time (the kill still counts)
             time.sleep(0.2)
         self.log(f"kill -9 of worker {index} during {what}: resumed after {kill.recovery_s} s")
         return kill

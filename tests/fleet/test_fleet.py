@@ -384,14 +384,22 @@ def test_the_fleet_recovers_from_killed_workers_and_a_restarted_web_process(
         assert "while it was being identified" not in logs
         unlogged = 0
         for upload_id, name, _, _, attempts, _ in uploads:
-            assert logs.count(f"upload {upload_id} identified:") == 1, f"upload {upload_id} ({name}) result count"
+            results = logs.count(f"upload {upload_id} identified:")
+            # The result commits before its log line is written (seen in CI: worker 2, killed during
+            # fine-tuning, had just identified upload 29 on its other thread). A missing line is
+            # excused only where the process that made the last claim was one that was killed.
+            last_claim = f"upload {upload_id} identification claimed (attempt {attempts})"
+            if results == 0 and any(kill.lost_line_after(last_claim) for kill in fleet.kills):
+                unlogged += 1
+            else:
+                assert results == 1, f"upload {upload_id} ({name}): {results} result lines"
             claims = logs.count(f"upload {upload_id} identification claimed (attempt ")
             assert claims <= attempts, f"upload {upload_id}: {claims} claims logged for {attempts} attempts"
             unlogged += attempts - claims
-        # A claim commits before its log line is written: a worker killed between the two (seen in CI:
-        # a 2-thread worker killed while it had just claimed a second upload) leaves one attempt unlogged.
-        # Only a killed worker can do that, and it held at most as many claims as it had threads.
-        assert unlogged <= len(kills) * fleet.worker_threads, f"{unlogged} attempts without a claim line"
+        # A claim, too, commits before its log line is written: a worker killed between the two (seen in
+        # CI: a 2-thread worker killed while it had just claimed a second upload) leaves one attempt
+        # unlogged. Only a killed worker loses lines, at most one per thread it had.
+        assert unlogged <= len(fleet.kills) * fleet.worker_threads, f"{unlogged} claim or result lines lost"
 
         # --- generations: every stage done once, one master each ---------------------------------
         assert "result dropped" not in logs
