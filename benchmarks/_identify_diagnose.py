@@ -3,7 +3,7 @@
 Run by hand (``make bench`` skips ``_*`` scripts). The queries are the identification benchmark's own draw
 (``benchmarks/identify.py``: seed 20261201, ``--queries`` per condition from the first ``--draw-songs``
 songs) and look-alike sets drawn from the rng state after the positives as ``--negative-seed`` draws them
-(A 1,000,000, B 1,500,000, C 2,000,000, D 2,500,000, …). Their peaks are computed once and cached in
+(A 1,000,000, B 1,500,000, C 2,000,000, D 2,500,000, … M 7,000,000). Their peaks are computed once and cached in
 ``data/bench/identify/queries-*.pkl``, so an index of any size (whose first ``--draw-songs`` songs are the
 draw's catalog) and any matcher variant answer exactly the same queries.
 
@@ -49,6 +49,10 @@ SETS = {
     "G": 4_000_000,
     "H": 4_500_000,
     "I": 5_000_000,
+    "J": 5_500_000,
+    "K": 6_000_000,
+    "L": 6_500_000,
+    "M": 7_000_000,
 }
 CACHE = ROOT / "data" / "bench" / "identify"
 

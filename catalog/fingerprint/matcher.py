@@ -69,6 +69,15 @@ class Thresholds:
     landmark_over_background: float = 2.2
     landmark_clear_explained: float = 0.22  # a strong match explaining this much needs no background
     landmark_strong_over_background: float = 1.5
+    # Or, on the most prominent 30 % of the sustained peaks (``scale.Explained.prominent``), this share and this
+    # many times their background. Noise at 0 dB and reverb + noise + MP3 leave true matches at shares of
+    # 0.15-0.27, where look-alikes sit, but at 0.40-0.53 of their prominent peaks; look-alikes reached 0.59
+    # there only with a background of 0.79 (docs/identification.md, work of 2026-12-07 g).
+    landmark_prominent_explained: float = 0.36
+    landmark_prominent_over_background: float = 2.0
+    # On at least this many prominent peaks: at 10,000 songs, look-alikes fitted to unrelated recordings
+    # explained 0.36-0.50 of only 22-38 prominent peaks (8-16 of them); true noisy matches 13-38.
+    landmark_prominent_min_peaks: int = 17
     # Landmark entries one query reads at most (the hottest hashes are skipped first): the landmark stage's
     # CPU grows with them, 10 times over from 1,000 to 10,000 songs, where it set the look-alikes' p95.
     # No query of the 1,000-song benchmark reached 330,000 (docs/identification.md, work of 2026-12-07 e).
@@ -91,6 +100,9 @@ class Candidate:
     explained_peaks: int = 0
     engine: str = "landmarks"  # or "triplets"
     background: float = 0.0  # scale.background: what other recordings' fitted triplet alignments explain
+    explained_prominent: float | None = None  # scale.Explained.prominent (None: not checked)
+    explained_prominent_peaks: int = 0
+    background_prominent: float = 0.0  # scale.background of the prominent peaks
 
     @property
     def offset_s(self) -> float:
@@ -217,17 +229,31 @@ class Matcher:
         t = self.thresholds
         explained = candidate.explained or 0.0
         if candidate.aligned >= t.strong_aligned:
-            return explained >= t.landmark_strong_min_explained and (
-                explained >= t.landmark_clear_explained
-                or explained >= t.landmark_strong_over_background * candidate.background
+            return self._prominent_enough(candidate) or (
+                explained >= t.landmark_strong_min_explained
+                and (
+                    explained >= t.landmark_clear_explained
+                    or explained >= t.landmark_strong_over_background * candidate.background
+                )
             )
-        return explained >= t.landmark_min_explained and explained >= t.landmark_over_background * candidate.background
+        return self._prominent_enough(candidate) or (
+            explained >= t.landmark_min_explained and explained >= t.landmark_over_background * candidate.background
+        )
+
+    def _prominent_enough(self, candidate: Candidate) -> bool:
+        """The constellation rule on the query's most prominent peaks: what noise and reverb leave standing."""
+        t = self.thresholds
+        prominent = candidate.explained_prominent or 0.0
+        background = max(candidate.background_prominent, self.scale_thresholds.min_background)
+        return candidate.explained_prominent_peaks >= t.landmark_prominent_min_peaks and prominent >= max(
+            t.landmark_prominent_explained, t.landmark_prominent_over_background * background
+        )
 
     def with_explained(self, peaks: landmarks.Peaks, candidate: Candidate) -> Candidate:
         """``candidate`` with its constellation share, when the index holds the recording's peaks."""
         if not self.scale_invariant or not self.verify:
             return candidate
-        share = scale.explain(
+        explained = scale.explain(
             self.index,
             peaks,
             candidate.recording_id,
@@ -235,8 +261,14 @@ class Matcher:
             candidate.scale_time,
             candidate.scale_freq,
         )
-        return (
-            candidate if share is None else replace(candidate, explained=round(share[0], 3), explained_peaks=share[1])
+        if explained is None:
+            return candidate
+        return replace(
+            candidate,
+            explained=round(explained.share, 3),
+            explained_peaks=explained.peaks,
+            explained_prominent=round(explained.prominent, 3),
+            explained_prominent_peaks=explained.prominent_peaks,
         )
 
     @staticmethod
@@ -257,6 +289,8 @@ class Matcher:
             explained_peaks=best.explained_peaks,
             engine="triplets",
             background=round(best.background, 3),
+            explained_prominent=round(best.explained_prominent, 3),
+            background_prominent=round(best.background_prominent, 3),
         )
 
     def _is_clear(self, candidate: Candidate) -> bool:
@@ -298,7 +332,8 @@ class Matcher:
                 if best is not None and best.explained is not None:
                     # The exact candidate's background: what other recordings' fitted alignments explain.
                     background = scale.background(alignments, best.recording_id, self.scale_thresholds)
-                    best = replace(best, background=round(background, 3))
+                    prominent = scale.background(alignments, best.recording_id, self.scale_thresholds, prominent=True)
+                    best = replace(best, background=round(background, 3), background_prominent=round(prominent, 3))
                 exact_verified = best is not None and self.is_verified(best)
                 triplet = self._triplet_candidate(alignments)
                 if triplet is not None and self.is_verified(triplet):

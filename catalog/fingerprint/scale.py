@@ -18,7 +18,9 @@ pitch-shifting ``b`` alone.
 3. *Constellation check.* The fitted transform maps *every* query peak into the reference; the share
    that lands on a reference peak (±1 frame, ±1 bin) is ``explained``. Hash collisions can line up by
    chance (a song with the same drum kit at nearly the same tempo shares its drum hits), but they do not
-   explain the melody and chords; a true match explains a large share of all peaks.
+   explain the melody and chords; a true match explains a large share of all peaks. ``explained_prominent``
+   is the same share among the query's most prominent peaks: noise and reverb tails add many weak peaks
+   that no recording explains, and leave the music's strongest partials on top.
 
 A candidate is named only with enough aligned anchors *and* enough explained peaks (``ScaleThresholds``,
 calibrated in docs/identification.md).
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -44,6 +47,7 @@ TIME_GRID = np.exp(np.arange(np.log(triplets.TIME_SCALES[0]), np.log(triplets.TI
 OFFSET_TOLERANCE = 1.5  # frames, for inliers of a fitted alignment
 FREQ_TOLERANCE = 0.025  # log frequency ratio, for inliers
 MIN_SUSTAINED = 20  # sustained query peaks needed to judge a constellation on them alone
+PROMINENT_FRACTION = 0.3  # the most prominent share of the judged peaks that ``explained_prominent`` counts
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,8 @@ class Alignment:
     explained_peaks: int
     query_hashes: int
     background: float = 0.0  # best share explained by another fitted recording
+    explained_prominent: float = 0.0  # ``Explained.prominent``
+    background_prominent: float = 0.0  # ``background`` on ``explained_prominent``
 
 
 def _counts_with_tolerance(keys: npt.NDArray[np.int64], tolerance: int) -> tuple[npt.NDArray[np.int64], ...]:
@@ -125,35 +131,54 @@ def _counts_with_tolerance(keys: npt.NDArray[np.int64], tolerance: int) -> tuple
     return unique, cumulative[hi] - cumulative[lo]
 
 
+class Explained(NamedTuple):
+    """How much of a query one transform into one recording explains."""
+
+    share: float  # of the judged peaks (sustained ones when there are enough), on a reference peak
+    peaks: int  # judged peaks on a reference peak
+    # The share among the most prominent ``PROMINENT_FRACTION`` of the judged peaks. Noise and reverb add
+    # sustained peaks that no recording explains (a true match under noise at 0 dB explained 0.18-0.26 of
+    # all, like a look-alike) but are weaker than the music's partials (the same matches: 0.40-0.53 of the
+    # prominent ones; docs/identification.md, work of 2026-12-07 g).
+    prominent: float
+    prominent_peaks: int  # prominent peaks on a reference peak
+
+
 def explain(
     index: FingerprintIndex, peaks: Peaks, recording_id: int, offset: float, scale_time: float, scale_freq: float
-) -> tuple[float, int] | None:
-    """(share, count) of the query's peaks that land on a reference peak under the transform.
+) -> Explained | None:
+    """What the query's peaks explain of the recording under the transform.
 
     None when the index holds no peaks for the recording (indexed without its scale fingerprint).
     """
     if peaks.time.size == 0:
-        return 0.0, 0
+        return Explained(0.0, 0, 0.0, 0)
     t_ref = np.round(peaks.time / scale_time + offset).astype(np.int64)
     f_ref = np.round(peaks.fine_freq / scale_freq).astype(np.int64)
     ref_t, ref_f = index.recording_peaks(recording_id, int(t_ref.min()) - 2, int(t_ref.max()) + 2)
     if ref_t.size == 0:
-        return None if index.recording_peaks(recording_id, 0, 1 << 16)[0].size == 0 else (0.0, 0)
+        return None if index.recording_peaks(recording_id, 0, 1 << 16)[0].size == 0 else Explained(0.0, 0, 0.0, 0)
     first, last = int(ref_t.min()), int(ref_t.max())
     inside = (t_ref >= first - 1) & (t_ref <= last + 1)
     if peaks.sustained is not None and int((inside & peaks.sustained).sum()) >= MIN_SUSTAINED:
         inside &= peaks.sustained  # drum hits and noise bursts are shared by look-alikes; partials are not
-    considered = int(inside.sum())
-    if considered == 0:
-        return 0.0, 0
+    judged = np.flatnonzero(inside)
+    if judged.size == 0:
+        return Explained(0.0, 0, 0.0, 0)
     top = int(max(f_ref.max(), np.round(ref_f).max())) + 3
     grid = np.zeros((last - first + 5, top + 2), dtype=np.bool_)
     grid[ref_t - first + 2, np.clip(np.round(ref_f).astype(np.int64), 0, top)] = True
     grid = ndimage.maximum_filter(grid, size=(3, 3), mode="constant", cval=False)
-    rows = t_ref[inside] - first + 2
-    cols = np.clip(f_ref[inside], 0, top)
-    hits = int(grid[rows, cols].sum())
-    return hits / considered, hits
+    on_reference = grid[t_ref[judged] - first + 2, np.clip(f_ref[judged], 0, top)]
+    hits = int(on_reference.sum())
+    share = hits / judged.size
+    if peaks.strength is None:
+        return Explained(share, hits, share, hits)
+    prominent = max(1, round(PROMINENT_FRACTION * judged.size))
+    # Most prominent first, ties to the earlier peak (the order ``triplets.priority`` breaks them in).
+    order = np.lexsort((judged, -peaks.strength[judged]))[:prominent]
+    prominent_hits = int(on_reference[order].sum())
+    return Explained(share, hits, prominent_hits / prominent, prominent_hits)
 
 
 def _fine_scores(
@@ -308,8 +333,18 @@ def align(index: FingerprintIndex, peaks: Peaks, thresholds: ScaleThresholds | N
             return None
         offset, scale_time, scale_freq, aligned = fit
         # Every fitted candidate is explained, weak ones too: they are the query's background (below).
-        share, count = explain(index, peaks, recording, offset, scale_time, scale_freq) or (0.0, 0)
-        return Alignment(recording, offset, scale_time, scale_freq, aligned, share, count, int(probe_hashes.size))
+        explained = explain(index, peaks, recording, offset, scale_time, scale_freq) or Explained(0.0, 0, 0.0, 0)
+        return Alignment(
+            recording,
+            offset,
+            scale_time,
+            scale_freq,
+            aligned,
+            explained.share,
+            explained.peaks,
+            int(probe_hashes.size),
+            explained_prominent=explained.prominent,
+        )
 
     fits = {position: fitted(position) for position in best.tolist()}
     fit_cap = fit_hits_per_hash(index, thresholds)
@@ -321,14 +356,22 @@ def align(index: FingerprintIndex, peaks: Peaks, thresholds: ScaleThresholds | N
             evidence.append((more, *near_top(more)))
             fits.update({position: fitted(position) for position in promising})
     alignments = [a for a in fits.values() if a is not None]
-    backgrounds = [background(alignments, a.recording_id, thresholds) for a in alignments]
-    alignments = [replace(a, background=b) for a, b in zip(alignments, backgrounds, strict=True)]
+    alignments = [
+        replace(
+            a,
+            background=background(alignments, a.recording_id, thresholds),
+            background_prominent=background(alignments, a.recording_id, thresholds, prominent=True),
+        )
+        for a in alignments
+    ]
     floor = min(thresholds.min_aligned, thresholds.strong_aligned)
     alignments.sort(key=lambda a: (a.aligned < floor, -a.explained, -a.aligned, a.recording_id))
     return alignments
 
 
-def background(alignments: list[Alignment], recording_id: int, thresholds: ScaleThresholds) -> float:
+def background(
+    alignments: list[Alignment], recording_id: int, thresholds: ScaleThresholds, *, prominent: bool = False
+) -> float:
     """How much of the query recordings other than ``recording_id`` explain under their own fitted alignments.
 
     A clip with many sustained peaks in a common key explains a share of any song in that key; a look-alike's
@@ -337,9 +380,10 @@ def background(alignments: list[Alignment], recording_id: int, thresholds: Scale
     judges the share on the few peaks left inside, and 7 of 22 (0.32) is noise, not evidence: such edge fits
     were the background of 14 of the 18 true tempo/pitch matches (fitted on ≥ 11 anchors, share ≥ 0.18) that the
     1,000-song benchmark refused (docs/identification.md, work of 2026-12-07 d). At least ``min_background``.
+    With ``prominent``, of the query's most prominent peaks (``Explained.prominent``).
     """
     others = (
-        a.explained
+        a.explained_prominent if prominent else a.explained
         for a in alignments
         if a.recording_id != recording_id and a.explained_peaks >= thresholds.min_explained_peaks
     )
