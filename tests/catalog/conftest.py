@@ -9,7 +9,22 @@ import numpy as np
 import pytest
 import soundfile
 
+from catalog.fingerprint.matcher import Candidate
 from catalog.models import Recording, RightsHolder
+
+
+def candidate(**values: object) -> Candidate:
+    """A matcher candidate with plain defaults: measured candidates are replayed through it."""
+    fields: dict[str, object] = {
+        "recording_id": 7,
+        "offset_frames": 100,
+        "aligned": 20,
+        "runner_up": 10,
+        "query_hashes": 1700,
+        "speed": 1.0,
+    }
+    fields.update(values)
+    return Candidate(**fields)  # type: ignore[arg-type]
 
 
 def write_tone(path: Path, *, hz: float = 440.0, seconds: float = 0.5, rate: int = 8000) -> Path:

@@ -14,6 +14,7 @@ from catalog.fingerprint.index import Entry, FingerprintIndex, Hits, entry_for
 from catalog.fingerprint.matcher import Candidate, Matcher
 from catalog.fingerprint.scale import Alignment, ScaleThresholds
 from demo import fingerprint_synth as synth
+from tests.catalog.conftest import candidate
 
 RATE = 16000
 KITS, ARRANGEMENTS = 2, 2
@@ -95,19 +96,6 @@ def test_recordings_indexed_without_triplets_keep_the_speed_search(tmp_path, son
     assert (match.recording_id, match.engine) == (33, "landmarks")
     assert match.speed == pytest.approx(1.02)
     assert counting.lookups > 1
-
-
-def candidate(**values: object) -> Candidate:
-    fields: dict[str, object] = {
-        "recording_id": 7,
-        "offset_frames": 100,
-        "aligned": 20,
-        "runner_up": 10,
-        "query_hashes": 1700,
-        "speed": 1.0,
-    }
-    fields.update(values)
-    return Candidate(**fields)  # type: ignore[arg-type]
 
 
 @pytest.fixture

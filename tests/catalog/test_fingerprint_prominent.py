@@ -16,6 +16,7 @@ from catalog.fingerprint import audio, landmarks, scale
 from catalog.fingerprint.index import FingerprintIndex, entry_for
 from catalog.fingerprint.matcher import Candidate, Matcher
 from demo import fingerprint_synth as synth
+from tests.catalog.conftest import candidate
 
 RATE = 16000
 SEEDS = (41, 42, 43)
@@ -121,18 +122,8 @@ def test_a_real_noisy_clip_keeps_its_prominent_peaks_explained(index, clip, offs
 
 
 def landmark(**values: object) -> Candidate:
-    fields: dict[str, object] = {
-        "recording_id": 7,
-        "offset_frames": 100,
-        "aligned": 24,
-        "runner_up": 10,
-        "query_hashes": 1700,
-        "speed": 1.0,
-        "explained_peaks": 40,
-        "explained_prominent_peaks": 20,
-    }
-    fields.update(values)
-    return Candidate(**fields)  # type: ignore[arg-type]
+    """A landmark candidate judged on enough peaks (the rules below are about shares)."""
+    return candidate(**{"aligned": 24, "explained_peaks": 40, "explained_prominent_peaks": 20, **values})
 
 
 @pytest.fixture
