@@ -72,8 +72,9 @@ class Thresholds:
     # Or, on the most prominent 30 % of the sustained peaks (``scale.Explained.prominent``), this share and this
     # many times their background. Noise at 0 dB and reverb + noise + MP3 leave true matches at shares of
     # 0.15-0.27, where look-alikes sit, but at 0.40-0.53 of their prominent peaks; look-alikes reached 0.59
-    # there only with a background of 0.79 (docs/identification.md, work of 2026-12-07 g).
-    landmark_prominent_explained: float = 0.36
+    # there only with a background of 0.79, and 0.409 at 10,000 songs (0.36 named that one; docs/identification.md,
+    # work of 2026-12-07 g).
+    landmark_prominent_explained: float = 0.42
     landmark_prominent_over_background: float = 2.0
     # On at least this many prominent peaks: at 10,000 songs, look-alikes fitted to unrelated recordings
     # explained 0.36-0.50 of only 22-38 prominent peaks (8-16 of them); true noisy matches 13-38.

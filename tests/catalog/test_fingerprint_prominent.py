@@ -173,6 +173,20 @@ def test_a_chance_fit_explaining_few_prominent_peaks_is_refused(matcher):
     assert matcher.is_verified(replace(look_alike, explained_prominent_peaks=17))
 
 
+def test_a_look_alike_just_over_the_first_calibration_is_refused(matcher):
+    """The issue benchmark at 10,000 songs: 18 anchors, 0.409 of 44 prominent peaks, 2.2 x their background."""
+    look_alike = landmark(
+        aligned=18,
+        explained=0.226,
+        explained_peaks=33,
+        background=0.12,
+        explained_prominent=0.409,
+        explained_prominent_peaks=18,
+        background_prominent=0.184,
+    )
+    assert not matcher.is_verified(look_alike)
+
+
 def test_the_prominent_rule_does_not_lower_the_anchor_floor(matcher):
     noisy = landmark(aligned=16, explained=0.25, explained_prominent=0.9, background_prominent=0.0)
     assert not matcher.is_verified(noisy)  # 17 aligned anchors, as before
