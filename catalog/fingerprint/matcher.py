@@ -101,7 +101,8 @@ class Candidate:
     explained_peaks: int = 0
     engine: str = "landmarks"  # or "triplets"
     background: float = 0.0  # scale.background: what other recordings' fitted triplet alignments explain
-    explained_prominent: float | None = None  # scale.Explained.prominent (None: not checked)
+    # scale.Explained.prominent (None: not checked; only landmark candidates are judged on it)
+    explained_prominent: float | None = None
     explained_prominent_peaks: int = 0
     background_prominent: float = 0.0  # scale.background of the prominent peaks
 
@@ -290,8 +291,6 @@ class Matcher:
             explained_peaks=best.explained_peaks,
             engine="triplets",
             background=round(best.background, 3),
-            explained_prominent=round(best.explained_prominent, 3),
-            background_prominent=round(best.background_prominent, 3),
         )
 
     def _is_clear(self, candidate: Candidate) -> bool:

@@ -105,8 +105,7 @@ class Alignment:
     explained_peaks: int
     query_hashes: int
     background: float = 0.0  # best share explained by another fitted recording
-    explained_prominent: float = 0.0  # ``Explained.prominent``
-    background_prominent: float = 0.0  # ``background`` on ``explained_prominent``
+    explained_prominent: float = 0.0  # ``Explained.prominent``: what ``background(prominent=True)`` reads
 
 
 def _counts_with_tolerance(keys: npt.NDArray[np.int64], tolerance: int) -> tuple[npt.NDArray[np.int64], ...]:
@@ -144,6 +143,9 @@ class Explained(NamedTuple):
     prominent_peaks: int  # prominent peaks on a reference peak
 
 
+NOTHING_EXPLAINED = Explained(0.0, 0, 0.0, 0)
+
+
 def explain(
     index: FingerprintIndex, peaks: Peaks, recording_id: int, offset: float, scale_time: float, scale_freq: float
 ) -> Explained | None:
@@ -152,19 +154,19 @@ def explain(
     None when the index holds no peaks for the recording (indexed without its scale fingerprint).
     """
     if peaks.time.size == 0:
-        return Explained(0.0, 0, 0.0, 0)
+        return NOTHING_EXPLAINED
     t_ref = np.round(peaks.time / scale_time + offset).astype(np.int64)
     f_ref = np.round(peaks.fine_freq / scale_freq).astype(np.int64)
     ref_t, ref_f = index.recording_peaks(recording_id, int(t_ref.min()) - 2, int(t_ref.max()) + 2)
     if ref_t.size == 0:
-        return None if index.recording_peaks(recording_id, 0, 1 << 16)[0].size == 0 else Explained(0.0, 0, 0.0, 0)
+        return None if index.recording_peaks(recording_id, 0, 1 << 16)[0].size == 0 else NOTHING_EXPLAINED
     first, last = int(ref_t.min()), int(ref_t.max())
     inside = (t_ref >= first - 1) & (t_ref <= last + 1)
     if peaks.sustained is not None and int((inside & peaks.sustained).sum()) >= MIN_SUSTAINED:
         inside &= peaks.sustained  # drum hits and noise bursts are shared by look-alikes; partials are not
     judged = np.flatnonzero(inside)
     if judged.size == 0:
-        return Explained(0.0, 0, 0.0, 0)
+        return NOTHING_EXPLAINED
     top = int(max(f_ref.max(), np.round(ref_f).max())) + 3
     grid = np.zeros((last - first + 5, top + 2), dtype=np.bool_)
     grid[ref_t - first + 2, np.clip(np.round(ref_f).astype(np.int64), 0, top)] = True
@@ -333,7 +335,7 @@ def align(index: FingerprintIndex, peaks: Peaks, thresholds: ScaleThresholds | N
             return None
         offset, scale_time, scale_freq, aligned = fit
         # Every fitted candidate is explained, weak ones too: they are the query's background (below).
-        explained = explain(index, peaks, recording, offset, scale_time, scale_freq) or Explained(0.0, 0, 0.0, 0)
+        explained = explain(index, peaks, recording, offset, scale_time, scale_freq) or NOTHING_EXPLAINED
         return Alignment(
             recording,
             offset,
@@ -356,14 +358,7 @@ def align(index: FingerprintIndex, peaks: Peaks, thresholds: ScaleThresholds | N
             evidence.append((more, *near_top(more)))
             fits.update({position: fitted(position) for position in promising})
     alignments = [a for a in fits.values() if a is not None]
-    alignments = [
-        replace(
-            a,
-            background=background(alignments, a.recording_id, thresholds),
-            background_prominent=background(alignments, a.recording_id, thresholds, prominent=True),
-        )
-        for a in alignments
-    ]
+    alignments = [replace(a, background=background(alignments, a.recording_id, thresholds)) for a in alignments]
     floor = min(thresholds.min_aligned, thresholds.strong_aligned)
     alignments.sort(key=lambda a: (a.aligned < floor, -a.explained, -a.aligned, a.recording_id))
     return alignments
