@@ -203,6 +203,8 @@ class Matcher:
             return True
         if candidate.engine == "triplets":
             s = self.catalog_scale_thresholds()
+            if candidate.aligned < s.min_aligned:
+                return self._clear_near_floor(candidate, s)
             share = s.strong_min_explained if candidate.aligned >= s.strong_aligned else s.min_explained
             return (
                 candidate.aligned >= s.min_aligned
@@ -218,6 +220,22 @@ class Matcher:
             and candidate.aligned >= t.min_ratio * candidate.query_hashes
             and candidate.aligned >= t.min_margin * candidate.runner_up
             and (candidate.explained is None or self._explains_enough(candidate))
+        )
+
+    def _clear_near_floor(self, candidate: Candidate, s: ScaleThresholds) -> bool:
+        """A triplet fit a few anchors under a large catalog's raised floor, named on a clear constellation.
+
+        The floor rises with the catalog because the best chance fit among more recordings has more anchors; a
+        chance fit does not explain 0.30 of the clip and twice its background. Never under the 1,000-song floor.
+        """
+        floor = max(self.scale_thresholds.min_aligned, s.min_aligned - s.near_floor_margin)
+        explained = candidate.explained or 0.0
+        return (
+            candidate.aligned >= floor
+            and candidate.offset_frames >= s.near_floor_min_offset
+            and explained >= s.near_floor_min_explained
+            and candidate.explained_peaks >= s.min_explained_peaks
+            and explained >= s.near_floor_over_background * candidate.background
         )
 
     def _explains_enough(self, candidate: Candidate) -> bool:
@@ -273,11 +291,14 @@ class Matcher:
             explained_prominent_peaks=explained.prominent_peaks,
         )
 
+    def _triplet_candidate(self, alignments: list[scale.Alignment]) -> Candidate | None:
+        """The first verified fitted alignment in ``scale.align``'s order (which puts fits under the catalog's
+        anchor floor last), else the first one."""
+        candidates = [self._as_candidate(a) for a in alignments]
+        return next((c for c in candidates if self.is_verified(c)), candidates[0] if candidates else None)
+
     @staticmethod
-    def _triplet_candidate(alignments: list[scale.Alignment]) -> Candidate | None:
-        if not alignments:
-            return None
-        best = alignments[0]
+    def _as_candidate(best: scale.Alignment) -> Candidate:
         return Candidate(
             recording_id=best.recording_id,
             offset_frames=round(best.offset),

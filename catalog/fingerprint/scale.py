@@ -84,6 +84,16 @@ class ScaleThresholds:
     # Only fits explaining this much of the clip on the votes' evidence are refitted on the skipped cells:
     # reading them costs about 2 ms per candidate at 10,000 songs, and a fit explaining less is background.
     recount_min_explained: float = 0.12
+    # A fit up to ``near_floor_margin`` anchors under a large catalog's raised ``min_aligned`` (never under the
+    # 1,000-song floor) still names its recording when its constellation is clear and the clip starts inside
+    # the recording: at 10,000 songs 34 of 71 missed tempo/pitch queries had their recording fitted on 11-14
+    # anchors, explaining up to 0.45 of the clip. Of 5,200 look-alikes, fits of 12-14 anchors at 2 × their
+    # background explained at most 0.29, but for one (0.52 on 80 peaks) that hung the clip 3.2 s over a
+    # recording's start (docs/identification.md, work of 2026-12-08).
+    near_floor_margin: int = 3
+    near_floor_min_explained: float = 0.30
+    near_floor_over_background: float = 2.0
+    near_floor_min_offset: float = -62.0  # frames (1 s): how far the clip may start before the recording
 
     def for_catalog(self, recordings: int) -> ScaleThresholds:
         """These thresholds for an index of ``recordings``: the anchor floor raised above 1,000 recordings."""

@@ -166,6 +166,9 @@ def test_a_matcher_uses_the_floor_of_its_catalog_size(catalog, monkeypatch):
     candidate = matcher.match_peaks(landmarks.find_peaks(clip))
     assert candidate is not None
     assert candidate.engine == "triplets"
-    weak = replace(candidate, aligned=14, explained=0.9, explained_peaks=100, background=0.1)
+    weak = replace(candidate, aligned=14, explained=0.2, explained_peaks=100, background=0.1)
     assert not matcher.is_verified(weak)  # 14 anchors would name a recording at 1,000 songs, not at 10,000
     assert matcher.is_verified(replace(weak, aligned=15))
+    # ... unless the constellation is clear (test_fingerprint_near_floor.py); 11 anchors never
+    assert matcher.is_verified(replace(weak, explained=0.9))
+    assert not matcher.is_verified(replace(weak, aligned=11, explained=0.9))
