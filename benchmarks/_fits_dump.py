@@ -26,11 +26,13 @@ from catalog.fingerprint.matcher import Matcher  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index-dir", type=Path, required=True)
+    parser.add_argument("--draw-songs", type=int, default=1000, help="catalog size of the benchmark's query draw")
+    parser.add_argument("--negatives", type=int, default=400, help="look-alikes per set")
     parser.add_argument("--sets", nargs="*", default=[])
     parser.add_argument("--conditions", default="tempo,pitch", help="condition prefixes, 'all', or 'none'")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    rows = diag.draw_queries(1000, 40, args.sets, 400)
+    rows = diag.draw_queries(args.draw_songs, 40, args.sets, args.negatives)
     prefixes: tuple[str, ...] | None = tuple(args.conditions.split(","))
     if args.conditions in ("all", "none"):
         prefixes = None if args.conditions == "all" else ()

@@ -234,7 +234,7 @@ class Matcher:
             candidate.aligned >= floor
             and candidate.offset_frames >= s.near_floor_min_offset
             and explained >= s.near_floor_min_explained
-            and candidate.explained_peaks >= s.min_explained_peaks
+            and candidate.explained_peaks >= s.near_floor_min_explained_peaks
             and explained >= s.near_floor_over_background * candidate.background
         )
 

@@ -93,6 +93,9 @@ class ScaleThresholds:
     near_floor_margin: int = 3
     near_floor_min_explained: float = 0.30
     near_floor_over_background: float = 2.0
+    # On this many explained peaks: the issue benchmark's look-alikes had one such fit on 20 (0.32 of the clip);
+    # the true ones rescued on the cached draw explained 29-57.
+    near_floor_min_explained_peaks: int = 25
     near_floor_min_offset: float = -62.0  # frames (1 s): how far the clip may start before the recording
 
     def for_catalog(self, recordings: int) -> ScaleThresholds:
