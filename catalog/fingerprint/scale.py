@@ -93,6 +93,9 @@ class ScaleThresholds:
     near_floor_margin: int = 3
     near_floor_min_explained: float = 0.30
     near_floor_over_background: float = 2.0
+    # A triplet fit's background counts only fits that put at least this share of as many of the query's peaks
+    # inside their recording as the fit does (``background``): edge fits judge their share on a part of the clip.
+    background_min_inside: float = 0.5
     # On this many explained peaks: the issue benchmark's look-alikes had one such fit on 20 (0.32 of the clip);
     # the true ones rescued on the cached draw explained 29-57.
     near_floor_min_explained_peaks: int = 25
@@ -119,6 +122,7 @@ class Alignment:
     query_hashes: int
     background: float = 0.0  # best share explained by another fitted recording
     explained_prominent: float = 0.0  # ``Explained.prominent``: what ``background(prominent=True)`` reads
+    inside: int = 0  # ``Explained.inside``
 
 
 def _counts_with_tolerance(keys: npt.NDArray[np.int64], tolerance: int) -> tuple[npt.NDArray[np.int64], ...]:
@@ -154,6 +158,7 @@ class Explained(NamedTuple):
     # prominent ones; docs/identification.md, work of 2026-12-07 g).
     prominent: float
     prominent_peaks: int  # prominent peaks on a reference peak
+    inside: int = 0  # the query's peaks (all, sustained or not) that the transform puts inside the recording
 
 
 NOTHING_EXPLAINED = Explained(0.0, 0, 0.0, 0)
@@ -175,6 +180,7 @@ def explain(
         return None if index.recording_peaks(recording_id, 0, 1 << 16)[0].size == 0 else NOTHING_EXPLAINED
     first, last = int(ref_t.min()), int(ref_t.max())
     inside = (t_ref >= first - 1) & (t_ref <= last + 1)
+    inside_count = int(inside.sum())
     if peaks.sustained is not None and int((inside & peaks.sustained).sum()) >= MIN_SUSTAINED:
         inside &= peaks.sustained  # drum hits and noise bursts are shared by look-alikes; partials are not
     judged = np.flatnonzero(inside)
@@ -188,12 +194,12 @@ def explain(
     hits = int(on_reference.sum())
     share = hits / judged.size
     if peaks.strength is None:
-        return Explained(share, hits, share, hits)
+        return Explained(share, hits, share, hits, inside_count)
     prominent = max(1, round(PROMINENT_FRACTION * judged.size))
     # Most prominent first, ties to the earlier peak (the order ``triplets.priority`` breaks them in).
     order = np.lexsort((judged, -peaks.strength[judged]))[:prominent]
     prominent_hits = int(on_reference[order].sum())
-    return Explained(share, hits, prominent_hits / prominent, prominent_hits)
+    return Explained(share, hits, prominent_hits / prominent, prominent_hits, inside_count)
 
 
 def _fine_scores(
@@ -359,6 +365,7 @@ def align(index: FingerprintIndex, peaks: Peaks, thresholds: ScaleThresholds | N
             explained.peaks,
             int(probe_hashes.size),
             explained_prominent=explained.prominent,
+            inside=explained.inside,
         )
 
     fits = {position: fitted(position) for position in best.tolist()}
@@ -371,14 +378,21 @@ def align(index: FingerprintIndex, peaks: Peaks, thresholds: ScaleThresholds | N
             evidence.append((more, *near_top(more)))
             fits.update({position: fitted(position) for position in promising})
     alignments = [a for a in fits.values() if a is not None]
-    alignments = [replace(a, background=background(alignments, a.recording_id, thresholds)) for a in alignments]
+    alignments = [
+        replace(a, background=background(alignments, a.recording_id, thresholds, inside=a.inside)) for a in alignments
+    ]
     floor = min(thresholds.min_aligned, thresholds.strong_aligned)
     alignments.sort(key=lambda a: (a.aligned < floor, -a.explained, -a.aligned, a.recording_id))
     return alignments
 
 
 def background(
-    alignments: list[Alignment], recording_id: int, thresholds: ScaleThresholds, *, prominent: bool = False
+    alignments: list[Alignment],
+    recording_id: int,
+    thresholds: ScaleThresholds,
+    *,
+    prominent: bool = False,
+    inside: int = 0,
 ) -> float:
     """How much of the query recordings other than ``recording_id`` explain under their own fitted alignments.
 
@@ -388,12 +402,17 @@ def background(
     judges the share on the few peaks left inside, and 7 of 22 (0.32) is noise, not evidence: such edge fits
     were the background of 14 of the 18 true tempo/pitch matches (fitted on ≥ 11 anchors, share ≥ 0.18) that the
     1,000-song benchmark refused (docs/identification.md, work of 2026-12-07 d). At least ``min_background``.
-    With ``prominent``, of the query's most prominent peaks (``Explained.prominent``).
+    With ``prominent``, of the query's most prominent peaks (``Explained.prominent``). With ``inside`` (the
+    candidate's ``Explained.inside``), only fits that put at least ``background_min_inside`` of as many of the
+    query's peaks inside their recording count: a fit hanging the clip over another recording's start or end
+    judges its share on the part inside, and such fits,
+    on 6-11 anchors, refused 10 true tempo/pitch matches of 18-45 anchors at 10,000 songs (work of 2026-12-08).
     """
+    least = thresholds.background_min_inside * inside
     others = (
         a.explained_prominent if prominent else a.explained
         for a in alignments
-        if a.recording_id != recording_id and a.explained_peaks >= thresholds.min_explained_peaks
+        if a.recording_id != recording_id and a.explained_peaks >= thresholds.min_explained_peaks and a.inside >= least
     )
     return max(max(others, default=0.0), thresholds.min_background)
 

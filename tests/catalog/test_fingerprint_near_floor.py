@@ -57,7 +57,7 @@ def test_a_clear_fit_two_anchors_under_the_10000_song_floor_is_named(matcher_at)
         {"aligned": 12, "explained": 0.292, "explained_peaks": 35, "background": 0.142},  # look-alike set A
         {"aligned": 13, "explained": 0.287, "explained_peaks": 27},  # set D
         {"aligned": 13, "explained": 0.36, "explained_peaks": 40, "background": 0.19},  # 1.9 x background
-        # the issue benchmark's look-alike: 0.32 of the clip, but judged on 20 explained peaks
+        # the issue benchmark's look-alike: 0.32 of the clip, but inside on 20 explained peaks
         {"aligned": 14, "explained": 0.323, "explained_peaks": 20, "offset_frames": 1294},
         # set K: 0.52 of 80 peaks, fitted with the clip starting 3.2 s before the recording does
         {"aligned": 14, "explained": 0.523, "explained_peaks": 80, "offset_frames": -202},
@@ -95,3 +95,45 @@ def test_a_verified_near_floor_fit_is_chosen_over_an_unverified_fit_above_the_fl
     assert only_above is not None
     assert only_above.recording_id == 5
     assert not matcher.is_verified(only_above)
+
+
+def _fit_of(recording_id: int, *, explained: float, peaks: int, inside: int, aligned: int) -> scale.Alignment:
+    return scale.Alignment(
+        recording_id,
+        0.0,
+        1.0,
+        1.0,
+        aligned=aligned,
+        explained=explained,
+        explained_peaks=peaks,
+        query_hashes=1500,
+        inside=inside,
+    )
+
+
+def test_an_edge_fit_holding_a_part_of_the_clip_is_not_a_true_matchs_background():
+    """Measured at 10,000 songs (tempo -3 %, 245 query peaks): the true fit of 45 anchors put 239 of them inside
+    its recording and explained 0.438; a fit of 11 anchors hanging the clip 7.6 s over another recording's start
+    put 48 inside and explained 0.433 of their sustained ones, and the match (1.01 x that) was refused."""
+    thresholds = scale.ScaleThresholds()
+    true = _fit_of(1, explained=0.438, peaks=60, inside=239, aligned=45)
+    edge = _fit_of(2, explained=0.433, peaks=13, inside=48, aligned=11)
+    whole = _fit_of(3, explained=0.17, peaks=15, inside=152, aligned=5)
+
+    assert scale.background([true, edge, whole], 1, thresholds, inside=true.inside) == pytest.approx(0.17)
+    assert scale.background([true, edge, whole], 1, thresholds, inside=96) == pytest.approx(0.433)  # half as many
+    # without the candidate's count (the exact landmark candidate), every fit on enough peaks counts
+    assert scale.background([true, edge, whole], 1, thresholds) == pytest.approx(0.433)
+
+
+def test_a_near_duplicate_judged_on_all_peaks_still_backs_a_fit_judged_on_few_sustained_ones():
+    """Measured on the issue's draw (speed -3 %, 242 query peaks, 20 of them sustained): the true recording's fit
+    put 237 peaks inside and explained 0.70 of its 20 sustained ones; another recording's fit put 192 peaks
+    inside, too few sustained among them, and explained 0.635 of all 192. Compared on the peaks each *judged*
+    (20 against 192), the true fit would have dropped out of the other's background and the other been named."""
+    thresholds = scale.ScaleThresholds()
+    true = _fit_of(6503, explained=0.70, peaks=14, inside=237, aligned=42)
+    other = _fit_of(2615, explained=0.635, peaks=122, inside=192, aligned=23)
+
+    assert scale.background([true, other], 2615, thresholds, inside=other.inside) == pytest.approx(0.70)
+    assert scale.background([true, other], 6503, thresholds, inside=true.inside) == pytest.approx(0.635)
