@@ -95,7 +95,9 @@ class ScaleThresholds:
     near_floor_over_background: float = 2.0
     # A triplet fit's background counts only fits that put at least this share of as many of the query's peaks
     # inside their recording as the fit does (``background``): edge fits judge their share on a part of the clip.
-    background_min_inside: float = 0.5
+    # 0.5 named 5 more true matches of 10,000-song draws than 0.35, and 2 look-alikes more at 1,000 songs
+    # (their backgrounds were fits holding 0.39 and 0.45 of the clip; docs/identification.md, work of 2026-12-08).
+    background_min_inside: float = 0.35
     # On this many explained peaks: the issue benchmark's look-alikes had one such fit on 20 (0.32 of the clip);
     # the true ones rescued on the cached draw explained 29-57.
     near_floor_min_explained_peaks: int = 25

@@ -121,7 +121,9 @@ def test_an_edge_fit_holding_a_part_of_the_clip_is_not_a_true_matchs_background(
     whole = _fit_of(3, explained=0.17, peaks=15, inside=152, aligned=5)
 
     assert scale.background([true, edge, whole], 1, thresholds, inside=true.inside) == pytest.approx(0.17)
-    assert scale.background([true, edge, whole], 1, thresholds, inside=96) == pytest.approx(0.433)  # half as many
+    # a candidate holding 120 peaks: the edge fit holds 0.40 as many, over the 0.35 that count
+    assert scale.background([true, edge, whole], 1, thresholds, inside=120) == pytest.approx(0.433)
+    assert scale.background([true, edge, whole], 1, thresholds, inside=140) == pytest.approx(0.17)
     # without the candidate's count (the exact landmark candidate), every fit on enough peaks counts
     assert scale.background([true, edge, whole], 1, thresholds) == pytest.approx(0.433)
 
