@@ -93,15 +93,15 @@ class ScaleThresholds:
     near_floor_margin: int = 3
     near_floor_min_explained: float = 0.30
     near_floor_over_background: float = 2.0
-    # A triplet fit's background counts only fits that put at least this share of as many of the query's peaks
-    # inside their recording as the fit does (``background``): edge fits judge their share on a part of the clip.
-    # 0.5 named 5 more true matches of 10,000-song draws than 0.35, and 2 look-alikes more at 1,000 songs
-    # (their backgrounds were fits holding 0.39 and 0.45 of the clip; docs/identification.md, work of 2026-12-08).
-    background_min_inside: float = 0.35
     # On this many explained peaks: the issue benchmark's look-alikes had one such fit on 20 (0.32 of the clip);
     # the true ones rescued on the cached draw explained 29-57.
     near_floor_min_explained_peaks: int = 25
     near_floor_min_offset: float = -62.0  # frames (1 s): how far the clip may start before the recording
+    # A triplet fit's background counts only fits that put at least this share of as many of the query's peaks
+    # inside their recording as the fit does (``background``): edge fits judge their share on a part of the clip.
+    # 0.5 named 5 more true matches of the cached 10,000-song draw than 0.35, and 2 more look-alikes at 1,000
+    # songs, whose backgrounds held 0.45 and 0.39 as many peaks (docs/identification.md, work of 2026-12-08).
+    background_min_inside: float = 0.35
 
     def for_catalog(self, recordings: int) -> ScaleThresholds:
         """These thresholds for an index of ``recordings``: the anchor floor raised above 1,000 recordings."""
@@ -407,8 +407,8 @@ def background(
     With ``prominent``, of the query's most prominent peaks (``Explained.prominent``). With ``inside`` (the
     candidate's ``Explained.inside``), only fits that put at least ``background_min_inside`` of as many of the
     query's peaks inside their recording count: a fit hanging the clip over another recording's start or end
-    judges its share on the part inside, and such fits,
-    on 6-11 anchors, refused 10 true tempo/pitch matches of 18-45 anchors at 10,000 songs (work of 2026-12-08).
+    judges its share on the part inside; such fits, on 6-11 anchors, refused 10 true tempo/pitch matches of 18-45
+    anchors at 10,000 songs (work of 2026-12-08).
     """
     least = thresholds.background_min_inside * inside
     others = (
