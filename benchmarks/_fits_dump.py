@@ -33,10 +33,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     rows = diag.draw_queries(args.draw_songs, 40, args.sets, args.negatives)
-    prefixes: tuple[str, ...] | None = tuple(args.conditions.split(","))
-    if args.conditions in ("all", "none"):
-        prefixes = None if args.conditions == "all" else ()
-    rows = [r for r in rows if r["expected"] is None or prefixes is None or r["condition"].startswith(prefixes)]
+    rows = diag.select(rows, args.conditions)
     index = FingerprintIndex(args.index_dir)
     matcher = Matcher(index)
     captured: list[list[scale.Alignment]] = []

@@ -100,6 +100,13 @@ def draw_queries(draw_songs: int, queries: int, sets: list[str], negatives: int)
     return out
 
 
+def select(rows: list[dict[str, Any]], conditions: str) -> list[dict[str, Any]]:
+    """The look-alikes and the positives whose condition starts with one of ``conditions`` (comma-separated
+    prefixes; 'all' keeps every positive, 'none' none)."""
+    prefixes = {"all": None, "none": ()}.get(conditions, tuple(conditions.split(",")))
+    return [r for r in rows if r["expected"] is None or prefixes is None or r["condition"].startswith(prefixes)]
+
+
 def _save(path: Path, cached: dict[str, Any]) -> None:
     """Write the cache whole or not at all: another run may be reading it."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -160,14 +167,13 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=40, help="queries per condition in the draw")
     parser.add_argument("--negatives", type=int, default=400, help="look-alikes per set")
     parser.add_argument("--sets", nargs="*", default=[], help="look-alike sets (A B C D E F)")
-    parser.add_argument("--conditions", default="tempo,pitch,speed", help="condition prefixes to run, or 'all'")
+    parser.add_argument("--conditions", default="tempo,pitch,speed", help="condition prefixes to run, 'all' or 'none'")
     parser.add_argument("--variant", nargs="*", default=[], help="threshold=value overrides")
     parser.add_argument("--diagnose", action="store_true", help="say where each missed positive was lost")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     rows = draw_queries(args.draw_songs, args.queries, args.sets, args.negatives)
-    prefixes = None if args.conditions == "all" else tuple(args.conditions.split(","))
-    rows = [r for r in rows if r["expected"] is None or prefixes is None or r["condition"].startswith(prefixes)]
+    rows = select(rows, args.conditions)
     index = FingerprintIndex(args.index_dir)
     scale_fields, landmark_fields = parse_variant(args.variant)
     matcher = Matcher(

@@ -207,8 +207,7 @@ class Matcher:
                 return self._clear_near_floor(candidate, s)
             share = s.strong_min_explained if candidate.aligned >= s.strong_aligned else s.min_explained
             return (
-                candidate.aligned >= s.min_aligned
-                and candidate.explained is not None
+                candidate.explained is not None
                 and candidate.explained >= share
                 and candidate.explained_peaks >= s.min_explained_peaks
                 and candidate.explained >= s.min_explained_over_background * candidate.background
