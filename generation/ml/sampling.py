@@ -38,6 +38,10 @@ from generation.ml.tokenizer import (
 MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10, 11)  # natural minor plus the leading tone
 RANGES = {MELODY: (57, 86), CHORDS: (45, 76), BASS: (31, 57)}
+# Most tokens one sampled bar may hold before it is closed. Catalog bars (all four roles) hold 21 tokens
+# at the median, 155 at the 99th percentile and 220 at most; a section's budget is this per bar, so a
+# model stuck on one place cannot leave the later bars of its section empty (it did, 2026-12-08).
+BAR_TOKENS = 240
 
 
 @dataclass
@@ -167,7 +171,9 @@ def sample_section(
         tail = tail[first_bar:]
         context_bars = tail.count(BAR)
         prompt = prompt + tail
-    grammar = Grammar(max_bars=context_bars + bars, allow_roles=(MELODY, CHORDS, BASS)).feed(prompt)
+    grammar = Grammar(max_bars=context_bars + bars, allow_roles=(MELODY, CHORDS, BASS), max_bar_tokens=BAR_TOKENS).feed(
+        prompt
+    )
     hook = make_mask_hook(
         request.tonic,
         request.mode,
@@ -175,7 +181,7 @@ def sample_section(
         melody_center=request.melody_center,
         pitch_classes=request.pitch_classes,
     )
-    budget = bars * 160
+    budget = (bars + 1) * BAR_TOKENS  # every bar fits, and the context's open bar
     tokens = sample(
         model,
         prompt,

@@ -10,7 +10,9 @@ Token order (the grammar that :class:`Grammar` enforces while sampling)::
     ( BAR ( POS_<p> [CHORD_<c>] ( TRACK_<r> ( PITCH_<k> VEL_<v> DUR_<d> )+ )* )* )*
     EOS
 
-Positions increase strictly inside a bar and stay below the bar's length.
+Positions increase strictly inside a bar and stay below the bar's length; at one position the
+tracks come in role order, each at most once, and a track's pitches rise strictly, at most
+``MAX_NOTES_AT_POSITION`` of them (what :func:`encode` writes, and what sampling may write).
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ MAX_BAR_TICKS = 72  # up to 6 quarter notes per bar
 ROLES = ("melody", "chords", "bass", "drums")
 MELODY, CHORDS, BASS, DRUMS = range(len(ROLES))  # role indices, in ROLES order
 ROLE_PROGRAMS = {"melody": 73, "chords": 48, "bass": 33, "drums": 0}  # flute, strings, fingered bass, kit
+# Notes one role may start at one position. The catalog's sequences have at most 2 (melody), 6 (chords),
+# 1 (bass) and 3 (drums); transcribed uploads up to 9. Without a bound a fine-tuned model sampled 126
+# copies of one bass note at one position and ran out of its section's token budget (2026-12-08).
+MAX_NOTES_AT_POSITION = 10
 TIME_SIGNATURES = ((4, 4), (3, 4), (2, 4), (6, 8), (2, 2), (3, 2), (9, 8), (12, 8), (5, 4), (6, 4), (3, 8))
 TEMPO_MIN, TEMPO_MAX, TEMPO_BINS = 40.0, 240.0, 32
 VELOCITY_BINS = 8
@@ -191,7 +197,12 @@ def encode(piece: Piece, *, max_bars: int | None = None) -> list[int]:
         raise ValueError(f"bar of {bar_ticks} ticks exceeds {MAX_BAR_TICKS}")
     ts = nearest_time_signature(*piece.time_signature)
     tokens = [BOS, TOKEN_ID[f"TS_{ts[0]}/{ts[1]}"], TOKEN_ID[f"TEMPO_{tempo_bin(piece.tempo_bpm)}"]]
-    notes = sorted(piece.notes, key=lambda n: (n.start, n.role, n.pitch))
+    unique: dict[tuple[int, int, int], Note] = {}
+    for n in piece.notes:  # one note per start, role and pitch: the longest (the grammar's strictly rising pitches)
+        key = (n.start, n.role, n.pitch)
+        if key not in unique or n.duration > unique[key].duration:
+            unique[key] = n
+    notes = sorted(unique.values(), key=lambda n: (n.start, n.role, n.pitch))
     if not notes:
         return [*tokens, EOS]
     last_tick = max(n.start for n in notes)
@@ -425,10 +436,18 @@ class Grammar:
     """Tracks the token grammar and answers which ids may come next.
 
     ``allowed()`` returns a boolean mask of size VOCAB_SIZE; ``step(token)`` advances the state.
-    ``allow_roles`` limits TRACK tokens (e.g. melody only), ``max_bars`` forces EOS afterwards.
+    ``allow_roles`` limits TRACK tokens (e.g. melody only), ``max_bars`` forces EOS afterwards and
+    ``max_bar_tokens`` closes a bar (next BAR or EOS) once it holds that many tokens, so a model that
+    will not move on still fills every bar of a section within a known budget.
     """
 
-    def __init__(self, *, max_bars: int | None = None, allow_roles: Sequence[int] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_bars: int | None = None,
+        allow_roles: Sequence[int] | None = None,
+        max_bar_tokens: int | None = None,
+    ) -> None:
         self.state = "start"
         self.bar_ticks = 48
         self.position = -1
@@ -437,6 +456,10 @@ class Grammar:
         self.roles = tuple(allow_roles) if allow_roles is not None else tuple(range(len(ROLES)))
         self.role = -1
         self.position_has_chord = False
+        self.last_pitch = -1  # the current track's last pitch at this position
+        self.notes_here = 0  # notes the current track has started at this position
+        self.max_bar_tokens = max_bar_tokens
+        self.bar_tokens = 0  # tokens since the last BAR
 
     def allowed(self) -> np.ndarray:
         mask = np.zeros(VOCAB_SIZE, dtype=bool)
@@ -457,9 +480,9 @@ class Grammar:
             if lo < hi:
                 mask[lo:hi] = True
 
-        def allow_tracks() -> None:
+        def allow_tracks() -> None:  # the roles after the current one: each track once per position
             for r in self.roles:
-                if r != self.role:
+                if r > self.role:
                     mask[TRACK_RANGE[0] + r] = True
 
         if s == "start":
@@ -476,6 +499,8 @@ class Grammar:
         elif s == "pos":
             allow(CHORD_RANGE)
             allow_tracks()
+        elif s in ("chord", "dur") and self.max_bar_tokens is not None and self.bar_tokens >= self.max_bar_tokens:
+            allow_bar_or_end()  # the bar is full: close it
         elif s == "chord":
             allow_tracks()
             allow_next_position()
@@ -487,7 +512,8 @@ class Grammar:
         elif s == "vel":
             allow(DUR_RANGE)
         elif s == "dur":
-            allow(PITCH_RANGE)
+            if self.notes_here < MAX_NOTES_AT_POSITION:  # another note of the chord, higher than the last
+                mask[PITCH_RANGE[0] + self.last_pitch + 1 : PITCH_RANGE[1]] = True
             allow_tracks()
             allow_next_position()
             allow_bar_or_end()
@@ -499,6 +525,7 @@ class Grammar:
 
     def step(self, token: int) -> None:
         name = VOCAB[token]
+        self.bar_tokens += 1
         if token == BOS:
             self.state = "bos"
         elif name.startswith("TS_"):
@@ -509,6 +536,7 @@ class Grammar:
             self.state = "tempo"
         elif token == BAR:
             self.bars += 1
+            self.bar_tokens = 0
             self.position = -1
             self.state = "bar"
         elif name.startswith("POS_"):
@@ -519,8 +547,11 @@ class Grammar:
             self.state = "chord"
         elif name.startswith("TRACK_"):
             self.role = token - TRACK_RANGE[0]
+            self.last_pitch, self.notes_here = -1, 0
             self.state = "track"
         elif name.startswith("PITCH_"):
+            self.last_pitch = token - PITCH_RANGE[0]
+            self.notes_here += 1
             self.state = "pitch"
         elif name.startswith("VEL_"):
             self.state = "vel"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from generation.ml import tokenizer
+from generation.ml import sampling, tokenizer
 from generation.ml.model import load_checkpoint
 from generation.ml.sample import sample
 from generation.ml.train import TokenSource, evaluate, train
@@ -52,3 +52,34 @@ def test_committed_checkpoint_loads_and_samples() -> None:
     assert len(tokens) > 3
     assert (WEIGHTS / "MODEL_CARD.md").exists()
     assert (WEIGHTS / "training_manifest.json").exists()
+
+
+def test_a_model_stuck_on_one_note_still_fills_its_bars() -> None:
+    """A model that always wants one note (as a fine-tuned one did: 126 copies of a bass note at one
+    position, the rest of the section empty) may not stack it, nor leave later bars empty."""
+    torch.set_num_threads(1)
+    bias = np.zeros(tokenizer.VOCAB_SIZE, dtype=np.float32)
+    bias[tokenizer.PITCH_RANGE[0] : tokenizer.PITCH_RANGE[1]] = 8.0  # notes over anything else
+    bias[tokenizer.TOKEN_ID["PITCH_43"]] = 30.0  # and this one above all
+    prompt = sampling.header(120.0)
+    bars = 4
+    roles = (tokenizer.MELODY, tokenizer.CHORDS, tokenizer.BASS)
+    grammar = tokenizer.Grammar(max_bars=bars, allow_roles=roles, max_bar_tokens=sampling.BAR_TOKENS).feed(prompt)
+    tokens = sample(
+        tiny_model(),
+        prompt,
+        max_new_tokens=(bars + 1) * sampling.BAR_TOKENS,
+        grammar=grammar,
+        seed=3,
+        bias=bias,
+        mask_hook=sampling.make_mask_hook(0, "major", bars=bars),
+    )
+    assert tokens.count(tokenizer.BAR) == bars
+    assert tokens[-1] == tokenizer.EOS
+    starts = [(n.start, n.role, n.pitch) for n in tokenizer.decode(tokens).notes]
+    assert len(starts) == len(set(starts))  # never the same note twice at one position
+    per_position: dict[tuple[int, int], int] = {}
+    for start, role, _ in starts:
+        per_position[start, role] = per_position.get((start, role), 0) + 1
+    assert max(per_position.values()) <= tokenizer.MAX_NOTES_AT_POSITION
+    assert {n.start // (4 * tokenizer.TICKS_PER_BEAT) for n in tokenizer.decode(tokens).notes} == set(range(bars))

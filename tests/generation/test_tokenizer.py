@@ -54,3 +54,55 @@ def test_grammar_forbids_going_back_in_a_bar() -> None:
     positions = np.flatnonzero(mask[tokenizer.POS_RANGE[0] : tokenizer.POS_RANGE[1]])
     assert positions.min() == 25
     assert positions.max() == 47
+
+
+def _tokens(*names: str) -> list[int]:
+    return [tokenizer.TOKEN_ID[name] for name in names]
+
+
+BAR_START = ("BOS", "TS_4/4", "TEMPO_10", "BAR", "POS_0")
+
+
+def _allowed(grammar: Grammar, *names: str) -> list[bool]:
+    mask = grammar.allowed()
+    return [bool(mask[t]) for t in _tokens(*names)]
+
+
+def test_grammar_refuses_the_same_note_twice_at_one_position() -> None:
+    """The attack seen in a fine-tuned model: PITCH_42 sampled 126 times at one position of the bass."""
+    grammar = Grammar().feed(_tokens(*BAR_START, "TRACK_bass", "PITCH_42", "VEL_4", "DUR_3"))
+    assert _allowed(grammar, "PITCH_41", "PITCH_42", "PITCH_43") == [False, False, True]  # a chord goes upwards
+    # each track once per position, in role order: no way back to the bass (or the melody) here
+    assert _allowed(grammar, "TRACK_melody", "TRACK_chords", "TRACK_bass", "TRACK_drums") == [False, False, False, True]
+    assert _allowed(grammar, "POS_1", "BAR") == [True, True]
+
+
+def test_grammar_caps_the_notes_one_role_starts_at_a_position() -> None:
+    tokens = _tokens(*BAR_START, "TRACK_chords")
+    for k in range(tokenizer.MAX_NOTES_AT_POSITION):
+        tokens += _tokens(f"PITCH_{40 + k}", "VEL_4", "DUR_3")
+    grammar = Grammar().feed(tokens)
+    assert not grammar.allowed()[tokenizer.PITCH_RANGE[0] : tokenizer.PITCH_RANGE[1]].any()
+    assert _allowed(grammar, "TRACK_bass", "POS_1") == [True, True]
+    # a new position starts the count again
+    mask = Grammar().feed([*tokens, *_tokens("POS_1", "TRACK_chords")]).allowed()
+    assert mask[tokenizer.PITCH_RANGE[0] : tokenizer.PITCH_RANGE[1]].all()
+
+
+def test_grammar_closes_a_full_bar() -> None:
+    tokens = _tokens(*BAR_START, "TRACK_melody", "PITCH_60", "VEL_4", "DUR_3")
+    open_bar = Grammar(max_bars=2, max_bar_tokens=6).feed(tokens)  # 5 tokens since BAR: room for more
+    assert _allowed(open_bar, "PITCH_62", "TRACK_bass", "POS_1", "BAR") == [True, True, True, True]
+    full = Grammar(max_bars=2, max_bar_tokens=5).feed(tokens)
+    assert _allowed(full, "PITCH_62", "TRACK_bass", "POS_1", "BAR", "EOS") == [False, False, False, True, True]
+
+
+def test_encode_keeps_one_note_per_start_role_and_pitch_so_the_grammar_accepts_it() -> None:
+    doubled = Piece(120.0, (4, 4), [Note(0, 6, 60, 80, 1), Note(0, 12, 60, 70, 1), Note(0, 6, 64, 80, 1)])
+    tokens = tokenizer.encode(doubled)
+    notes = tokenizer.decode(tokens).notes
+    assert sorted((n.pitch, n.duration) for n in notes) == [(60, 12), (64, 6)]  # the longer 60 stays
+    grammar = Grammar()
+    for t in tokens:
+        assert grammar.allowed()[t], tokenizer.VOCAB[t]
+        grammar.step(t)
