@@ -35,7 +35,6 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import librosa
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +43,12 @@ sys.path.insert(0, str(ROOT))
 from demo import catalog_build as db  # noqa: E402
 from demo import recogniser as demo_recogniser  # noqa: E402
 from generation.synthesis import recognition  # noqa: E402
+from generation.synthesis.recognition_cnn import (  # noqa: E402
+    CNN_FRAMES,
+    cnn_module,
+    log_mel,
+)
+from generation.synthesis.recognition_cnn import crop_probabilities as cnn_probabilities  # noqa: E402
 
 RATE = 22050
 SECONDS = 12.0
@@ -60,7 +65,63 @@ def fonts() -> dict[str, Path]:
         "FluidR3_GM": demo_recogniser.FLUID_R3,
         "MuseScore": FONTS_DIR / "sf3" / "MuseScore_General_Lite.sf3",
         "OPL3": FONTS_DIR / "sf2" / "OPL-3_FM_128M.sf2",
+        # Debian's freepats (GUS patches, not a sound font): rendered by TiMidity++ (``apt-get install timidity
+        # freepats``); arrangements with a program freepats lacks are not rendered through it
+        "freepats": FREEPATS_CFG,
     }
+
+
+FREEPATS_CFG = Path("/etc/timidity/freepats.cfg")
+
+
+def freepats_programs() -> set[int]:
+    """The melodic programs (bank 0) freepats has a patch for."""
+    programs: set[int] = set()
+    in_bank = False
+    for line in FREEPATS_CFG.read_text().splitlines():
+        words = line.split()
+        if words[:1] in (["bank"], ["drumset"]):
+            in_bank = words == ["bank", "0"]
+        elif in_bank and words and words[0].isdigit():
+            programs.add(int(words[0]))
+    return programs
+
+
+def _render_timidity(arrangement: db.Arrangement, cfg: Path) -> np.ndarray:
+    """The arrangement through TiMidity++ with ``cfg`` (no reverb or chorus): float32 (samples, 2), SECONDS long."""
+    import subprocess
+    import tempfile
+
+    import soundfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        mid, wav = Path(folder) / "a.mid", Path(folder) / "a.wav"
+        db.arrangement_midi(arrangement, beats_per_bar=4).write(str(mid))
+        subprocess.run(
+            [
+                "timidity",
+                "-c",
+                str(cfg),
+                "-Ow",
+                "--output-stereo",
+                "-s",
+                str(RATE),
+                "-EFreverb=0",
+                "-EFchorus=0",
+                "-A100",
+                "-o",
+                str(wav),
+                str(mid),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        audio, rate = soundfile.read(wav, dtype="float32", always_2d=True)
+    assert rate == RATE
+    out = np.zeros((int(SECONDS * RATE), 2), dtype=np.float32)
+    n = min(len(out), len(audio))
+    out[:n] = audio[:n]
+    return out
 
 
 def held_out(work: str) -> bool:
@@ -94,9 +155,11 @@ def _example(index: int) -> list[dict[str, Any]]:
     for name, path in fonts().items():
         if not path.exists():
             continue
+        if name == "freepats" and not set(arrangement.programs.values()) <= freepats_programs():
+            continue
         room_rng = random.Random()
         room_rng.setstate(state)
-        audio = _render(arrangement, path)
+        audio = _render_timidity(arrangement, path) if name == "freepats" else _render(arrangement, path)
         audio = db.add_room(
             audio, sample_rate=RATE, room_seconds=arrangement.room_seconds, wet=arrangement.room_wet, rng=room_rng
         )
@@ -162,77 +225,7 @@ def load_rows() -> list[dict[str, Any]]:
     return rows
 
 
-# --- the model: log-mel crops of the mix, four conv blocks, one head per target ---
-
-CNN_MELS = 64
-
-
-def log_mel(mono: np.ndarray, sample_rate: int) -> np.ndarray:
-    """The CNN's input: a level-free log-mel spectrogram, (CNN_MELS, frames) in dB, hop recognition.HOP at RATE.
-
-    The loudest cell is 0 dB and nothing is below -80 dB, so the upload's level does not matter.
-    """
-    y = np.asarray(mono, dtype=np.float32)
-    if sample_rate != RATE:
-        y = librosa.resample(y, orig_sr=sample_rate, target_sr=RATE)
-    mel = librosa.feature.melspectrogram(
-        y=y, sr=RATE, n_fft=2048, hop_length=recognition.HOP, n_mels=CNN_MELS, fmin=30.0, fmax=10000.0
-    )
-    db = 10 * np.log10(mel + 1e-10)
-    db -= db.max()
-    return np.asarray(np.maximum(db, -80.0), dtype=np.float32)
-
-
-CNN_FRAMES = 128  # one crop: 128 hops of 23 ms, about 3 s
-
-
-def cnn_module(channels: tuple[int, ...] = (16, 32, 64, 64)) -> Any:
-    """Four conv blocks (3x3 conv, batch norm, ReLU, 2x2 max pool) over a (1, CNN_MELS, CNN_FRAMES) crop.
-
-    Output per crop: the last block's (channels x CNN_MELS/16) map averaged and maxed over time,
-    then one linear head per target (``recognition.TARGETS``' classes). About 70 k weights.
-    """
-    import torch
-    from torch import nn
-
-    class Net(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            layers: list[nn.Module] = []
-            previous = 1
-            for width in channels:
-                layers += [
-                    nn.Conv2d(previous, width, 3, padding=1, bias=False),
-                    nn.BatchNorm2d(width),
-                    nn.ReLU(),
-                    nn.MaxPool2d(2),
-                ]
-                previous = width
-            self.body = nn.Sequential(*layers)
-            size = previous * (CNN_MELS // 16) * 2
-            self.dropout = nn.Dropout(0.3)
-            self.heads = nn.ModuleDict(
-                {target: nn.Linear(size, len(classes)) for target, classes in recognition.TARGETS.items()}
-            )
-
-        def forward(self, crops: torch.Tensor) -> dict[str, torch.Tensor]:
-            """crops (n, CNN_MELS, CNN_FRAMES) in dB (0 loudest) -> per target (n, classes) logits."""
-            x = self.body((crops.unsqueeze(1) + 40.0) / 20.0)
-            x = x.flatten(1, 2)  # (n, channels * mels', frames')
-            x = self.dropout(torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1))
-            return {target: head(x) for target, head in self.heads.items()}
-
-    return Net()
-
-
-def crops(mel: np.ndarray, hop: int = CNN_FRAMES // 2) -> np.ndarray:
-    """Overlapping CNN_FRAMES-long crops of a (CNN_MELS, frames) spectrogram: (n, CNN_MELS, CNN_FRAMES)."""
-    frames = mel.shape[1]
-    if frames < CNN_FRAMES:
-        mel = np.pad(mel, ((0, 0), (0, CNN_FRAMES - frames)), constant_values=-80.0)
-        frames = CNN_FRAMES
-    starts = range(0, frames - CNN_FRAMES + 1, hop)
-    return np.stack([mel[:, s : s + CNN_FRAMES] for s in starts]).astype(np.float32)
+# --- the model (log-mel crops of the mix, four conv blocks, one head per target) is the product's: recognition_cnn ---
 
 
 ROLES = ("melody", "harmony", "bass")
@@ -327,15 +320,6 @@ def train_cnn(rows: list[dict[str, Any]], *, epochs: int, seed: int, threads: in
             )
     net.eval()
     return net
-
-
-def cnn_probabilities(net: Any, mel: np.ndarray) -> dict[str, np.ndarray]:
-    """Mean class probabilities over a render's crops."""
-    import torch
-
-    with torch.no_grad():
-        out = net(torch.tensor(crops(np.asarray(mel, dtype=np.float32))))
-        return {t: torch.softmax(v, dim=1).mean(dim=0).numpy() for t, v in out.items()}
 
 
 def _family_guess(target: str, probabilities: np.ndarray) -> str:

@@ -27,7 +27,7 @@ from generation.ml.tokenizer import (
     chord_from_histogram,
     estimate_chords,
 )
-from generation.synthesis import recognition
+from generation.synthesis import recognition, recognition_cnn
 from generation.synthesis.analysis import steady_tempo
 
 logger = logging.getLogger(__name__)
@@ -110,6 +110,8 @@ def analyse_audio(path: Path, *, max_seconds: float = MAX_ANALYSIS_S) -> dict[st
         },
         "sections": sections,
         "recognition": [round(float(v), 5) for v in recognition.mix_features(y, int(sr))],
+        # per pitched role, the CNN's probability of each program (None without its weights)
+        "recognition_cnn": recognition_cnn.role_probabilities(y, int(sr)),
     }
 
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from generation import features as audio_features
 from generation.ml import style, tokenizer
 from generation.models import UploadFeatures
-from generation.synthesis import recognition
+from generation.synthesis import recognition, recognition_cnn
 from songforge.storage import local_copy
 from uploads.selectors import upload_get
 
@@ -97,8 +97,9 @@ def upload_set_style(*, analyses: Sequence[tuple[int, dict[str, Any]]]) -> dict[
     Tempo by the one octave-consistent rule (``generation.ml.style.set_tempo``), tonic, family and
     scale by vote, and, when the recogniser's weights are installed and every upload was analysed
     with them, the kit ("none" when the artist plays without drums) and a General MIDI program per
-    role. Without a recogniser ``drums`` and ``instruments`` are None and composition keeps the
-    groove's feel.
+    role: the CNN's (``recognition_cnn``) when every upload carries its probabilities, else the
+    94-value recogniser's (uploads analysed before the CNN shipped). Without a recogniser ``drums``
+    and ``instruments`` are None and composition keeps the groove's feel.
     """
     key = style.set_key([features["key"] for _, features in analyses])
     recogniser = _recogniser()
@@ -106,6 +107,13 @@ def upload_set_style(*, analyses: Sequence[tuple[int, dict[str, Any]]]) -> dict[
     decision: dict[str, Any] | None = None
     if recogniser is not None and vectors and all(v and len(v) == len(recogniser.mean) for v in vectors):
         decision = recogniser.decide(np.asarray(vectors, dtype=np.float64))
+        decision["programs_by"] = "recogniser"
+        by_cnn = [features.get("recognition_cnn") for _, features in analyses]
+        if all(_cnn_complete(p) for p in by_cnn):
+            cnn = recognition_cnn.decide([p for p in by_cnn if p])
+            decision["recogniser_programs"] = {role: decision[role]["label"] for role in recognition_cnn.ROLES}
+            decision |= cnn
+            decision["programs_by"] = "cnn"
     kit = decision["drums"]["label"] if decision else None
     tempo = style.set_tempo(
         [float(features["tempo_bpm"]) for _, features in analyses],
@@ -127,6 +135,12 @@ def upload_set_style(*, analyses: Sequence[tuple[int, dict[str, Any]]]) -> dict[
         ),
         "recognition": decision,
     }
+
+
+def _cnn_complete(probabilities: dict[str, list[float]] | None) -> bool:
+    if not probabilities:
+        return False
+    return all(len(probabilities.get(role) or ()) == len(recognition.TARGETS[role]) for role in recognition_cnn.ROLES)
 
 
 def role_programs(instruments: dict[str, int] | None) -> dict[str, int] | None:
