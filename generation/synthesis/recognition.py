@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,20 @@ class Head:
         return np.asarray(exp / exp.sum(axis=1, keepdims=True))
 
 
+def set_decision(labels: Sequence[Any], probabilities: NDArray[np.float64]) -> dict[str, Any]:
+    """A set's label from its excerpts' (n, classes) probabilities: the highest mean probability.
+
+    ``{"label", "confidence", "votes"}``, where ``votes`` counts each excerpt's own top label.
+    """
+    mean = probabilities.mean(axis=0)
+    best = int(np.argmax(mean))
+    votes: dict[str, int] = {}
+    for row in probabilities:
+        label = str(labels[int(np.argmax(row))])
+        votes[label] = votes.get(label, 0) + 1
+    return {"label": labels[best], "confidence": round(float(mean[best]), 3), "votes": votes}
+
+
 @dataclass(frozen=True)
 class Recogniser:
     mean: FloatArray
@@ -190,17 +205,13 @@ class Recogniser:
         out: dict[str, Any] = {}
         for target, probabilities in self.predict(rows).items():
             labels = self.heads[target].labels
-            mean = probabilities.mean(axis=0)
-            best = int(np.argmax(mean))
-            votes: dict[str, int] = {}
-            for row in probabilities:
-                label = str(labels[int(np.argmax(row))])
-                votes[label] = votes.get(label, 0) + 1
-            out[target] = {"label": labels[best], "confidence": round(float(mean[best]), 3), "votes": votes}
+            out[target] = set_decision(labels, probabilities)
             if target == "drums":
+                head = out[target]["label"]
+                mean = probabilities.mean(axis=0)
                 label, pattern = kit_style(labels, mean, np.atleast_2d(rows))
                 pick = labels.index(label)
-                out[target] |= {"label": label, "confidence": round(float(mean[pick]), 3), "head": labels[best]}
+                out[target] |= {"label": label, "confidence": round(float(mean[pick]), 3), "head": head}
                 out[target]["pattern"] = pattern
         return out
 

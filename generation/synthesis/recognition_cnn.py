@@ -136,15 +136,9 @@ def decide(per_upload: list[dict[str, list[float]]]) -> dict[str, dict[str, Any]
 
     Returns ``{role: {"label", "confidence", "votes"}}`` like ``recognition.Recogniser.decide``.
     """
-    out: dict[str, dict[str, Any]] = {}
-    for role in ROLES:
-        labels = recognition.TARGETS[role]
-        rows = np.asarray([upload[role] for upload in per_upload], dtype=np.float64)
-        mean = rows.mean(axis=0)
-        best = int(np.argmax(mean))
-        votes: dict[str, int] = {}
-        for row in rows:
-            label = str(labels[int(np.argmax(row))])
-            votes[label] = votes.get(label, 0) + 1
-        out[role] = {"label": labels[best], "confidence": round(float(mean[best]), 3), "votes": votes}
-    return out
+    return {
+        role: recognition.set_decision(
+            recognition.TARGETS[role], np.asarray([upload[role] for upload in per_upload], dtype=np.float64)
+        )
+        for role in ROLES
+    }
