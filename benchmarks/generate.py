@@ -295,6 +295,11 @@ def artist_style_summary(
     views = {"overall": slice(0, None), **JUDGE_VIEWS}
     sets = [_judge_pool(s) for s in sources]
     top1 = {name: round(_judge_retrieval(judged, sets, cols), 3) for name, cols in views.items()}
+    # per generated take (in the order judged), the artist each view finds nearest: which take missed, and how
+    nearest = [
+        {"set": own, **{name: _judge_nearest(sets, vector, cols) for name, cols in views.items()}}
+        for own, vector in judged
+    ]
     ceiling: dict[str, float] = {}
     for name, cols in views.items():
         hits = total = 0
@@ -318,6 +323,7 @@ def artist_style_summary(
     return {
         "top1": top1,
         "held_out_ceiling": ceiling,
+        "nearest": nearest,
         "queries": len(judged),
         "pieces_per_artist": pieces,
         "drum_notes_for_drumless": sum(d["drum_notes"] for d in decisions if d["set"] in drumless),
