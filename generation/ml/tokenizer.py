@@ -12,7 +12,7 @@ Token order (the grammar that :class:`Grammar` enforces while sampling)::
 
 Positions increase strictly inside a bar and stay below the bar's length; at one position the
 tracks come in role order, each at most once, and a track's pitches rise strictly, at most
-``MAX_NOTES_AT_POSITION`` of them (what :func:`encode` writes, and what sampling may write).
+``MAX_NOTES_AT_POSITION[role]`` of them (what sampling may write; :func:`encode` keeps the order).
 """
 
 from __future__ import annotations
@@ -28,10 +28,12 @@ MAX_BAR_TICKS = 72  # up to 6 quarter notes per bar
 ROLES = ("melody", "chords", "bass", "drums")
 MELODY, CHORDS, BASS, DRUMS = range(len(ROLES))  # role indices, in ROLES order
 ROLE_PROGRAMS = {"melody": 73, "chords": 48, "bass": 33, "drums": 0}  # flute, strings, fingered bass, kit
-# Notes one role may start at one position. The catalog's sequences have at most 2 (melody), 6 (chords),
-# 1 (bass) and 3 (drums); transcribed uploads up to 9. Without a bound a fine-tuned model sampled 126
-# copies of one bass note at one position and ran out of its section's token budget (2026-12-08).
-MAX_NOTES_AT_POSITION = 10
+# Notes one role may start at one position, by role (melody, chords, bass, drums). The catalog's
+# sequences have at most 2, 6, 1 and 3. Without a bound a fine-tuned model sampled 126 copies of one
+# bass note at one position and ran out of its section's token budget (2026-12-08). The bass is held to
+# two (an octave or a fifth): uploads' transcriptions give the bass role every low note, up to 6 at once,
+# and a model that learnt them played 5-7 note clusters on a bass program.
+MAX_NOTES_AT_POSITION = (2, 6, 2, 8)
 TIME_SIGNATURES = ((4, 4), (3, 4), (2, 4), (6, 8), (2, 2), (3, 2), (9, 8), (12, 8), (5, 4), (6, 4), (3, 8))
 TEMPO_MIN, TEMPO_MAX, TEMPO_BINS = 40.0, 240.0, 32
 VELOCITY_BINS = 8
@@ -460,6 +462,7 @@ class Grammar:
         self.notes_here = 0  # notes the current track has started at this position
         self.max_bar_tokens = max_bar_tokens
         self.bar_tokens = 0  # tokens since the last BAR
+        self.bar_notes = 0  # notes since the last BAR
 
     def allowed(self) -> np.ndarray:
         mask = np.zeros(VOCAB_SIZE, dtype=bool)
@@ -512,7 +515,7 @@ class Grammar:
         elif s == "vel":
             allow(DUR_RANGE)
         elif s == "dur":
-            if self.notes_here < MAX_NOTES_AT_POSITION:  # another note of the chord, higher than the last
+            if self.notes_here < MAX_NOTES_AT_POSITION[self.role]:  # another note of the chord, higher than the last
                 mask[PITCH_RANGE[0] + self.last_pitch + 1 : PITCH_RANGE[1]] = True
             allow_tracks()
             allow_next_position()
@@ -536,7 +539,7 @@ class Grammar:
             self.state = "tempo"
         elif token == BAR:
             self.bars += 1
-            self.bar_tokens = 0
+            self.bar_tokens = self.bar_notes = 0
             self.position = -1
             self.state = "bar"
         elif name.startswith("POS_"):
@@ -552,6 +555,7 @@ class Grammar:
         elif name.startswith("PITCH_"):
             self.last_pitch = token - PITCH_RANGE[0]
             self.notes_here += 1
+            self.bar_notes += 1
             self.state = "pitch"
         elif name.startswith("VEL_"):
             self.state = "vel"

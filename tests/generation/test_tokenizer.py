@@ -79,11 +79,14 @@ def test_grammar_refuses_the_same_note_twice_at_one_position() -> None:
 
 def test_grammar_caps_the_notes_one_role_starts_at_a_position() -> None:
     tokens = _tokens(*BAR_START, "TRACK_chords")
-    for k in range(tokenizer.MAX_NOTES_AT_POSITION):
+    for k in range(tokenizer.MAX_NOTES_AT_POSITION[tokenizer.CHORDS]):
         tokens += _tokens(f"PITCH_{40 + k}", "VEL_4", "DUR_3")
     grammar = Grammar().feed(tokens)
     assert not grammar.allowed()[tokenizer.PITCH_RANGE[0] : tokenizer.PITCH_RANGE[1]].any()
     assert _allowed(grammar, "TRACK_bass", "POS_1") == [True, True]
+    # the bass plays two notes at most (an octave, a fifth): not the clusters of a transcription's low notes
+    bass = Grammar().feed(_tokens(*BAR_START, "TRACK_bass", "PITCH_36", "VEL_4", "DUR_3", "PITCH_43", "VEL_4", "DUR_3"))
+    assert not bass.allowed()[tokenizer.PITCH_RANGE[0] : tokenizer.PITCH_RANGE[1]].any()
     # a new position starts the count again
     mask = Grammar().feed([*tokens, *_tokens("POS_1", "TRACK_chords")]).allowed()
     assert mask[tokenizer.PITCH_RANGE[0] : tokenizer.PITCH_RANGE[1]].all()
