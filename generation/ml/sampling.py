@@ -141,7 +141,7 @@ def make_mask_hook(  # type: ignore[no-untyped-def]
             # More notes at the same position (chords) obey the same range.
             mask[PITCH_RANGE[0] : PITCH_RANGE[1]] &= pitch_ok[grammar.role]
         mask[CHORD_RANGE[0] : CHORD_RANGE[1]] &= chord_ok
-        if grammar.bar_notes == 0:  # no empty bars: neither the next bar nor the end before a note
+        if grammar.bars and grammar.bar_notes == 0:  # no empty bars: neither the next bar nor the end before a note
             mask[BAR] = False
             mask[EOS] = False
         if grammar.bars < bars:
